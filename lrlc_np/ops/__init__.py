@@ -1,0 +1,45 @@
+"""Pure forward/backward functions, one file per family.
+
+Each ``*_forward`` returns ``(out, cache)``; the matching ``*_backward(dout, cache)`` returns
+the gradients of every input. Nothing is stored on objects and nothing accumulates:
+calling a backward function twice gives the same arrays. ``layers.py`` wraps these into
+stateful layers.
+
+Glossary of the letters used in every docstring:
+
+    N        batch size
+    C_in     input channels            C_out    output channels
+    H, W     input height and width    H_out, W_out  output height and width
+    kh, kw   kernel height and width   R = C_in*kh*kw, the length of one patch
+    stride   (sh, sw)                  padding  (ph, pw), zeros on each side
+    K        rank of an LRLC layer: the number of basis filter banks
+    P        H_out*W_out, the number of output positions
+    M        N*H_out*W_out, the number of patches in a batch
+
+    H_out = (H + 2*ph - kh) // sh + 1,   W_out = (W + 2*pw - kw) // sw + 1
+
+Layout is NCHW; "convolution" means cross-correlation (no kernel flip), as in every
+deep-learning library.
+"""
+
+from .activations import relu_backward, relu_forward
+from .combining import combining_weights_backward, combining_weights_forward
+from .conv import conv2d_backward, conv2d_forward
+from .dense import dense_backward, dense_forward
+from .im2col import col2im, conv_output_size, im2col
+from .local import locally_connected2d_backward, locally_connected2d_forward
+from .losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from .lrlc import effective_weight, lrlc2d_backward, lrlc2d_forward
+from .normalization import batchnorm2d_backward, batchnorm2d_forward
+from .pooling import global_avg_pool2d_backward, global_avg_pool2d_forward
+
+__all__ = [
+    "batchnorm2d_backward", "batchnorm2d_forward",
+    "col2im", "combining_weights_backward", "combining_weights_forward",
+    "conv2d_backward", "conv2d_forward", "conv_output_size",
+    "dense_backward", "dense_forward", "effective_weight",
+    "global_avg_pool2d_backward", "global_avg_pool2d_forward", "im2col",
+    "locally_connected2d_backward", "locally_connected2d_forward",
+    "lrlc2d_backward", "lrlc2d_forward", "relu_backward", "relu_forward",
+    "softmax_cross_entropy_backward", "softmax_cross_entropy_forward",
+]

@@ -1,0 +1,89 @@
+"""2-D convolution (cross-correlation): one filter bank shared by every position.
+
+    x      (N, C_in, H, W)
+    weight (C_out, C_in, kh, kw)
+    bias   (C_out,) or None
+    y      (N, C_out, H_out, W_out),   H_out = (H + 2*ph - kh) // sh + 1,  same for W
+
+    y[n, o, i, j] = bias[o] + sum_{c, p, q} weight[o, c, p, q] * xpad[n, c, i*sh + p, j*sw + q]
+
+With ``cols = im2col(x)`` reshaped to a matrix X (M = N*H_out*W_out rows, R = C_in*kh*kw
+columns) and ``W = weight.reshape(C_out, R)``, the layer is one matrix product, Y = X W^T.
+"""
+
+from __future__ import annotations
+
+from ..backend import get_array_module
+from . import _checks
+from .im2col import col2im, im2col, output_hw
+
+
+def _check_conv_inputs(x, weight, bias, stride, padding, owner):
+    _checks.float_array(x, "x", owner)
+    _checks.ndim(x, 4, "(N, C_in, H, W)", "x", owner)
+    _checks.float_array(weight, "weight", owner)
+    _checks.ndim(weight, 4, "(C_out, C_in, kh, kw)", "weight", owner)
+    c_out, c_in, kh, kw = weight.shape
+    if x.shape[1] != c_in:
+        raise ValueError(
+            f"{owner}: weight expects {c_in} input channels, so x should be "
+            f"(N, {c_in}, H, W); got shape {tuple(x.shape)}"
+        )
+    if bias is not None:
+        _checks.float_array(bias, "bias", owner)
+        _checks.shape(bias, (c_out,), "bias", owner)
+    _checks.same_dtype({"x": x, "weight": weight, "bias": bias}, owner)
+    stride = _checks.pair(stride, "stride", owner)
+    padding = _checks.pair(padding, "padding", owner, minimum=0)
+    output_hw(x.shape[2], x.shape[3], (kh, kw), stride, padding, owner)
+    return stride, padding
+
+
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
+    """Convolution forward pass.
+
+    x      (N, C_in, H, W)
+    weight (C_out, C_in, kh, kw)
+    bias   (C_out,) or None
+    stride, padding: int or (h, w) pair; zero padding
+    y      (N, C_out, H_out, W_out)
+    cache  what ``conv2d_backward`` needs: (cols, x shape, weight, bias is None, stride, padding)
+    """
+    stride, padding = _check_conv_inputs(x, weight, bias, stride, padding, "conv2d_forward")
+    c_out = weight.shape[0]
+    cols = im2col(x, weight.shape[2:], stride, padding)      # (N, H_out, W_out, C_in, kh, kw)
+    n, h_out, w_out = cols.shape[:3]
+    x_mat = cols.reshape(n * h_out * w_out, -1)              # (M, R)
+    y = x_mat @ weight.reshape(c_out, -1).T                  # (M, R) @ (R, C_out) -> (M, C_out)
+    if bias is not None:
+        y += bias
+    y = y.reshape(n, h_out, w_out, c_out).transpose(0, 3, 1, 2)  # NHWC -> NCHW (a view)
+    cache = (x_mat, cols.shape, x.shape, weight, bias is None, stride, padding)
+    return y, cache
+
+
+def conv2d_backward(dy, cache):
+    """Convolution backward pass.
+
+    dy      (N, C_out, H_out, W_out)
+    dx      (N, C_in, H, W)
+    dweight (C_out, C_in, kh, kw)
+    dbias   (C_out,) or None when the forward pass had no bias
+
+    From Y = X W^T + 1 b^T (X the im2col matrix, M x R; dY the M x C_out matrix of dy):
+        dW = dY^T X                  -> dweight, one (C_out, M) @ (M, R) product
+        db = sum over rows of dY     -> sum of dy over n, i, j
+        dX = dY W                    -> dcols, then dx = col2im(dcols): every patch row
+                                        adds its gradient back onto the pixels it copied
+    """
+    x_mat, cols_shape, x_shape, weight, no_bias, stride, padding = cache
+    c_out = weight.shape[0]
+    _checks.float_array(dy, "dy", "conv2d_backward")
+    expected = (x_shape[0], c_out, cols_shape[1], cols_shape[2])
+    _checks.shape(dy, expected, "dy", "conv2d_backward")
+    dy_mat = dy.transpose(0, 2, 3, 1).reshape(-1, c_out)     # (M, C_out), a copy
+    dweight = (dy_mat.T @ x_mat).reshape(weight.shape)       # (C_out, M) @ (M, R)
+    dbias = None if no_bias else dy_mat.sum(axis=0)          # (C_out,)
+    dcols = (dy_mat @ weight.reshape(c_out, -1)).reshape(cols_shape)  # (M, C_out) @ (C_out, R)
+    dx = col2im(dcols, x_shape, stride, padding)
+    return dx, dweight, dbias

@@ -1,0 +1,94 @@
+"""im2col / col2im: turn every kh x kw input patch into a row, and back.
+
+A convolution multiplies every kh x kw patch of the (zero-padded) input by the same
+filters. ``im2col`` copies the patches side by side so that the whole layer becomes one
+matrix product; ``col2im`` is its adjoint: it adds each patch row back onto the pixels it
+came from, which is exactly what the backward pass needs.
+
+Both loop over the kh*kw kernel offsets only (DeZero's scheme): offset (p, q) is one strided
+slice of the padded input, ``xpad[:, :, p : p + stride*H_out : stride, q : ...]``, holding
+that offset's pixel for every sample, channel and output position at once. The same code
+runs unchanged on CuPy.
+"""
+
+from __future__ import annotations
+
+from ..backend import get_array_module
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length along one axis: ``(size + 2*padding - kernel) // stride + 1``.
+
+    Returns 0 or less when the kernel does not fit the padded input; callers check.
+    """
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def output_hw(h, w, kernel_size, stride, padding, owner: str) -> tuple[int, int]:
+    """(H_out, W_out) for pair-valued geometry; raises ValueError if the kernel does not fit."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    if kh > h + 2 * ph or kw > w + 2 * pw:
+        raise ValueError(
+            f"{owner}: kernel {kh}x{kw} is larger than the padded input "
+            f"{h + 2 * ph}x{w + 2 * pw} (input {h}x{w}, padding {ph},{pw})"
+        )
+    return conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+
+
+def pad2d(x, padding):
+    """Zero-pad the last two axes of ``x`` (N, C, H, W) by (ph, pw) on each side."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    xp = get_array_module(x)
+    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+
+
+def im2col(x, kernel_size, stride, padding):
+    """Gather every kernel-sized patch of the padded input.
+
+    x    (N, C, H, W)
+    cols (N, H_out, W_out, C, kh, kw)
+         cols[n, i, j, c, p, q] = xpad[n, c, i*sh + p, j*sw + q]
+
+    ``cols.reshape(N*H_out*W_out, C*kh*kw)`` has one patch per row, in the same (c, p, q)
+    order as ``weight.reshape(C_out, C*kh*kw)``, so a convolution is one matrix product.
+    """
+    xp = get_array_module(x)
+    (kh, kw), (sh, sw) = kernel_size, stride
+    n, c, h, w = x.shape
+    h_out, w_out = output_hw(h, w, kernel_size, stride, padding, "im2col")
+    xpad = pad2d(x, padding)
+    cols = xp.empty((n, h_out, w_out, c, kh, kw), dtype=x.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            # every output position's pixel at kernel offset (p, q): (N, C, H_out, W_out)
+            window = xpad[:, :, p : p + sh * (h_out - 1) + 1 : sh, q : q + sw * (w_out - 1) + 1 : sw]
+            cols[:, :, :, :, p, q] = window.transpose(0, 2, 3, 1)
+    return cols
+
+
+def col2im(cols, x_shape, stride, padding):
+    """Adjoint of ``im2col``: add every patch back onto the pixels it was copied from.
+
+    cols (N, H_out, W_out, C, kh, kw)
+    dx   x_shape = (N, C, H, W)
+         dx[n, c, y, x] = sum over (i, j, p, q) with y = i*sh + p - ph, x = j*sw + q - pw
+                          of cols[n, i, j, c, p, q]
+
+    Patches overlap when stride < kernel, so a pixel collects several contributions. The
+    loop runs over kernel offsets: within one offset (p, q) every output position reads a
+    different pixel, so the strided ``+=`` below never writes one pixel twice and is exact
+    (no ``np.add.at`` needed). Overlaps are summed across iterations of the loop.
+    """
+    xp = get_array_module(cols)
+    n, h_out, w_out, c, kh, kw = cols.shape
+    (sh, sw), (ph, pw) = stride, padding
+    _, _, h, w = x_shape
+    dxpad = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            dxpad[:, :, p : p + sh * (h_out - 1) + 1 : sh, q : q + sw * (w_out - 1) + 1 : sw] += (
+                cols[:, :, :, :, p, q].transpose(0, 3, 1, 2)
+            )
+    return dxpad[:, :, ph : ph + h, pw : pw + w]

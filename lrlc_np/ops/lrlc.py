@@ -1,0 +1,147 @@
+"""Low-rank locally connected (LRLC) 2-D layer: K basis filter banks mixed per position.
+
+    x      (N, C_in, H, W)
+    bases  (K, C_out, C_in, kh, kw)            K basis filter banks B_1..B_K
+    alpha  (K, H_out, W_out)                   combining weights shared by the batch, or
+           (N, K, H_out, W_out)                per example
+    y      (N, C_out, H_out, W_out)
+
+    y[n, o, i, j] = sum_k alpha[k, i, j] * (x ⋆ B_k)[n, o, i, j]
+
+(⋆ is the convolution of ``conv.py``.) The same layer, read the other way round, is a
+locally connected layer whose filter bank at (i, j) is ``sum_k alpha[k, i, j] * B_k``: a
+rank-K family of LC kernels. That gives two ways to compute it:
+
+    method="conv"  one convolution with all K*C_out basis filters, then a per-position mix
+                   over K. Costs K convolutions; works for shared and per-example alpha.
+    method="lc"    build the per-position effective weights W[i, j] = sum_k alpha[k, i, j] B_k,
+                   then run the LC layer. Costs about one LC layer, almost flat in K;
+                   shared alpha only (per-example alpha would need N weight sets).
+    method="auto"  "lc" for shared alpha with K >= 3, else "conv".
+
+Both give the same numbers up to rounding (the tests hold them to it). The layer's channel
+and spatial biases are added by ``layers.LowRankLocallyConnected2D``, not here.
+"""
+
+from __future__ import annotations
+
+from ..backend import get_array_module
+from . import _checks
+from .conv import conv2d_backward, conv2d_forward
+from .im2col import output_hw
+from .local import locally_connected2d_backward, locally_connected2d_forward
+
+METHODS = ("auto", "conv", "lc")
+OWNER = "lrlc2d_forward"
+
+
+def _check_lrlc_inputs(x, bases, alpha, stride, padding, method):
+    _checks.choice(method, METHODS, "method", OWNER)
+    _checks.float_array(x, "x", OWNER)
+    _checks.ndim(x, 4, "(N, C_in, H, W)", "x", OWNER)
+    _checks.float_array(bases, "bases", OWNER)
+    _checks.ndim(bases, 5, "(K, C_out, C_in, kh, kw)", "bases", OWNER)
+    _checks.float_array(alpha, "alpha", OWNER)
+    _checks.same_dtype({"x": x, "bases": bases, "alpha": alpha}, OWNER)
+    k, _, c_in, kh, kw = bases.shape
+    if x.shape[1] != c_in:
+        raise ValueError(
+            f"{OWNER}: bases expect {c_in} input channels, so x should be "
+            f"(N, {c_in}, H, W); got shape {tuple(x.shape)}"
+        )
+    stride = _checks.pair(stride, "stride", OWNER)
+    padding = _checks.pair(padding, "padding", OWNER, minimum=0)
+    h_out, w_out = output_hw(x.shape[2], x.shape[3], (kh, kw), stride, padding, OWNER)
+    if alpha.ndim == 3:
+        _checks.shape(alpha, (k, h_out, w_out), "alpha (K, H_out, W_out)", OWNER)
+    elif alpha.ndim == 4:
+        _checks.shape(alpha, (x.shape[0], k, h_out, w_out), "alpha (N, K, H_out, W_out)", OWNER)
+    else:
+        raise ValueError(
+            f"{OWNER}: expected alpha of shape ({k}, {h_out}, {w_out}) or "
+            f"({x.shape[0]}, {k}, {h_out}, {w_out}), got {tuple(alpha.shape)}"
+        )
+    if method == "lc" and alpha.ndim == 4:
+        raise ValueError(
+            f"{OWNER}: method 'lc' needs alpha shared by the batch (K, H_out, W_out), "
+            f"got per-example alpha {tuple(alpha.shape)}; use method 'conv'"
+        )
+    if method == "auto":
+        method = "lc" if alpha.ndim == 3 and k >= 3 else "conv"
+    return stride, padding, method
+
+
+def effective_weight(bases, alpha):
+    """Per-position LC weights of an LRLC layer with shared alpha.
+
+    bases (K, C_out, C_in, kh, kw), alpha (K, H_out, W_out)
+    W     (H_out, W_out, C_out, C_in, kh, kw),   W[i, j] = sum_k alpha[k, i, j] * bases[k]
+    """
+    k, h_out, w_out = alpha.shape
+    # (H_out*W_out, K) @ (K, C_out*C_in*kh*kw)
+    w = alpha.reshape(k, -1).T @ bases.reshape(k, -1)
+    return w.reshape(h_out, w_out, *bases.shape[1:])
+
+
+def lrlc2d_forward(x, bases, alpha, stride=1, padding=0, method="auto"):
+    """LRLC forward pass (without biases).
+
+    x      (N, C_in, H, W)
+    bases  (K, C_out, C_in, kh, kw)
+    alpha  (K, H_out, W_out) or (N, K, H_out, W_out)
+    method "auto", "conv" or "lc" (see the module docstring); the result is the same
+    y      (N, C_out, H_out, W_out)
+    """
+    stride, padding, method = _check_lrlc_inputs(x, bases, alpha, stride, padding, method)
+    xp = get_array_module(x)
+    k, c_out = bases.shape[:2]
+    if method == "lc":
+        weight = effective_weight(bases, alpha)
+        y, lc_cache = locally_connected2d_forward(x, weight, None, stride, padding)
+        return y, ("lc", lc_cache, bases, alpha)
+    # conv route: K*C_out filters at once, z[n, k, o, i, j] = (x ⋆ B_k)[n, o, i, j]
+    z, conv_cache = conv2d_forward(x, bases.reshape(k * c_out, *bases.shape[2:]), None, stride, padding)
+    z = z.reshape(x.shape[0], k, c_out, *z.shape[2:])
+    if alpha.ndim == 3:
+        y = xp.einsum("nkoij,kij->noij", z, alpha)
+    else:
+        y = xp.einsum("nkoij,nkij->noij", z, alpha)
+    return y, ("conv", conv_cache, bases, alpha, z)
+
+
+def lrlc2d_backward(dy, cache):
+    """LRLC backward pass.
+
+    dy     (N, C_out, H_out, W_out)
+    dx     (N, C_in, H, W)
+    dbases (K, C_out, C_in, kh, kw)
+    dalpha like alpha: (K, H_out, W_out) or (N, K, H_out, W_out)
+
+    conv route, with z_k = x ⋆ B_k and y = sum_k alpha_k z_k (product per position):
+        dalpha[k, i, j] = sum_{n, o} dy[n, o, i, j] z[n, k, o, i, j]   (no sum over n per example)
+        dz[n, k]        = alpha[k] * dy[n]          then conv2d_backward gives dx and dbases
+    lc route, with W[i, j] = sum_k alpha[k, i, j] B_k and dW from locally_connected2d_backward:
+        dbases[k]       = sum_{i, j} alpha[k, i, j] dW[i, j]
+        dalpha[k, i, j] = <dW[i, j], B_k>           (sum over o, c, p, q)
+    """
+    route, sub_cache, bases, alpha = cache[:4]
+    xp = get_array_module(dy)
+    k = bases.shape[0]
+    _checks.float_array(dy, "dy", "lrlc2d_backward")
+    if route == "lc":
+        dx, dweight, _ = locally_connected2d_backward(dy, sub_cache)
+        dweight_p = dweight.reshape(-1, dweight[0, 0].size)           # (P, C_out*R)
+        dbases = (alpha.reshape(k, -1) @ dweight_p).reshape(bases.shape)  # (K, P) @ (P, C_out*R)
+        dalpha = (bases.reshape(k, -1) @ dweight_p.T).reshape(alpha.shape)  # (K, C_out*R) @ (C_out*R, P)
+        return dx, dbases, dalpha
+    z = cache[4]
+    _checks.shape(dy, (z.shape[0], *z.shape[2:]), "dy", "lrlc2d_backward")
+    if alpha.ndim == 3:
+        dalpha = xp.einsum("noij,nkoij->kij", dy, z)
+        dz = alpha[None, :, None] * dy[:, None]                     # (N, K, C_out, H_out, W_out)
+    else:
+        dalpha = xp.einsum("noij,nkoij->nkij", dy, z)
+        dz = alpha[:, :, None] * dy[:, None]
+    dz = dz.reshape(z.shape[0], -1, *z.shape[3:])                  # (N, K*C_out, H_out, W_out)
+    dx, dbases, _ = conv2d_backward(dz, sub_cache)
+    return dx, dbases.reshape(bases.shape), dalpha

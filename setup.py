@@ -1,0 +1,29 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="lrlc-np",
+    version="0.1.0",
+    description=(
+        "Convolution, locally connected and low-rank locally connected layers in NumPy, "
+        "with hand-derived backward passes (Elsayed et al., ICML 2020)"
+    ),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["lrlc_np", "lrlc_np.*"]),
+    install_requires=["numpy>=1.23", "scipy>=1.9", "matplotlib>=3.6", "tqdm>=4.60"],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6.70"],
+        "gpu": ["cupy-cuda12x>=13"],
+    },
+    entry_points={"console_scripts": ["lrlc = lrlc_np.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: MIT License",
+        "Intended Audience :: Education",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
