@@ -84,25 +84,26 @@ def relative_error(a, b) -> float:
     return float(numpy.abs(a - b).max() / scale)
 
 
-def layer_gradients(layer, x, *, rng=None, eps=1e-6):
+def layer_gradients(layer, x, *, rng=None, eps=1e-6, training=True):
     """Analytic and numerical gradients of a layer, for ``x`` and every parameter.
 
-    Runs ``y = layer.forward(x)`` and ``layer.backward(dy)`` with a random dy, then the
-    finite differences of ``sum(layer.forward(x) * dy)``. Parameters are perturbed in
-    place and restored.
+    Runs ``y = layer.forward(x, training)`` and ``layer.backward(dy)`` with a random dy,
+    then the finite differences of ``sum(layer.forward(x, training) * dy)``. Parameters are
+    perturbed in place and restored. ``training=False`` checks evaluation mode (BatchNorm
+    with its running statistics).
     -> {"x": (analytic, numerical), "<param name>": (analytic, numerical), ...}
     """
     rng = numpy.random.default_rng() if rng is None else rng
     xp = get_array_module(x)
     x = x.copy()
-    y = layer.forward(x, training=True)
+    y = layer.forward(x, training=training)
     dy = xp.asarray(rng.standard_normal(y.shape)).astype(y.dtype)
     dx = layer.backward(dy)
     analytic = {"x": dx.copy()}
     analytic.update({name: g.copy() for name, g in layer.grads.items()})
 
     def forward(_):
-        return layer.forward(x, training=True)
+        return layer.forward(x, training=training)
 
     result = {"x": (analytic["x"], numerical_gradient(forward, x, dy, eps))}
     for name, param in layer.params.items():
@@ -110,11 +111,25 @@ def layer_gradients(layer, x, *, rng=None, eps=1e-6):
     return result
 
 
-def check_layer(layer, x, *, rng=None, eps=1e-6) -> dict[str, float]:
+def check_layer(layer, x, *, rng=None, eps=1e-6, training=True) -> dict[str, float]:
     """Relative error between analytic and numerical gradients, for "x" and every parameter.
 
     layer  any lrlc_np layer (use float64 parameters and a float64 x)
     x      an input the layer accepts
     ->     {"x": err, "weight": err, ...}; each should be <= TOLERANCE (1e-5)
     """
-    return {name: relative_error(a, n) for name, (a, n) in layer_gradients(layer, x, rng=rng, eps=eps).items()}
+    grads = layer_gradients(layer, x, rng=rng, eps=eps, training=training)
+    return {name: relative_error(a, n) for name, (a, n) in grads.items()}
+
+
+def check_loss(loss, logits, labels, *, eps=1e-6) -> float:
+    """Relative error of a loss's gradient, e.g. ``layers.SoftmaxCrossEntropy()``.
+
+    loss    object with forward(logits, labels) -> scalar and backward() -> dlogits
+    logits  (N, classes) float64; labels (N,) int
+    """
+    logits = logits.copy()
+    loss.forward(logits, labels)
+    analytic = loss.backward().copy()
+    numeric = numerical_gradient(lambda z: loss.forward(z, labels), logits, None, eps)
+    return relative_error(analytic, numeric)

@@ -1,0 +1,68 @@
+"""The command line: --help, the gradcheck table and its exit status."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lrlc_np import cli, layers
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "gradcheck" in capsys.readouterr().out
+
+
+def test_gradcheck_help_explains_flags(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["gradcheck", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--seed", "--eps", "--tolerance"):
+        assert flag in out
+
+
+def test_gradcheck_prints_an_all_pass_table(capsys):
+    assert cli.main(["gradcheck", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.endswith(("pass", "FAIL"))]
+    assert lines and all(line.endswith("pass") for line in lines)
+    for name in ("Conv2D", "LocallyConnected2D", "row_col/softmax", "row/norm", "col/none",
+                 "full/softmax", "via conv", "via lc", "Dense", "ReLU", "BatchNorm2D (training)",
+                 "BatchNorm2D (evaluation)", "GlobalAvgPool2D", "Flatten", "SoftmaxCrossEntropy"):
+        assert name in out, name
+    for param in ("bases", "row_logits", "col_logits", "logits", "spatial_bias", "row_bias", "col_bias"):
+        assert f" {param} " in out, param
+    assert f"all {len(lines)} gradients match" in out
+
+
+def test_gradcheck_fails_with_status_1_on_a_wrong_backward(capsys, monkeypatch):
+    honest = layers.Dense.backward
+
+    def wrong(self, dy):
+        dx = honest(self, dy)
+        self.grads["weight"] = 2 * self.grads["weight"]
+        return dx
+
+    monkeypatch.setattr(layers.Dense, "backward", wrong)
+    assert cli.main(["gradcheck"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "1 of" in out and "FAILED" in out
+    failing = [line for line in out.splitlines() if line.endswith("FAIL")]
+    assert len(failing) == 1 and failing[0].startswith("Dense") and " weight " in failing[0]
+
+
+@pytest.mark.parametrize("flag,value", [("--eps", "0"), ("--tolerance", "-1"), ("--seed", "x")])
+def test_bad_flag_values_are_one_line_errors(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["gradcheck", flag, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("lrlc gradcheck: error: argument") and flag in err
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run([sys.executable, "-m", "lrlc_np", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("lrlc_np ")
