@@ -1,0 +1,269 @@
+# %% [markdown]
+# # 01 — Convolution: by hand, as one matrix product, and backwards
+#
+# Run top to bottom with `python tutorials/01_convolution.py` (a few seconds), or cell by
+# cell in an editor that understands `# %%`.
+#
+# What you will see:
+#
+# 1. a convolution worked out by hand on a 4x4 integer image;
+# 2. the output-size formula, padding and stride;
+# 3. `im2col`: every patch becomes a row, and the layer becomes one matrix product;
+# 4. the backward pass, `dW = dY^T X` and `dx = col2im(dY W)`, and why col2im *adds*;
+# 5. a finite-difference check of `lrlc_np.ops.conv2d_backward`.
+#
+# Layout is NCHW: `x (N, C_in, H, W)`, `weight (C_out, C_in, kh, kw)`. "Convolution"
+# means cross-correlation (no kernel flip), as in every deep-learning library.
+
+# %%
+import numpy as np
+
+from lrlc_np import reference
+from lrlc_np.gradcheck import numerical_gradient, relative_error
+from lrlc_np.ops import col2im, conv2d_backward, conv2d_forward, conv_output_size, im2col
+
+
+def show(name, a):
+    """Print an array with its shape, rounded for reading."""
+    a = np.asarray(a)
+    print(f"{name} {a.shape}:\n{np.array2string(a, precision=3, suppress_small=True)}\n")
+
+
+# %% [markdown]
+# ## 1. A convolution by hand
+#
+# One input channel, one output channel, a 4x4 image and a 3x3 kernel that responds to
+# vertical edges (left column +1, right column -1). The output pixel `y[i, j]` lays the
+# kernel on the image with its top-left corner at `(i, j)`, multiplies the overlapping
+# numbers and adds them up:
+#
+# ```
+# y[i, j] = sum_{p, q} w[p, q] * x[i + p, j + q]
+# ```
+#
+# Worked out for `y[0, 0]` (rows 0..2, columns 0..2 of x):
+# left column `1 + 4 + 0 = 5`, right column `0 + 1 + 3 = 4`, so `y[0, 0] = 5 - 4 = 1`.
+# The kernel fits in 4 - 3 + 1 = 2 places along each axis, so y is 2x2:
+#
+# ```
+# y = [[ 1,  1],
+#      [-1,  0]]
+# ```
+
+# %%
+x_img = np.array([[1, 2, 0, 3],
+                  [4, 1, 1, 0],
+                  [0, 2, 3, 1],
+                  [1, 0, 2, 2]], dtype=np.float64)          # (H, W) = (4, 4)
+w_img = np.array([[1, 0, -1],
+                  [1, 0, -1],
+                  [1, 0, -1]], dtype=np.float64)            # (kh, kw) = (3, 3)
+expected = np.array([[1, 1],
+                     [-1, 0]], dtype=np.float64)            # (H_out, W_out) = (2, 2)
+
+# The definition as a loop, for one channel (teaching version: checked in the next cell).
+y_loop = np.zeros((2, 2))
+for i in range(2):
+    for j in range(2):
+        y_loop[i, j] = (w_img * x_img[i:i + 3, j:j + 3]).sum()
+show("y_loop", y_loop)
+assert np.array_equal(y_loop, expected)
+
+# %% [markdown]
+# The library works on batches of multi-channel images, so the 2-D arrays get a batch axis
+# and a channel axis: `x (1, 1, 4, 4)`, `weight (1, 1, 3, 3)`, `y (1, 1, 2, 2)`.
+# `lrlc_np.reference.conv2d` is the slow loop definition (the oracle);
+# `lrlc_np.ops.conv2d_forward` is the fast version used for training. Both must agree
+# with the hand-worked numbers.
+
+# %%
+x = x_img[None, None]          # (N, C_in, H, W) = (1, 1, 4, 4)
+w = w_img[None, None]          # (C_out, C_in, kh, kw) = (1, 1, 3, 3)
+y_ref = reference.conv2d(x, w)
+y_fast, _ = conv2d_forward(x, w)
+show("reference.conv2d", y_ref[0, 0])
+assert np.array_equal(y_ref[0, 0], expected)
+assert np.array_equal(y_fast[0, 0], expected)
+
+# %% [markdown]
+# ## 2. Output size, padding and stride
+#
+# Along each axis the kernel's top-left corner can sit at `0, stride, 2*stride, ...` as
+# long as the kernel still fits inside the zero-padded input of length `H + 2*padding`:
+#
+# ```
+# H_out = (H + 2*padding - kh) // stride + 1        (same for W)
+# ```
+#
+# `padding` adds rows and columns of zeros on every side; `padding = (k - 1) / 2` keeps the
+# size ("same" padding). `stride` skips positions: stride 2 keeps every second one.
+
+# %%
+print(" H  k  stride  padding  H_out")
+for h, k, s, p in [(4, 3, 1, 0), (4, 3, 1, 1), (4, 3, 2, 1), (24, 3, 1, 0), (28, 5, 2, 2), (7, 2, 3, 0)]:
+    h_out = conv_output_size(h, k, s, p)
+    y_shape = conv2d_forward(np.zeros((1, 1, h, h)), np.zeros((1, 1, k, k)), stride=s, padding=p)[0].shape
+    print(f"{h:2d} {k:2d} {s:6d} {p:8d} {h_out:6d}")
+    assert y_shape == (1, 1, h_out, h_out)
+print()
+# 24 -> 22 with a 3x3 kernel and no padding: the paper's layers, met again in tutorial 02.
+
+# %% [markdown]
+# With `padding=1` the 4x4 image becomes 6x6 (a border of zeros) and the output is 4x4.
+# Its inner 2x2 block is the unpadded result: those positions never touch the border.
+# With `stride=2` as well, the output keeps every second position of the padded result.
+
+# %%
+y_pad = conv2d_forward(x, w, padding=1)[0][0, 0]              # (4, 4)
+y_pad_s2 = conv2d_forward(x, w, stride=2, padding=1)[0][0, 0]  # (2, 2)
+show("padding=1", y_pad)
+show("padding=1, stride=2", y_pad_s2)
+assert np.array_equal(y_pad[1:-1, 1:-1], expected)
+assert np.array_equal(y_pad_s2, y_pad[::2, ::2])
+assert np.array_equal(y_pad, reference.conv2d(x, w, padding=1)[0, 0])
+
+# %% [markdown]
+# ## 3. im2col: a convolution is one matrix product
+#
+# Every output position reads one `C_in x kh x kw` patch. `im2col` copies the patches
+# out, one per output position:
+#
+# ```
+# cols (N, H_out, W_out, C_in, kh, kw),   cols[n, i, j, c, p, q] = xpad[n, c, i*sh + p, j*sw + q]
+# ```
+#
+# Reshaped to a matrix `X (M, R)` with `M = N*H_out*W_out` rows (one per patch) and
+# `R = C_in*kh*kw` columns, and with the filters as `W = weight.reshape(C_out, R)`, the whole
+# layer is `Y = X W^T`, shape `(M, C_out)`. (`im2col` takes pairs for kernel, stride and
+# padding.)
+
+# %%
+cols = im2col(x, (3, 3), (1, 1), (0, 0))        # (1, 2, 2, 1, 3, 3)
+X = cols.reshape(-1, 9)                        # (M, R) = (4, 9)
+show("im2col matrix X", X)
+# Row 1 is output position (i, j) = (0, 1): the patch x[0:3, 1:4], read row by row.
+assert np.array_equal(X[1], x_img[0:3, 1:4].ravel())
+Y = X @ w.reshape(1, -1).T                     # (4, 9) @ (9, 1) -> (4, 1)
+assert np.array_equal(Y.reshape(2, 2), expected)
+
+# %% [markdown]
+# Now a general case, with several channels, a non-square kernel, stride and padding:
+# `x (2, 3, 7, 6)`, `weight (4, 3, 3, 2)`, stride (2, 1), padding 1, so
+# `H_out = (7 + 2 - 3) // 2 + 1 = 4` and `W_out = (6 + 2 - 2) // 1 + 1 = 7`.
+# The matrix product, the loop reference and `conv2d_forward` must agree.
+
+# %%
+rng = np.random.default_rng(0)
+x2 = rng.standard_normal((2, 3, 7, 6))         # (N, C_in, H, W)
+w2 = rng.standard_normal((4, 3, 3, 2))         # (C_out, C_in, kh, kw)
+b2 = rng.standard_normal(4)                    # (C_out,)
+stride, padding = (2, 1), (1, 1)
+
+cols2 = im2col(x2, (3, 2), stride, padding)    # (2, 4, 7, 3, 3, 2)
+X2 = cols2.reshape(-1, 3 * 3 * 2)              # (M, R) = (56, 18)
+Y2 = X2 @ w2.reshape(4, -1).T + b2             # (56, 18) @ (18, 4) -> (56, 4)
+y_mat = Y2.reshape(2, 4, 7, 4).transpose(0, 3, 1, 2)   # rows are (n, i, j): NHWC -> NCHW
+y_lib, cache = conv2d_forward(x2, w2, b2, stride, padding)
+y_ref = reference.conv2d(x2, w2, b2, stride, padding)
+print("X", X2.shape, " W^T", w2.reshape(4, -1).T.shape, " y", y_lib.shape)
+print("max |matrix product - reference|:", np.abs(y_mat - y_ref).max())
+print("max |conv2d_forward - reference|:", np.abs(y_lib - y_ref).max())
+assert y_lib.shape == (2, 4, 4, 7)
+assert np.allclose(y_mat, y_ref) and np.allclose(y_lib, y_ref)
+print(f"im2col copies each pixel up to kh*kw = 6 times: {X2.size} numbers in X vs {x2.size} in x")
+
+# %% [markdown]
+# ## 4. The backward pass
+#
+# Write the forward pass as matrices: `Y = X W^T + 1 b^T`, with `X (M, R)` the im2col
+# matrix, `W (C_out, R)` and `Y (M, C_out)`. Given the upstream gradient `dY = dL/dY`
+# (the same shape as Y, i.e. `dy (N, C_out, H_out, W_out)` laid out as rows), the chain
+# rule for a matrix product gives
+#
+# ```
+# Y[m, o] = sum_r X[m, r] W[o, r] + b[o]
+# dW[o, r] = sum_m dY[m, o] X[m, r]    ->  dW = dY^T X      (C_out, M) @ (M, R)
+# db[o]    = sum_m dY[m, o]                                   (C_out,)
+# dX[m, r] = sum_o dY[m, o] W[o, r]    ->  dX = dY W        (M, C_out) @ (C_out, R)
+# ```
+#
+# `dX` is the gradient with respect to the *patches*, not the image. Each pixel was copied
+# into several patches, so its gradient is the sum of the gradients of all its copies:
+# `dx = col2im(dX)`, where `col2im` adds every patch row back onto the pixels it came from.
+
+# %%
+dy = rng.standard_normal(y_lib.shape)           # (N, C_out, H_out, W_out) = (2, 4, 4, 7)
+dx, dweight, dbias = conv2d_backward(dy, cache)
+
+# The three formulas, written out here for teaching and checked against the library:
+dY = dy.transpose(0, 2, 3, 1).reshape(-1, 4)    # (M, C_out): rows in (n, i, j) order, like X
+dW_mat = dY.T @ X2                              # (4, 56) @ (56, 18) -> (4, 18)
+db_mat = dY.sum(axis=0)                         # (4,)
+dX_mat = dY @ w2.reshape(4, -1)                 # (56, 4) @ (4, 18) -> (56, 18)
+dx_mat = col2im(dX_mat.reshape(cols2.shape), x2.shape, stride, padding)   # (2, 3, 7, 6)
+assert np.allclose(dW_mat.reshape(w2.shape), dweight)
+assert np.allclose(db_mat, dbias)
+assert np.allclose(dx_mat, dx)
+print("dweight", dweight.shape, " dbias", dbias.shape, " dx", dx.shape, ": formulas match conv2d_backward")
+
+# %% [markdown]
+# ### col2im adds overlapping patches
+#
+# A 3x3 input and a 2x2 kernel with stride 1 give 2x2 = 4 overlapping patches. Give every
+# patch entry the gradient 1 and send it back with `col2im`: each pixel receives one 1
+# for every patch that contains it. The corners are in 1 patch, the edge midpoints in 2,
+# the centre pixel in all 4.
+
+# %%
+ones_cols = np.ones((1, 2, 2, 1, 2, 2))         # (N, H_out, W_out, C, kh, kw)
+counts = col2im(ones_cols, (1, 1, 3, 3), (1, 1), (0, 0))[0, 0]   # (3, 3)
+show("col2im(ones)", counts)
+assert np.array_equal(counts, [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+
+# So col2im is not the inverse of im2col: a round trip multiplies each pixel by its count.
+x33 = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+round_trip = col2im(im2col(x33, (2, 2), (1, 1), (0, 0)), x33.shape, (1, 1), (0, 0))
+assert np.array_equal(round_trip, x33 * counts)
+
+# %% [markdown]
+# ### col2im is the adjoint (transpose) of im2col
+#
+# im2col is linear: `cols = A x` for a big 0/1 matrix A that copies pixels. The backward
+# pass of a copy is `A^T`, and `A^T` is exactly what col2im computes. The defining
+# property of a transpose is `<A x, c> = <x, A^T c>` for every x and c, so check it on
+# random arrays (with stride and padding, where padded zeros must get no gradient back):
+
+# %%
+xa = rng.standard_normal((2, 3, 7, 6))          # (N, C, H, W)
+ca = rng.standard_normal(im2col(xa, (3, 2), stride, padding).shape)   # (2, 4, 7, 3, 3, 2)
+lhs = (im2col(xa, (3, 2), stride, padding) * ca).sum()    # <im2col(x), c>
+rhs = (xa * col2im(ca, xa.shape, stride, padding)).sum()  # <x, col2im(c)>
+print(f"<im2col(x), c> = {lhs:.12f}\n<x, col2im(c)> = {rhs:.12f}")
+assert np.isclose(lhs, rhs, rtol=1e-12, atol=1e-12)
+
+# %% [markdown]
+# ## 5. Check the backward pass numerically
+#
+# `numerical_gradient(f, x, dy)` nudges one entry of x at a time by `±eps` and measures
+# how `sum(f(x) * dy)` changes; that is what the backward pass claims to compute.
+# `relative_error(a, b) = max|a - b| / max(max|a|, max|b|, 1e-2)` turns the comparison into
+# one number per array: about 1e-9 for a correct gradient, about 1 for a wrong one.
+# Tutorial 03 explains both functions. Use float64 (all arrays here are float64).
+
+# %%
+def conv_of(x_=x2, w_=w2, b_=b2):
+    return conv2d_forward(x_, w_, b_, stride, padding)[0]
+
+
+num_dx = numerical_gradient(lambda v: conv_of(x_=v), x2.copy(), dy)
+num_dw = numerical_gradient(lambda v: conv_of(w_=v), w2.copy(), dy)
+num_db = numerical_gradient(lambda v: conv_of(b_=v), b2.copy(), dy)
+errors = {"dx": relative_error(dx, num_dx), "dweight": relative_error(dweight, num_dw),
+          "dbias": relative_error(dbias, num_db)}
+for name, err in errors.items():
+    print(f"{name:8s} relative error {err:.1e}")
+assert all(err < 1e-7 for err in errors.values())
+
+# %% [markdown]
+# Next: tutorial 02 drops the weight sharing (locally connected layers) and brings it back
+# in a low-rank form (LRLC).

@@ -1,0 +1,298 @@
+# %% [markdown]
+# # 03 — Gradient checking: trusting a hand-derived backward pass
+#
+# Run top to bottom with `python tutorials/03_gradient_checking.py` (a few seconds).
+#
+# Every backward pass in `lrlc_np` is derived by hand, so every one can be wrong. This
+# tutorial shows how `lrlc_np.gradcheck` catches mistakes, and why it is built the way
+# it is:
+#
+# 1. what a backward pass computes: a vector-Jacobian product;
+# 2. centred differences;
+# 3. why the upstream gradient must be random (a bug that `dy = ones` hides);
+# 4. why float64 and `eps = 1e-6`;
+# 5. how to read the error: element-wise ratio vs `relative_error`;
+# 6. `check_layer` on an LRLC layer, and the `lrlc gradcheck` command.
+
+# %%
+import numpy as np
+
+from lrlc_np.gradcheck import TOLERANCE, check_layer, numerical_gradient, relative_error
+from lrlc_np.layers import LowRankLocallyConnected2D
+from lrlc_np.ops import (combining_weights_backward, combining_weights_forward,
+                         conv2d_backward, conv2d_forward, relu_backward, relu_forward)
+
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. A backward pass is a vector-Jacobian product
+#
+# A layer maps `x` (n numbers) to `y = f(x)` (m numbers); its derivative is the Jacobian
+# `J (m, n)`, `J[a, b] = dy_a / dx_b`. Training needs `dL/dx` for a scalar loss L. The
+# chain rule gives `dL/dx = J^T dy` with `dy = dL/dy`, the *upstream gradient* handed down
+# by the layer above. That product is all `backward(dy)` computes; it never builds J. (For
+# the paper's 64-channel 24x24 -> 22x22 layer, J would be 30,976 x 36,864: 1.1 billion
+# numbers.)
+#
+# A tiny convolution is small enough to build J. It is linear in x (no bias), so column b
+# of J is simply the output for the unit input `e_b`. Here `x (1, 1, 4, 4)`,
+# `weight (2, 1, 2, 2)`, `y (1, 2, 3, 3)`: J is 18 x 16.
+
+# %%
+w_small = rng.standard_normal((2, 1, 2, 2))               # (C_out, C_in, kh, kw)
+x_small = rng.standard_normal((1, 1, 4, 4))               # (N, C_in, H, W)
+
+
+def conv_small(x_):
+    return conv2d_forward(x_, w_small)[0]                 # (1, 2, 3, 3)
+
+
+J = np.zeros((18, 16))
+for b in range(16):
+    e_b = np.zeros(16)
+    e_b[b] = 1.0
+    J[:, b] = conv_small(e_b.reshape(1, 1, 4, 4)).ravel()
+print("Jacobian J", J.shape, f"({np.count_nonzero(J)} non-zero entries: each output reads 4 pixels)")
+assert np.count_nonzero(J) == 18 * 4
+
+_, cache = conv2d_forward(x_small, w_small)
+dy_small = rng.standard_normal((1, 2, 3, 3))              # upstream gradient, shaped like y
+dx_small = conv2d_backward(dy_small, cache)[0]            # (1, 1, 4, 4)
+assert np.allclose(dx_small.ravel(), J.T @ dy_small.ravel())
+print("conv2d_backward(dy) == J^T dy")
+
+# %% [markdown]
+# ## 2. Centred differences
+#
+# `J^T dy` is the gradient of the scalar `L(x) = sum(f(x) * dy)`. Its entry b can be
+# measured without any calculus: nudge `x_b` up and down by a small `eps` and watch L,
+#
+# ```
+# num[b] = (L(x + eps e_b) - L(x - eps e_b)) / (2 eps)
+# ```
+#
+# The Taylor series shows the error: the one-sided difference `(L(x + eps e_b) - L(x)) / eps`
+# is off by about `eps * L''/2`; in the centred one that term cancels and the error is
+# about `eps^2 * L'''/6`. `lrlc_np.gradcheck.numerical_gradient(f, x, dy, eps)` does this for
+# every entry, at two calls of f per entry: keep x small.
+
+# %%
+def L_of(x_):
+    return (conv_small(x_) * dy_small).sum()
+
+
+eps, b = 1e-6, 5                                          # entry 5 is x[0, 0, 1, 1]
+e = np.zeros_like(x_small)
+e.flat[b] = eps
+by_hand = (L_of(x_small + e) - L_of(x_small - e)) / (2 * eps)
+num = numerical_gradient(conv_small, x_small.copy(), dy_small)   # (1, 1, 4, 4)
+print(f"entry {b}: by hand {by_hand:.10f}, numerical_gradient {num.flat[b]:.10f}, "
+      f"backward {dx_small.flat[b]:.10f}")
+assert np.isclose(by_hand, num.flat[b]) and np.isclose(num.flat[b], dx_small.flat[b])
+
+# %% [markdown]
+# A convolution is linear, so its second derivative is zero and any eps would do. For a
+# curved function the difference shows. Take the softmax that turns an LRLC layer's
+# logits into combining weights, `combining_weights_forward(logits, "softmax")`, with
+# `logits (K, H_out, W_out) = (4, 5, 6)`, and compare one-sided and centred differences at
+# the same eps:
+
+# %%
+def softmax_k(logits):
+    return combining_weights_forward(logits, "softmax")[0]   # normalised over axis 0 (K)
+
+
+logits = rng.standard_normal((4, 5, 6))                  # (K, H_out, W_out)
+dalpha = rng.standard_normal((4, 5, 6))                  # upstream gradient
+_, sm_cache = combining_weights_forward(logits, "softmax")
+dlogits = combining_weights_backward(dalpha, sm_cache)   # analytic, (4, 5, 6)
+
+L0 = (softmax_k(logits) * dalpha).sum()
+one_sided = np.zeros_like(logits)
+for b in range(logits.size):                             # teaching loop, one entry at a time
+    step = np.zeros_like(logits)
+    step.flat[b] = 1e-6
+    one_sided.flat[b] = ((softmax_k(logits + step) * dalpha).sum() - L0) / 1e-6
+centred = numerical_gradient(softmax_k, logits.copy(), dalpha, eps=1e-6)
+err_one, err_centred = relative_error(dlogits, one_sided), relative_error(dlogits, centred)
+print(f"one-sided difference: relative error {err_one:.1e}")
+print(f"centred difference:   relative error {err_centred:.1e}")
+assert err_centred < err_one / 10
+
+# %% [markdown]
+# ## 3. Why the upstream gradient must be random
+#
+# The check compares `J^T dy` with `J^T dy` for *one* dy. If dy is all ones, every
+# permutation of dy is all ones too, so a backward pass that scrambles dy cannot be told
+# apart from a correct one.
+#
+# A classic bug: the conv backward pass must flatten `dy (N, C_out, H_out, W_out)` to the
+# matrix `dY (M, C_out)` with rows in `(n, i, j)` order, `dy.transpose(0, 2, 3, 1).reshape(M, C_out)`.
+# Forget the transpose and write `dy.reshape(M, C_out)`, and the numbers land in the wrong
+# rows. The buggy backward below is the library's correct one fed with exactly that
+# scrambled dy, so it is wrong in precisely that way.
+
+# %%
+def buggy_conv2d_backward(dy, cache):
+    n, c_out, h_out, w_out = dy.shape
+    # dy.reshape(M, C_out) read as if it were NHWC: what the missing transpose does
+    scrambled = dy.reshape(n, h_out, w_out, c_out).transpose(0, 3, 1, 2)
+    return conv2d_backward(scrambled, cache)
+
+
+x = rng.standard_normal((2, 3, 5, 4))                    # (N, C_in, H, W)
+w = rng.standard_normal((4, 3, 3, 3))                    # (C_out, C_in, kh, kw)
+y, cache = conv2d_forward(x, w, None, 1, 1)              # (2, 4, 5, 4)
+
+print(f"{'upstream dy':<12} {'backward':<8} {'dx error':>9} {'dweight error':>14}")
+results = {}
+for dy_name, dy in [("ones", np.ones(y.shape)), ("random", rng.standard_normal(y.shape))]:
+    num_dx = numerical_gradient(lambda v: conv2d_forward(v, w, None, 1, 1)[0], x.copy(), dy)
+    num_dw = numerical_gradient(lambda v: conv2d_forward(x, v, None, 1, 1)[0], w.copy(), dy)
+    for bw_name, backward in [("correct", conv2d_backward), ("buggy", buggy_conv2d_backward)]:
+        dx, dw, _ = backward(dy, cache)
+        errs = relative_error(dx, num_dx), relative_error(dw, num_dw)
+        results[dy_name, bw_name] = max(errs)
+        print(f"{dy_name:<12} {bw_name:<8} {errs[0]:>9.1e} {errs[1]:>14.1e}")
+
+assert results["ones", "correct"] < TOLERANCE and results["random", "correct"] < TOLERANCE
+assert results["ones", "buggy"] < TOLERANCE        # the bug slips through with dy = ones ...
+assert results["random", "buggy"] > 0.1            # ... and is caught with a random dy
+
+# %% [markdown]
+# ## 4. Why float64 and eps = 1e-6
+#
+# Two errors pull in opposite directions:
+#
+# - *truncation*: the Taylor remainder, about `eps^2` (smaller eps is better);
+# - *round-off*: L is computed to about 1e-16 of its size in float64 (1e-7 in float32),
+#   and dividing by `2 eps` amplifies that to about `1e-16 / eps` (larger eps is better).
+#
+# Sweep eps on the softmax from section 2, in float64 and in float32:
+
+# %%
+sweep = {}
+print(f"{'eps':>7} {'float64':>9} {'float32':>9}")
+for eps in (1e-1, 1e-2, 1e-4, 1e-6, 1e-8, 1e-10):
+    row = []
+    for dtype in (np.float64, np.float32):
+        num = numerical_gradient(softmax_k, logits.astype(dtype), dalpha.astype(dtype), eps=eps)
+        sweep[dtype, eps] = relative_error(dlogits, num)
+        row.append(sweep[dtype, eps])
+    print(f"{eps:>7.0e} {row[0]:>9.1e} {row[1]:>9.1e}")
+
+assert sweep[np.float64, 1e-6] < 1e-8                       # float64, eps 1e-6: ~1e-9
+assert sweep[np.float64, 1e-1] > 1e-5 and sweep[np.float64, 1e-10] > sweep[np.float64, 1e-6]
+assert sweep[np.float32, 1e-6] > 0.1                         # float32 at 1e-6: useless
+assert min(sweep[np.float32, e] for e in (1e-1, 1e-2, 1e-4, 1e-6, 1e-8, 1e-10)) > TOLERANCE
+
+# %% [markdown]
+# In float64 the error is smallest near eps = 1e-5, and 1e-6 leaves a wide margin: about
+# 1e-9 against the pass mark of 1e-5, while a wrong gradient scores near 1. In float32 no
+# eps gets below the pass mark, so gradient checks always run in float64 (build layers
+# with `dtype=np.float64`); training uses float32.
+
+# %% [markdown]
+# ## 5. Reading the error: two metrics
+#
+# CS231n compares element by element and reports the worst ratio,
+#
+# ```
+# rel_error = max_b |a_b - n_b| / max(1e-8, |a_b| + |n_b|)
+# ```
+#
+# `lrlc_np.gradcheck.relative_error` gives one figure for the whole array,
+#
+# ```
+# relative_error = max_b |a_b - n_b| / max(max|a|, max|n|, 1e-2)
+# ```
+#
+# The difference shows on a *correct* backward pass whose gradient has tiny entries. A
+# saturated softmax (large logits, some weights near 0 or 1) has gradient entries far
+# below 1e-9, while the numerical gradient carries round-off of about 1e-10 on every
+# entry. On those entries the element-wise ratio is round-off divided by almost nothing
+# (CS231n's floor of 1e-8 in the denominator does not help: the worst entries are just
+# above it).
+
+# %%
+def cs231n_rel_error(a, n):
+    return np.max(np.abs(a - n) / np.maximum(1e-8, np.abs(a) + np.abs(n)))
+
+
+big_logits = 10 * rng.standard_normal((4, 5, 6))           # saturated: (K, H_out, W_out)
+_, big_cache = combining_weights_forward(big_logits, "softmax")
+analytic = combining_weights_backward(dalpha, big_cache)      # correct by construction
+numeric = numerical_gradient(softmax_k, big_logits.copy(), dalpha)
+elementwise = np.abs(analytic - numeric) / np.maximum(1e-8, np.abs(analytic) + np.abs(numeric))
+worst = tuple(int(i) for i in np.unravel_index(np.argmax(elementwise), elementwise.shape))
+print(f"smallest |gradient| entry: {np.abs(analytic).min():.1e}, largest: {np.abs(analytic).max():.1e}")
+print(f"worst entry {worst}: analytic {analytic[worst]:.3e}, numerical {numeric[worst]:.3e}")
+print(f"CS231n element-wise rel_error: {cs231n_rel_error(analytic, numeric):.1e}   (looks like a bug)")
+print(f"lrlc_np relative_error:        {relative_error(analytic, numeric):.1e}   (correct)")
+assert cs231n_rel_error(analytic, numeric) > 1e-4
+assert relative_error(analytic, numeric) < 1e-8
+
+# %% [markdown]
+# A ReLU has a different trap: at an input within eps of 0 the centred difference
+# straddles the kink and measures a slope somewhere between 0 and 1, where the backward
+# pass says 0 or 1. That is not a bug in either; gradient checks keep ReLU inputs away
+# from 0 (`lrlc gradcheck` shifts them by 0.1).
+
+# %%
+x_kink = np.array([3e-7, -0.5, 0.5])                         # the first entry is within eps of 0
+# dy = ones reads off the slope of an element-wise function; it is not a check (section 3)
+relu_num = numerical_gradient(lambda v: relu_forward(v)[0], x_kink.copy(), np.ones(3))
+relu_dx = relu_backward(np.ones(3), relu_forward(x_kink)[1])
+print(f"ReLU slope at {x_kink}: numerical {np.round(relu_num, 3)}, backward {relu_dx}")
+assert np.isclose(relu_num[0], 0.65) and relu_dx[0] == 1.0
+assert np.allclose(relu_num[1:], relu_dx[1:])
+
+# %% [markdown]
+# Does the lenient metric still catch real bugs? Yes: a wrong gradient is wrong by the
+# size of the gradient itself, so both metrics report close to 1 on the buggy backward
+# from section 3.
+
+# %%
+dy = rng.standard_normal(y.shape)
+num_dx = numerical_gradient(lambda v: conv2d_forward(v, w, None, 1, 1)[0], x.copy(), dy)
+bad_dx = buggy_conv2d_backward(dy, cache)[0]
+print(f"buggy dx: CS231n {cs231n_rel_error(bad_dx, num_dx):.2f}, "
+      f"relative_error {relative_error(bad_dx, num_dx):.2f}")
+assert relative_error(bad_dx, num_dx) > 0.1
+
+# %% [markdown]
+# ## 6. Checking a whole layer: `check_layer`
+#
+# `check_layer(layer, x, rng=...)` runs forward, backward with a random dy, and the
+# numerical gradient of the input and of every parameter (perturbed in place and
+# restored). It returns one `relative_error` per array; each should be at most
+# `TOLERANCE = 1e-5`. Here an LRLC layer, rank 3, `x (2, 2, 6, 5)`, a 3x2 kernel, stride
+# (2, 1), padding 1, so `y (2, 3, 3, 6)`; random logits and biases (the zero defaults
+# would leave parts of the backward pass untested), in float64, through both computation
+# routes of tutorial 02.
+
+# %%
+x_lrlc = rng.standard_normal((2, 2, 6, 5))                 # (N, C_in, H, W)
+for method in ("conv", "lc"):
+    layer = LowRankLocallyConnected2D(2, 3, kernel_size=(3, 2), input_size=(6, 5), rank=3,
+                                      stride=(2, 1), padding=1, init="random", method=method,
+                                      rng=rng, dtype=np.float64)
+    for name in ("bias", "row_bias", "col_bias"):
+        layer.params[name][:] = rng.standard_normal(layer.params[name].shape)
+    errors = check_layer(layer, x_lrlc, rng=rng)
+    print(f"method={method!r}: " + ", ".join(f"{k} {v:.0e}" for k, v in errors.items()))
+    assert set(errors) == {"x", *layer.params}
+    assert all(err <= TOLERANCE for err in errors.values()), errors
+
+# %% [markdown]
+# To check every layer type, combining mode and normalisation in one go, run the
+# command-line checker from a terminal:
+#
+# ```
+# lrlc gradcheck              # or: python -m lrlc_np gradcheck
+# lrlc gradcheck --seed 3 --eps 1e-5 --tolerance 1e-6
+# ```
+#
+# It prints one row per parameter (layer, parameter, shape, relative error, pass/FAIL)
+# and exits with status 1 if any gradient fails. When you change a backward pass, run it
+# first.
