@@ -39,13 +39,13 @@ def combining_weights_forward(logits, normalize="softmax"):
         shifted = logits - logits.max(axis=K_AXIS, keepdims=True)  # same result, no overflow
         e = xp.exp(shifted)
         alpha = e / e.sum(axis=K_AXIS, keepdims=True)
-        return alpha, (normalize, alpha, None)
+        return alpha, (normalize, alpha, None, logits.shape)
     if normalize == "norm":
         norm = xp.sqrt((logits * logits).sum(axis=K_AXIS, keepdims=True))
         scale = xp.maximum(norm, NORM_EPS)
         alpha = logits / scale
-        return alpha, (normalize, alpha, (norm, scale))
-    return logits.copy(), (normalize, None, None)
+        return alpha, (normalize, alpha, (norm, scale), logits.shape)
+    return logits.copy(), (normalize, None, None, logits.shape)
 
 
 def combining_weights_backward(dalpha, cache):
@@ -61,11 +61,11 @@ def combining_weights_backward(dalpha, cache):
              where the norm is clamped, alpha = l / 1e-12 and dl = dalpha / 1e-12
     none:    dl = dalpha
     """
-    normalize, alpha, extra = cache
+    normalize, alpha, extra, shape = cache
     _checks.float_array(dalpha, "dalpha", "combining_weights_backward")
+    _checks.shape(dalpha, shape, "dalpha", "combining_weights_backward")
     if normalize == "none":
         return dalpha.copy()
-    _checks.shape(dalpha, alpha.shape, "dalpha", "combining_weights_backward")
     xp = get_array_module(dalpha)
     projection = (dalpha * alpha).sum(axis=K_AXIS, keepdims=True)  # <dalpha, alpha> per position
     if normalize == "softmax":

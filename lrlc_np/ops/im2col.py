@@ -14,6 +14,7 @@ runs unchanged on CuPy.
 from __future__ import annotations
 
 from ..backend import get_array_module
+from . import _checks
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -48,6 +49,7 @@ def im2col(x, kernel_size, stride, padding):
     """Gather every kernel-sized patch of the padded input.
 
     x    (N, C, H, W)
+    kernel_size, stride, padding: int or (h, w) pair
     cols (N, H_out, W_out, C, kh, kw)
          cols[n, i, j, c, p, q] = xpad[n, c, i*sh + p, j*sw + q]
 
@@ -55,6 +57,10 @@ def im2col(x, kernel_size, stride, padding):
     order as ``weight.reshape(C_out, C*kh*kw)``, so a convolution is one matrix product.
     """
     xp = get_array_module(x)
+    _checks.ndim(x, 4, "(N, C, H, W)", "x", "im2col")
+    kernel_size = _checks.pair(kernel_size, "kernel_size", "im2col")
+    stride = _checks.pair(stride, "stride", "im2col")
+    padding = _checks.pair(padding, "padding", "im2col", minimum=0)
     (kh, kw), (sh, sw) = kernel_size, stride
     n, c, h, w = x.shape
     h_out, w_out = output_hw(h, w, kernel_size, stride, padding, "im2col")
@@ -82,8 +88,10 @@ def col2im(cols, x_shape, stride, padding):
     (no ``np.add.at`` needed). Overlaps are summed across iterations of the loop.
     """
     xp = get_array_module(cols)
+    _checks.ndim(cols, 6, "(N, H_out, W_out, C, kh, kw)", "cols", "col2im")
     n, h_out, w_out, c, kh, kw = cols.shape
-    (sh, sw), (ph, pw) = stride, padding
+    (sh, sw) = _checks.pair(stride, "stride", "col2im")
+    (ph, pw) = _checks.pair(padding, "padding", "col2im", minimum=0)
     _, _, h, w = x_shape
     dxpad = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for p in range(kh):
