@@ -1,12 +1,15 @@
 """The ``lrlc`` command line (also ``python -m lrlc_np``).
 
     lrlc gradcheck     check every hand-derived backward pass against finite differences
+    lrlc train         train the paper's network on MNIST (or Fashion-MNIST, or the bundled sample)
+    lrlc download      fetch and verify a data set
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy
 
@@ -102,6 +105,84 @@ def run_gradcheck(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- train
+
+def _fail(command, message) -> int:
+    print(f"lrlc {command}: error: {message}", file=sys.stderr)
+    return 1
+
+
+def run_train(args) -> int:
+    from .data import DataError
+    from .plots import plot_run
+    from .train import TrainConfig, TrainingDiverged, train
+
+    config = TrainConfig(
+        layers=tuple(args.layers), rank=args.rank, filters=args.filters, combining=args.combining,
+        normalize=args.normalize, coord_conv=args.coord_conv, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
+        weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+        seed=args.seed, dataset=args.dataset, data_dir=args.data_dir, limit_train=args.limit_train)
+    try:
+        history, model = train(config, args.out, resume=args.resume, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {args.out}/checkpoint.npz holds the last completed epoch; "
+              f"continue with: lrlc train --out {args.out} --resume", file=sys.stderr)
+        return 130
+    except (DataError, FileExistsError, FileNotFoundError, TrainingDiverged, ValueError) as err:
+        return _fail("train", err)
+    if history:
+        paths = plot_run(model, history, args.out)
+        last = history[-1]
+        print(f"final test accuracy {100 * last['test_acc']:.2f}% (validation {100 * last['val_acc']:.2f}%)")
+        print(f"wrote {args.out}/metrics.jsonl, checkpoint.npz, " + ", ".join(p.name for p in paths))
+    return 0
+
+
+QUICK = dict(dataset="mnist-sample", filters=16, epochs=3, ranks=[1, 2, 4], seeds=[0, 1], batch_size=64)
+COMPARE_DEFAULTS = dict(dataset="mnist", filters=64, epochs=5, ranks=[1, 2, 4, 8], seeds=[0, 1, 2], batch_size=128)
+
+
+def run_compare(args) -> int:
+    from .compare import run_comparison
+    from .data import DataError
+    from .train import TrainConfig, TrainingDiverged
+
+    # Flags left out are None here: fill them from the quick or the normal defaults.
+    for key in QUICK:
+        if getattr(args, key) is None:
+            setattr(args, key, (QUICK if args.quick else COMPARE_DEFAULTS)[key])
+    base = TrainConfig(
+        layers=("conv",) * args.num_layers, filters=args.filters, combining=args.combining,
+        normalize=args.normalize, coord_conv=args.coord_conv, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
+        weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+        dataset=args.dataset, data_dir=args.data_dir, limit_train=args.limit_train)
+    try:
+        run_comparison(base, args.out, args.position, args.ranks, args.seeds,
+                       wide_rank=args.wide_rank, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are kept in {args.out}; run the same command "
+              "again to continue", file=sys.stderr)
+        return 130
+    except (DataError, TrainingDiverged, ValueError) as err:
+        return _fail("compare", err)
+    print((Path(args.out) / "results.md").read_text())
+    print(f"wrote {args.out}/results.md, results.csv, accuracy_vs_rank.png")
+    return 0
+
+
+def run_download(args) -> int:
+    from .data import DataError, download
+
+    try:
+        folder = download(args.dataset, data_dir=args.data_dir, progress=not args.no_progress)
+    except DataError as err:
+        return _fail("download", err)
+    print(f"{args.dataset}: verified files in {folder}")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 def _positive_float(text):
@@ -122,6 +203,86 @@ def _non_negative_int(text):
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _int_list(text):
+    try:
+        values = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 0, got {text!r}")
+    return values
+
+
+def _rank_list(text):
+    values = _int_list(text)
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected ranks >= 1, got {text!r}")
+    return values
+
+
+def _layer_list(text):
+    from .models import LAYER_TYPES
+
+    kinds = [t.strip() for t in text.split(",")]
+    bad = [t for t in kinds if t not in LAYER_TYPES]
+    if not kinds or bad:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(LAYER_TYPES)}, got {text!r}")
+    return kinds
+
+
+def _add_model_flags(p):
+    p.add_argument("--filters", type=_positive_int, default=64, help="filters per layer (default: 64)")
+    p.add_argument("--combining", choices=("row_col", "row", "col", "full"), default="row_col",
+                   help="how LRLC combining weights vary over positions (default: row_col)")
+    p.add_argument("--normalize", choices=("softmax", "norm", "none"), default="softmax",
+                   help="normalisation of the combining weights over K (default: softmax)")
+    p.add_argument("--coord-conv", action="store_true",
+                   help="append row/column coordinate channels to the input (CoordConv baseline)")
+
+
+def _add_training_flags(p, epochs):
+    p.add_argument("--epochs", type=_positive_int, default=epochs, help=f"training epochs (default: {epochs})")
+    p.add_argument("--batch-size", type=_positive_int, default=128, help="mini-batch size (default: 128)")
+    p.add_argument("--lr", type=_positive_float, default=0.05, help="peak learning rate (default: 0.05)")
+    p.add_argument("--momentum", type=_non_negative_float, default=0.9, help="SGD momentum (default: 0.9)")
+    p.add_argument("--no-nesterov", dest="nesterov", action="store_false",
+                   help="plain momentum instead of Nesterov momentum")
+    p.add_argument("--weight-decay", type=_non_negative_float, default=5e-4,
+                   help="L2 weight decay on weights and bases, not biases, BatchNorm or logits (default: 5e-4)")
+    p.add_argument("--schedule", choices=("cosine", "step", "constant"), default="cosine",
+                   help="learning-rate schedule; cosine has a linear warm-up (default: cosine)")
+    p.add_argument("--warmup-epochs", type=_non_negative_float, default=1.0,
+                   help="epochs of linear warm-up for the cosine schedule (default: 1)")
+    p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "mnist-sample"), default="mnist",
+                   help="mnist, fashion-mnist, or mnist-sample (a small real subset bundled with the package, works offline) (default: mnist)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding the IDX .gz files (default: $LRLC_NP_DATA, then ~/.cache/lrlc_np)")
+    p.add_argument("--limit-train", type=_positive_int, default=None,
+                   help="use only the first N training examples (after the validation split)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,6 +309,65 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--tolerance", type=_positive_float, default=1e-5,
                     help="largest relative error that passes (default: 1e-5)")
     gc.set_defaults(handler=run_gradcheck)
+
+    tr = commands.add_parser(
+        "train",
+        help="train the paper's network",
+        description="Train the paper's network (three 3x3 layers of --filters channels, each "
+                    "followed by BatchNorm and ReLU, global average pooling, a dense layer) with "
+                    "SGD. Writes config.json, metrics.jsonl, checkpoint.npz (after every epoch) "
+                    "and PNG figures into --out. Example: lrlc train --layers conv,conv,lrlc "
+                    "--rank 4 --out runs/lrlc4",
+    )
+    tr.add_argument("--layers", type=_layer_list, default=["conv", "conv", "conv"],
+                    help="comma-separated layer types, each conv, lc, lrlc or wide_conv (default: conv,conv,conv)")
+    tr.add_argument("--rank", type=_positive_int, default=1,
+                    help="rank K of LRLC layers, and the width target of wide_conv (default: 1)")
+    _add_model_flags(tr)
+    _add_training_flags(tr, epochs=10)
+    tr.add_argument("--seed", type=_non_negative_int, default=0, help="seed for weights and data order (default: 0)")
+    tr.add_argument("--out", required=True, help="run directory for metrics, checkpoint and figures")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the run in --out from its checkpoint (its saved settings are used)")
+    tr.set_defaults(handler=run_train)
+
+    cp = commands.add_parser(
+        "compare",
+        help="compare conv, wide conv, LC and LRLC at one layer position",
+        description="Train the paper's network with one layer position swapped for a wide "
+                    "convolution, an LC layer and LRLC layers of several ranks (plus the all-conv "
+                    "baseline), over several seeds. Writes results.md, results.csv and "
+                    "accuracy_vs_rank.png into --out; runs already finished there are reused, so "
+                    "an interrupted comparison continues when started again.",
+    )
+    cp.add_argument("--position", type=_positive_int, default=3,
+                    help="1-based position of the swapped layer (default: 3)")
+    cp.add_argument("--num-layers", type=_positive_int, default=3, help="3x3 layers in the network (default: 3)")
+    cp.add_argument("--ranks", type=_rank_list, default=[1, 2, 4, 8], help="LRLC ranks (default: 1,2,4,8)")
+    cp.add_argument("--wide-rank", type=_positive_int, default=None,
+                    help="rank whose parameter count the wide conv matches (default: 4 if listed, else the largest rank)")
+    cp.add_argument("--seeds", type=_int_list, default=[0, 1, 2], help="seeds (default: 0,1,2)")
+    _add_model_flags(cp)
+    _add_training_flags(cp, epochs=5)
+    cp.add_argument("--out", default="runs/compare", help="output directory (default: runs/compare)")
+    cp.add_argument("--quick", action="store_true",
+                    help="a two-minute version on the bundled sample: " + ", ".join(
+                        f"{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}"
+                        for k, v in QUICK.items()) + " (flags you give explicitly win)")
+    cp.set_defaults(handler=run_compare, **{k: None for k in QUICK})  # resolved in run_compare
+
+    dl = commands.add_parser(
+        "download",
+        help="download and verify a data set",
+        description="Download the four IDX files of a data set (trying several mirrors), verify "
+                    "their SHA-256 checksums and store them in --data-dir.",
+    )
+    dl.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
+                    help="which data set (default: mnist)")
+    dl.add_argument("--data-dir", default=None,
+                    help="target folder (default: $LRLC_NP_DATA, then ~/.cache/lrlc_np)")
+    dl.add_argument("--no-progress", action="store_true", help="no progress bars")
+    dl.set_defaults(handler=run_download)
     return parser
 
 

@@ -1,0 +1,154 @@
+"""``lrlc compare``: conv, wide conv, LC and LRLC at one layer position, over several seeds.
+
+Every variant is the paper's network with one layer position swapped; every run is a
+normal training run (``train.train``) in ``out/<variant>/seed<seed>/``, so a comparison
+that was interrupted continues where it stopped when started again. The summary files:
+
+    results.csv            one row per run: variant, rank, seed, accuracies, parameters, seconds per epoch
+    results.md             mean ± std per variant
+    accuracy_vs_rank.png   LRLC test accuracy against rank, with conv, wide conv and LC as lines
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import statistics
+from pathlib import Path
+
+from .train import CHECKPOINT, CONFIG, METRICS, TrainConfig, _read_metrics, train
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    name: str
+    layers: tuple
+    rank: int
+
+
+def variants(position, num_layers, ranks, wide_rank):
+    """The networks to compare: conv everywhere, then one position swapped."""
+    def swapped(kind):
+        return tuple(kind if i == position - 1 else "conv" for i in range(num_layers))
+
+    out = [Variant("conv", swapped("conv"), 1),
+           Variant(f"wide_conv (K={wide_rank})", swapped("wide_conv"), wide_rank),
+           Variant("lc", swapped("lc"), 1)]
+    out += [Variant(f"lrlc K={r}", swapped("lrlc"), r) for r in ranks]
+    return out
+
+
+def _slug(name):
+    return name.replace(" ", "_").replace("(", "").replace(")", "").replace("=", "")
+
+
+def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank=None,
+                   progress=True, log=print):
+    """Train every variant for every seed (skipping finished runs) and write the summaries.
+
+    base      settings shared by all runs (epochs, filters, data, optimiser ...)
+    position  1-based layer position that is swapped
+    -> list of row dicts (also written to results.csv)
+    """
+    from .models import build_network
+
+    num_layers = len(base.layers)
+    if not 1 <= position <= num_layers:
+        raise ValueError(f"compare: expected position between 1 and {num_layers}, got {position}")
+    wide_rank = wide_rank or (4 if 4 in ranks else max(ranks))
+    out = Path(out_dir)
+    rows = []
+    todo = [(v, s) for v in variants(position, num_layers, ranks, wide_rank) for s in seeds]
+    for index, (variant, seed) in enumerate(todo, 1):
+        config = dataclasses.replace(base, layers=variant.layers, rank=variant.rank, seed=seed)
+        run_dir = out / _slug(variant.name) / f"seed{seed}"
+        history = _read_metrics(run_dir / METRICS)
+        finished = (len(history) == config.epochs and (run_dir / CONFIG).exists()
+                    and TrainConfig.from_json(json.loads((run_dir / CONFIG).read_text())) == config)
+        if finished:
+            log(f"[{index}/{len(todo)}] {variant.name}, seed {seed}: already done")
+        else:
+            log(f"[{index}/{len(todo)}] {variant.name}, seed {seed}")
+            resume = (run_dir / CHECKPOINT).exists()
+            history, _ = train(config, run_dir, resume=resume, progress=progress, log=lambda m: None)
+        params = build_network(config.layers, filters=config.filters, rank=config.rank,
+                               combining=config.combining, normalize=config.normalize,
+                               coord_conv=config.coord_conv).num_parameters
+        last = history[-1]
+        rows.append({
+            "variant": variant.name, "layers": ",".join(variant.layers), "rank": variant.rank,
+            "seed": seed, "test_acc": last["test_acc"], "val_acc": last["val_acc"],
+            "params": params, "seconds_per_epoch": statistics.mean(m["seconds"] for m in history),
+        })
+        log(f"    test accuracy {100 * last['test_acc']:.2f}%")
+    write_results(rows, out, base, position)
+    return rows
+
+
+def summarise(rows):
+    """Per variant (in order of first appearance): mean/std of test accuracy and more."""
+    groups = {}
+    for r in rows:
+        groups.setdefault(r["variant"], []).append(r)
+    summary = []
+    for name, rs in groups.items():
+        acc = [100 * r["test_acc"] for r in rs]
+        summary.append({
+            "variant": name, "rank": rs[0]["rank"], "layers": rs[0]["layers"], "runs": len(rs),
+            "mean": statistics.mean(acc), "std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+            "params": rs[0]["params"], "seconds_per_epoch": statistics.mean(r["seconds_per_epoch"] for r in rs),
+        })
+    return summary
+
+
+def write_results(rows, out_dir, base, position):
+    """results.csv, results.md and accuracy_vs_rank.png in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = summarise(rows)
+    lines = [
+        f"# Layer position {position}: conv vs wide conv vs LC vs LRLC",
+        "",
+        f"{base.dataset}, {base.epochs} epochs, {base.filters} filters, batch {base.batch_size}, "
+        f"lr {base.lr}, {base.schedule} schedule, training examples: "
+        f"{'all' if base.limit_train is None else base.limit_train}; mean ± std over seeds.",
+        "",
+        "| variant | layers | test accuracy (%) | runs | parameters | seconds / epoch |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in summary:
+        lines.append(f"| {s['variant']} | {s['layers']} | {s['mean']:.2f} ± {s['std']:.2f} | {s['runs']} "
+                     f"| {s['params']:,} | {s['seconds_per_epoch']:.1f} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    plot_accuracy_vs_rank(summary, out / "accuracy_vs_rank.png", position)
+
+
+def plot_accuracy_vs_rank(summary, path, position):
+    from .plots import _pyplot, _save
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    lrlc = [s for s in summary if s["variant"].startswith("lrlc")]
+    if lrlc:
+        ax.errorbar([s["rank"] for s in lrlc], [s["mean"] for s in lrlc], yerr=[s["std"] for s in lrlc],
+                    fmt="o-", capsize=4, label="LRLC")
+    styles = {"conv": ("k", "--"), "lc": ("tab:red", ":"), "wide_conv": ("tab:green", "-.")}
+    for s in summary:
+        key = s["variant"].split(" ")[0]
+        if key in styles:
+            color, dash = styles[key]
+            ax.axhline(s["mean"], color=color, linestyle=dash, label=f"{s['variant']}")
+            if s["std"]:
+                ax.axhspan(s["mean"] - s["std"], s["mean"] + s["std"], color=color, alpha=0.08)
+    ax.set(xlabel="LRLC rank K", ylabel="test accuracy (%)", title=f"Layer position {position}")
+    if lrlc:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([s["rank"] for s in lrlc], [str(s["rank"]) for s in lrlc])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
