@@ -105,6 +105,19 @@ def away_from_zero(a, gap=0.1):
     return np.where(a >= 0, a + gap, a - gap).astype(a.dtype)
 
 
+def spread_channels(rng: np.random.Generator, shape, dtype=np.float64):
+    """(N, C, H, W) values whose every channel spreads over about [-2, 2] across (N, H, W).
+
+    Each channel is a shuffled ramp plus a little noise. Batch norm divides by the batch
+    standard deviation, so two nearly equal values in a tiny batch would make its finite
+    differences inaccurate; a ramp keeps the deviation near 1 for every batch size.
+    """
+    n, c, h, w = shape
+    ramp = np.linspace(-2.0, 2.0, n * h * w)
+    values = np.stack([rng.permutation(ramp) for _ in range(c)]) + 0.1 * rng.standard_normal((c, n * h * w))
+    return np.ascontiguousarray(values.reshape(c, n, h, w).transpose(1, 0, 2, 3)).astype(dtype)
+
+
 def op_case(name: str, geom: Geometry, rng: np.random.Generator, dtype=np.float64, rank: int = 2) -> OpCase:
     """Build the op call ``name`` (one of OP_NAMES) on geometry ``geom`` with random arrays."""
     from lrlc_np import ops
@@ -157,7 +170,8 @@ def op_case(name: str, geom: Geometry, rng: np.random.Generator, dtype=np.float6
                                            training=training)
 
         return OpCase(name, forward, ops.batchnorm2d_backward,
-                      dict(x=x, weight=a(c_in), bias=a(c_in)), ("x", "weight", "bias"))
+                      dict(x=spread_channels(rng, geom.x_shape, dtype), weight=a(c_in), bias=a(c_in)),
+                      ("x", "weight", "bias"))
     if name == "global_avg_pool2d":
         return OpCase(name, ops.global_avg_pool2d_forward, ops.global_avg_pool2d_backward,
                       dict(x=x), ("x",))

@@ -48,6 +48,11 @@ def softmax_cross_entropy_backward(dloss, cache):
         dlogits = dloss * (softmax(logits) - onehot(labels)) / N
     """
     log_probs, labels = cache
+    if getattr(dloss, "ndim", 0) != 0:
+        raise ValueError(
+            "softmax_cross_entropy_backward: expected dloss as a scalar (the loss is a mean), "
+            f"got shape {tuple(dloss.shape)}"
+        )
     xp = get_array_module(log_probs)
     n = log_probs.shape[0]
     dlogits = xp.exp(log_probs)

@@ -129,6 +129,8 @@ def lrlc2d_backward(dy, cache):
     k = bases.shape[0]
     _checks.float_array(dy, "dy", "lrlc2d_backward")
     if route == "lc":
+        n = sub_cache[1][0]                                          # x_shape[0]
+        _checks.shape(dy, (n, bases.shape[1], *alpha.shape[1:]), "dy", "lrlc2d_backward")
         dx, dweight, _ = locally_connected2d_backward(dy, sub_cache)
         dweight_p = dweight.reshape(-1, dweight[0, 0].size)           # (P, C_out*R)
         dbases = (alpha.reshape(k, -1) @ dweight_p).reshape(bases.shape)  # (K, P) @ (P, C_out*R)
