@@ -172,18 +172,19 @@ def test_conv2d_matches_scipy_correlate(geom, seed):
 
 @given(geom=geometries(), seed=seeds)
 def test_im2col_matches_definition(geom, seed):
-    """cols[n, i, j, c, p, q] == xpad[n, c, i*sh + p, j*sw + q], entry by entry."""
+    """cols[n, i, j, p, q, c] == xpad[n, c, i*sh + p, j*sw + q], entry by entry."""
     rng = np.random.default_rng(seed)
     x = arrays(rng, geom.x_shape)
     (ph, pw), (sh, sw) = geom.padding, geom.stride
     cols = ops.im2col(x, geom.kernel, geom.stride, geom.padding)
     h_out, w_out = geom.out_hw
-    assert cols.shape == (geom.n, h_out, w_out, geom.c_in, *geom.kernel)
+    assert cols.shape == (geom.n, h_out, w_out, *geom.kernel, geom.c_in)
     xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     for i in range(h_out):
         for j in range(w_out):
             window = xpad[:, :, i * sh : i * sh + geom.kernel[0], j * sw : j * sw + geom.kernel[1]]
-            np.testing.assert_array_equal(cols[:, i, j], window, err_msg=f"position ({i}, {j}), {geom}")
+            np.testing.assert_array_equal(cols[:, i, j], window.transpose(0, 2, 3, 1),
+                                          err_msg=f"position ({i}, {j}), {geom}")
 
 
 @given(geom=geometries(), seed=seeds)
@@ -192,7 +193,7 @@ def test_im2col_col2im_adjoint(geom, seed):
     rng = np.random.default_rng(seed)
     x = arrays(rng, geom.x_shape)
     h_out, w_out = geom.out_hw
-    c = arrays(rng, (geom.n, h_out, w_out, geom.c_in, *geom.kernel))
+    c = arrays(rng, (geom.n, h_out, w_out, *geom.kernel, geom.c_in))
     cols = ops.im2col(x, geom.kernel, geom.stride, geom.padding)
     back = ops.col2im(c, x.shape, geom.stride, geom.padding)
     assert back.shape == x.shape

@@ -125,20 +125,22 @@ assert np.array_equal(y_pad, reference.conv2d(x, w, padding=1)[0, 0])
 # %% [markdown]
 # ## 3. im2col: a convolution is one matrix product
 #
-# Every output position reads one `C_in x kh x kw` patch. `im2col` copies the patches
+# Every output position reads one `kh x kw x C_in` patch. `im2col` copies the patches
 # out, one per output position:
 #
 # ```
-# cols (N, H_out, W_out, C_in, kh, kw),   cols[n, i, j, c, p, q] = xpad[n, c, i*sh + p, j*sw + q]
+# cols (N, H_out, W_out, kh, kw, C_in),   cols[n, i, j, p, q, c] = xpad[n, c, i*sh + p, j*sw + q]
 # ```
 #
 # Reshaped to a matrix `X (M, R)` with `M = N*H_out*W_out` rows (one per patch) and
-# `R = C_in*kh*kw` columns, and with the filters as `W = weight.reshape(C_out, R)`, the whole
-# layer is `Y = X W^T`, shape `(M, C_out)`. (`im2col` takes pairs for kernel, stride and
-# padding.)
+# `R = kh*kw*C_in` columns, and with the filters in the same (p, q, c) order,
+# `W = weight.transpose(0, 2, 3, 1).reshape(C_out, R)` (`ops.conv.patch_matrix`), the whole
+# layer is `Y = X W^T`, shape `(M, C_out)`. Channels come last in a patch row because the
+# copies are then runs of `C_in` neighbouring numbers, which is much faster; with one
+# channel the order is simply the patch read row by row.
 
 # %%
-cols = im2col(x, (3, 3), (1, 1), (0, 0))        # (1, 2, 2, 1, 3, 3)
+cols = im2col(x, (3, 3), (1, 1), (0, 0))        # (1, 2, 2, 3, 3, 1)
 X = cols.reshape(-1, 9)                        # (M, R) = (4, 9)
 show("im2col matrix X", X)
 # Row 1 is output position (i, j) = (0, 1): the patch x[0:3, 1:4], read row by row.
@@ -159,13 +161,14 @@ w2 = rng.standard_normal((4, 3, 3, 2))         # (C_out, C_in, kh, kw)
 b2 = rng.standard_normal(4)                    # (C_out,)
 stride, padding = (2, 1), (1, 1)
 
-cols2 = im2col(x2, (3, 2), stride, padding)    # (2, 4, 7, 3, 3, 2)
-X2 = cols2.reshape(-1, 3 * 3 * 2)              # (M, R) = (56, 18)
-Y2 = X2 @ w2.reshape(4, -1).T + b2             # (56, 18) @ (18, 4) -> (56, 4)
+cols2 = im2col(x2, (3, 2), stride, padding)    # (2, 4, 7, 3, 2, 3)
+X2 = cols2.reshape(-1, 3 * 2 * 3)              # (M, R) = (56, 18)
+W2 = w2.transpose(0, 2, 3, 1).reshape(4, -1)   # (C_out, R) in (p, q, c) order, like X's rows
+Y2 = X2 @ W2.T + b2                            # (56, 18) @ (18, 4) -> (56, 4)
 y_mat = Y2.reshape(2, 4, 7, 4).transpose(0, 3, 1, 2)   # rows are (n, i, j): NHWC -> NCHW
 y_lib, cache = conv2d_forward(x2, w2, b2, stride, padding)
 y_ref = reference.conv2d(x2, w2, b2, stride, padding)
-print("X", X2.shape, " W^T", w2.reshape(4, -1).T.shape, " y", y_lib.shape)
+print("X", X2.shape, " W^T", W2.T.shape, " y", y_lib.shape)
 print("max |matrix product - reference|:", np.abs(y_mat - y_ref).max())
 print("max |conv2d_forward - reference|:", np.abs(y_lib - y_ref).max())
 assert y_lib.shape == (2, 4, 4, 7)
@@ -199,9 +202,9 @@ dx, dweight, dbias = conv2d_backward(dy, cache)
 dY = dy.transpose(0, 2, 3, 1).reshape(-1, 4)    # (M, C_out): rows in (n, i, j) order, like X
 dW_mat = dY.T @ X2                              # (4, 56) @ (56, 18) -> (4, 18)
 db_mat = dY.sum(axis=0)                         # (4,)
-dX_mat = dY @ w2.reshape(4, -1)                 # (56, 4) @ (4, 18) -> (56, 18)
+dX_mat = dY @ W2                                # (56, 4) @ (4, 18) -> (56, 18)
 dx_mat = col2im(dX_mat.reshape(cols2.shape), x2.shape, stride, padding)   # (2, 3, 7, 6)
-assert np.allclose(dW_mat.reshape(w2.shape), dweight)
+assert np.allclose(dW_mat.reshape(4, 3, 2, 3).transpose(0, 3, 1, 2), dweight)   # (p, q, c) -> (c, p, q)
 assert np.allclose(db_mat, dbias)
 assert np.allclose(dx_mat, dx)
 print("dweight", dweight.shape, " dbias", dbias.shape, " dx", dx.shape, ": formulas match conv2d_backward")
@@ -215,7 +218,7 @@ print("dweight", dweight.shape, " dbias", dbias.shape, " dx", dx.shape, ": formu
 # the centre pixel in all 4.
 
 # %%
-ones_cols = np.ones((1, 2, 2, 1, 2, 2))         # (N, H_out, W_out, C, kh, kw)
+ones_cols = np.ones((1, 2, 2, 2, 2, 1))         # (N, H_out, W_out, kh, kw, C)
 counts = col2im(ones_cols, (1, 1, 3, 3), (1, 1), (0, 0))[0, 0]   # (3, 3)
 show("col2im(ones)", counts)
 assert np.array_equal(counts, [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
@@ -235,7 +238,7 @@ assert np.array_equal(round_trip, x33 * counts)
 
 # %%
 xa = rng.standard_normal((2, 3, 7, 6))          # (N, C, H, W)
-ca = rng.standard_normal(im2col(xa, (3, 2), stride, padding).shape)   # (2, 4, 7, 3, 3, 2)
+ca = rng.standard_normal(im2col(xa, (3, 2), stride, padding).shape)   # (2, 4, 7, 3, 2, 3)
 lhs = (im2col(xa, (3, 2), stride, padding) * ca).sum()    # <im2col(x), c>
 rhs = (xa * col2im(ca, xa.shape, stride, padding)).sum()  # <x, col2im(c)>
 print(f"<im2col(x), c> = {lhs:.12f}\n<x, col2im(c)> = {rhs:.12f}")

@@ -57,11 +57,12 @@ print(lc)
 print("x", x.shape, "-> y", y.shape)
 
 # Teaching version: one dense layer per position on that position's patch (checked below).
-patches = im2col(x, (3, 2), (1, 1), (0, 0))      # (N, H_out, W_out, C_in, kh, kw) = (2, 4, 4, 2, 3, 2)
+patches = im2col(x, (3, 2), (1, 1), (0, 0))      # (N, H_out, W_out, kh, kw, C_in) = (2, 4, 4, 3, 2, 2)
 y_loop = np.zeros_like(y)
 for i in range(4):
     for j in range(4):
-        w_ij = lc.params["weight"][i, j].reshape(3, -1)     # (C_out, R) = (3, 12)
+        # this position's filters in the patch order (p, q, c): (C_out, R) = (3, 12)
+        w_ij = lc.params["weight"][i, j].transpose(0, 2, 3, 1).reshape(3, -1)
         p_ij = patches[:, i, j].reshape(2, -1)              # (N, R) = (2, 12)
         y_loop[:, :, i, j] = p_ij @ w_ij.T + lc.params["bias"][:, i, j]
 

@@ -10,7 +10,7 @@ Glossary of the letters used in every docstring:
     N        batch size
     C_in     input channels            C_out    output channels
     H, W     input height and width    H_out, W_out  output height and width
-    kh, kw   kernel height and width   R = C_in*kh*kw, the length of one patch
+    kh, kw   kernel height and width   R = kh*kw*C_in, the length of one patch
     stride   (sh, sw)                  padding  (ph, pw), zeros on each side
     K        rank of an LRLC layer: the number of basis filter banks
     P        H_out*W_out, the number of output positions

@@ -7,8 +7,9 @@
 
     y[n, o, i, j] = bias[o] + sum_{c, p, q} weight[o, c, p, q] * xpad[n, c, i*sh + p, j*sw + q]
 
-With ``cols = im2col(x)`` reshaped to a matrix X (M = N*H_out*W_out rows, R = C_in*kh*kw
-columns) and ``W = weight.reshape(C_out, R)``, the layer is one matrix product, Y = X W^T.
+With ``cols = im2col(x)`` reshaped to a matrix X (M = N*H_out*W_out rows, R = kh*kw*C_in
+columns) and the filters as a matrix W (C_out, R) in the same (p, q, c) order
+(``patch_matrix``), the layer is one matrix product, Y = X W^T.
 """
 
 from __future__ import annotations
@@ -16,6 +17,18 @@ from __future__ import annotations
 from ..backend import get_array_module
 from . import _checks
 from .im2col import col2im, im2col, output_hw
+
+
+def patch_matrix(weight):
+    """weight (C_out, C_in, kh, kw) -> W (C_out, kh*kw*C_in), rows in im2col's (p, q, c) order."""
+    return weight.transpose(0, 2, 3, 1).reshape(weight.shape[0], -1)
+
+
+def from_patch_matrix(w_mat, weight_shape):
+    """Inverse of ``patch_matrix``: (C_out, kh*kw*C_in) -> (C_out, C_in, kh, kw), contiguous."""
+    c_out, c_in, kh, kw = weight_shape
+    xp = get_array_module(w_mat)
+    return xp.ascontiguousarray(w_mat.reshape(c_out, kh, kw, c_in).transpose(0, 3, 1, 2))
 
 
 def _check_conv_inputs(x, weight, bias, stride, padding, owner):
@@ -47,18 +60,19 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     bias   (C_out,) or None
     stride, padding: int or (h, w) pair; zero padding
     y      (N, C_out, H_out, W_out)
-    cache  what ``conv2d_backward`` needs: (cols, x shape, weight, bias is None, stride, padding)
+    cache  what ``conv2d_backward`` needs: the im2col matrix, the filter matrix and the geometry
     """
     stride, padding = _check_conv_inputs(x, weight, bias, stride, padding, "conv2d_forward")
     c_out = weight.shape[0]
-    cols = im2col(x, weight.shape[2:], stride, padding)      # (N, H_out, W_out, C_in, kh, kw)
+    cols = im2col(x, weight.shape[2:], stride, padding)      # (N, H_out, W_out, kh, kw, C_in)
     n, h_out, w_out = cols.shape[:3]
     x_mat = cols.reshape(n * h_out * w_out, -1)              # (M, R)
-    y = x_mat @ weight.reshape(c_out, -1).T                  # (M, R) @ (R, C_out) -> (M, C_out)
+    w_mat = patch_matrix(weight)                             # (C_out, R)
+    y = x_mat @ w_mat.T                                      # (M, R) @ (R, C_out) -> (M, C_out)
     if bias is not None:
         y += bias
-    y = y.reshape(n, h_out, w_out, c_out).transpose(0, 3, 1, 2)  # NHWC -> NCHW (a view)
-    cache = (x_mat, cols.shape, x.shape, weight, bias is None, stride, padding)
+    y = y.reshape(n, h_out, w_out, c_out).transpose(0, 3, 1, 2)  # NHWC memory seen as NCHW (a view)
+    cache = (x_mat, cols.shape, x.shape, w_mat, weight.shape, bias is None, stride, padding)
     return y, cache
 
 
@@ -76,14 +90,14 @@ def conv2d_backward(dy, cache):
         dX = dY W                    -> dcols, then dx = col2im(dcols): every patch row
                                         adds its gradient back onto the pixels it copied
     """
-    x_mat, cols_shape, x_shape, weight, no_bias, stride, padding = cache
-    c_out = weight.shape[0]
+    x_mat, cols_shape, x_shape, w_mat, weight_shape, no_bias, stride, padding = cache
+    c_out = weight_shape[0]
     _checks.float_array(dy, "dy", "conv2d_backward")
     expected = (x_shape[0], c_out, cols_shape[1], cols_shape[2])
     _checks.shape(dy, expected, "dy", "conv2d_backward")
-    dy_mat = dy.transpose(0, 2, 3, 1).reshape(-1, c_out)     # (M, C_out), a copy
-    dweight = (dy_mat.T @ x_mat).reshape(weight.shape)       # (C_out, M) @ (M, R)
+    dy_mat = dy.transpose(0, 2, 3, 1).reshape(-1, c_out)     # (M, C_out); free if dy is NHWC in memory
+    dweight = from_patch_matrix(dy_mat.T @ x_mat, weight_shape)  # (C_out, M) @ (M, R)
     dbias = None if no_bias else dy_mat.sum(axis=0)          # (C_out,)
-    dcols = (dy_mat @ weight.reshape(c_out, -1)).reshape(cols_shape)  # (M, C_out) @ (C_out, R)
+    dcols = (dy_mat @ w_mat).reshape(cols_shape)             # (M, C_out) @ (C_out, R)
     dx = col2im(dcols, x_shape, stride, padding)
     return dx, dweight, dbias

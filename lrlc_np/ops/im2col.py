@@ -6,9 +6,15 @@ matrix product; ``col2im`` is its adjoint: it adds each patch row back onto the 
 came from, which is exactly what the backward pass needs.
 
 Both loop over the kh*kw kernel offsets only (DeZero's scheme): offset (p, q) is one strided
-slice of the padded input, ``xpad[:, :, p : p + stride*H_out : stride, q : ...]``, holding
-that offset's pixel for every sample, channel and output position at once. The same code
+slice of the padded input, ``xpad[:, p : p + stride*H_out : stride, q : ..., :]``, holding
+that offset's pixel for every sample, output position and channel at once. The same code
 runs unchanged on CuPy.
+
+Memory layout, for speed: a patch row is ordered (p, q, c), channels last. The copies then
+move runs of C_in contiguous numbers instead of single numbers (NumPy's copy loops cost
+tens of nanoseconds per run), and the matrix products read and write whole rows. The
+arrays that the ops return keep the NCHW shape; only their memory order is NHWC (a
+transposed view), which the next layer's ``transpose(0, 2, 3, 1)`` turns back for free.
 """
 
 from __future__ import annotations
@@ -36,13 +42,20 @@ def output_hw(h, w, kernel_size, stride, padding, owner: str) -> tuple[int, int]
     return conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
 
 
-def pad2d(x, padding):
-    """Zero-pad the last two axes of ``x`` (N, C, H, W) by (ph, pw) on each side."""
+def padded_nhwc(x, padding):
+    """x (N, C, H, W) -> xpad (N, H + 2*ph, W + 2*pw, C), zero-padded, channels last.
+
+    Without padding this is a free transposed view of x.
+    """
     ph, pw = padding
+    x_nhwc = x.transpose(0, 2, 3, 1)
     if ph == 0 and pw == 0:
-        return x
+        return x_nhwc
     xp = get_array_module(x)
-    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    n, c, h, w = x.shape
+    xpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+    xpad[:, ph : ph + h, pw : pw + w, :] = x_nhwc
+    return xpad
 
 
 def im2col(x, kernel_size, stride, padding):
@@ -50,11 +63,12 @@ def im2col(x, kernel_size, stride, padding):
 
     x    (N, C, H, W)
     kernel_size, stride, padding: int or (h, w) pair
-    cols (N, H_out, W_out, C, kh, kw)
-         cols[n, i, j, c, p, q] = xpad[n, c, i*sh + p, j*sw + q]
+    cols (N, H_out, W_out, kh, kw, C)
+         cols[n, i, j, p, q, c] = xpad[n, c, i*sh + p, j*sw + q]
 
-    ``cols.reshape(N*H_out*W_out, C*kh*kw)`` has one patch per row, in the same (c, p, q)
-    order as ``weight.reshape(C_out, C*kh*kw)``, so a convolution is one matrix product.
+    ``cols.reshape(N*H_out*W_out, kh*kw*C)`` has one patch per row, in (p, q, c) order; the
+    filters in the same order are ``weight.transpose(0, 2, 3, 1).reshape(C_out, kh*kw*C)``
+    (see ``conv.patch_matrix``), so a convolution is one matrix product.
     """
     xp = get_array_module(x)
     _checks.ndim(x, 4, "(N, C, H, W)", "x", "im2col")
@@ -64,39 +78,37 @@ def im2col(x, kernel_size, stride, padding):
     (kh, kw), (sh, sw) = kernel_size, stride
     n, c, h, w = x.shape
     h_out, w_out = output_hw(h, w, kernel_size, stride, padding, "im2col")
-    xpad = pad2d(x, padding)
-    cols = xp.empty((n, h_out, w_out, c, kh, kw), dtype=x.dtype)
+    xpad = padded_nhwc(x, padding)
+    cols = xp.empty((n, h_out, w_out, kh, kw, c), dtype=x.dtype)
     for p in range(kh):
         for q in range(kw):
-            # every output position's pixel at kernel offset (p, q): (N, C, H_out, W_out)
-            window = xpad[:, :, p : p + sh * (h_out - 1) + 1 : sh, q : q + sw * (w_out - 1) + 1 : sw]
-            cols[:, :, :, :, p, q] = window.transpose(0, 2, 3, 1)
+            # every output position's pixel at kernel offset (p, q): (N, H_out, W_out, C)
+            cols[:, :, :, p, q, :] = xpad[:, p : p + sh * (h_out - 1) + 1 : sh, q : q + sw * (w_out - 1) + 1 : sw, :]
     return cols
 
 
 def col2im(cols, x_shape, stride, padding):
     """Adjoint of ``im2col``: add every patch back onto the pixels it was copied from.
 
-    cols (N, H_out, W_out, C, kh, kw)
+    cols (N, H_out, W_out, kh, kw, C)
     dx   x_shape = (N, C, H, W)
          dx[n, c, y, x] = sum over (i, j, p, q) with y = i*sh + p - ph, x = j*sw + q - pw
-                          of cols[n, i, j, c, p, q]
+                          of cols[n, i, j, p, q, c]
 
     Patches overlap when stride < kernel, so a pixel collects several contributions. The
     loop runs over kernel offsets: within one offset (p, q) every output position reads a
     different pixel, so the strided ``+=`` below never writes one pixel twice and is exact
     (no ``np.add.at`` needed). Overlaps are summed across iterations of the loop.
+    The result has NCHW shape and NHWC memory order (a transposed view).
     """
     xp = get_array_module(cols)
-    _checks.ndim(cols, 6, "(N, H_out, W_out, C, kh, kw)", "cols", "col2im")
-    n, h_out, w_out, c, kh, kw = cols.shape
+    _checks.ndim(cols, 6, "(N, H_out, W_out, kh, kw, C)", "cols", "col2im")
+    n, h_out, w_out, kh, kw, c = cols.shape
     (sh, sw) = _checks.pair(stride, "stride", "col2im")
     (ph, pw) = _checks.pair(padding, "padding", "col2im", minimum=0)
     _, _, h, w = x_shape
-    dxpad = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    dxpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
     for p in range(kh):
         for q in range(kw):
-            dxpad[:, :, p : p + sh * (h_out - 1) + 1 : sh, q : q + sw * (w_out - 1) + 1 : sw] += (
-                cols[:, :, :, :, p, q].transpose(0, 3, 1, 2)
-            )
-    return dxpad[:, :, ph : ph + h, pw : pw + w]
+            dxpad[:, p : p + sh * (h_out - 1) + 1 : sh, q : q + sw * (w_out - 1) + 1 : sw, :] += cols[:, :, :, p, q, :]
+    return dxpad[:, ph : ph + h, pw : pw + w, :].transpose(0, 3, 1, 2)

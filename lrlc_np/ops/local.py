@@ -51,6 +51,41 @@ def _check_lc_inputs(x, weight, bias, stride, padding):
     return stride, padding
 
 
+def lc_patch_weight(weight):
+    """weight (H_out, W_out, C_out, C_in, kh, kw) -> (P, C_out, kh*kw*C_in), in im2col's (p, q, c) order."""
+    h_out, w_out, c_out = weight.shape[:3]
+    return weight.transpose(0, 1, 2, 4, 5, 3).reshape(h_out * w_out, c_out, -1)
+
+
+def lc_forward_patches(cols, w_p):
+    """The LC product on im2col patches: one (N, R) @ (R, C_out) product per position.
+
+    cols (N, H_out, W_out, kh, kw, C_in), w_p (P, C_out, R) -> y (N, C_out, H_out, W_out)
+    """
+    xp = get_array_module(cols)
+    n, h_out, w_out = cols.shape[:3]
+    cols_p = cols.reshape(n, h_out * w_out, -1).transpose(1, 0, 2)   # (P, N, R), a view
+    y_p = xp.matmul(cols_p, w_p.transpose(0, 2, 1))                 # (P, N, R) @ (P, R, C_out) -> (P, N, C_out)
+    return y_p.reshape(h_out, w_out, n, -1).transpose(2, 3, 0, 1)   # -> (N, C_out, H_out, W_out), a view
+
+
+def lc_backward_patches(dy, cols, w_p):
+    """Gradients of ``lc_forward_patches``.
+
+    dy (N, C_out, H_out, W_out) -> dcols (N, H_out, W_out, kh, kw, C_in), dw_p (P, C_out, R)
+    Per position: Y = X W^T, so dW = dY^T X and dX = dY W.
+    """
+    xp = get_array_module(dy)
+    n, h_out, w_out = cols.shape[:3]
+    positions = h_out * w_out
+    cols_p = cols.reshape(n, positions, -1).transpose(1, 0, 2)      # (P, N, R)
+    dy_p = dy.transpose(2, 3, 0, 1).reshape(positions, n, -1)       # (P, N, C_out)
+    dw_p = xp.matmul(dy_p.transpose(0, 2, 1), cols_p)              # (P, C_out, N) @ (P, N, R) -> (P, C_out, R)
+    dcols_p = xp.matmul(dy_p, w_p)                                  # (P, N, C_out) @ (P, C_out, R) -> (P, N, R)
+    dcols = dcols_p.reshape(h_out, w_out, n, *cols.shape[3:]).transpose(2, 0, 1, 3, 4, 5)
+    return dcols, dw_p
+
+
 def locally_connected2d_forward(x, weight, bias=None, stride=1, padding=0):
     """Locally connected forward pass.
 
@@ -61,17 +96,12 @@ def locally_connected2d_forward(x, weight, bias=None, stride=1, padding=0):
     cache  what ``locally_connected2d_backward`` needs
     """
     stride, padding = _check_lc_inputs(x, weight, bias, stride, padding)
-    xp = get_array_module(x)
-    h_out, w_out, c_out = weight.shape[:3]
-    n, positions = x.shape[0], h_out * w_out
-    cols = im2col(x, weight.shape[4:], stride, padding)           # (N, H_out, W_out, C_in, kh, kw)
-    cols_p = cols.reshape(n, positions, -1).transpose(1, 0, 2)    # (P, N, R) position-major view
-    w_p = weight.reshape(positions, c_out, -1)                    # (P, C_out, R)
-    y_p = xp.matmul(cols_p, w_p.transpose(0, 2, 1))               # (P, N, R) @ (P, R, C_out) -> (P, N, C_out)
-    y = y_p.reshape(h_out, w_out, n, c_out).transpose(2, 3, 0, 1) # -> (N, C_out, H_out, W_out)
+    cols = im2col(x, weight.shape[4:], stride, padding)           # (N, H_out, W_out, kh, kw, C_in)
+    w_p = lc_patch_weight(weight)                                 # (P, C_out, R)
+    y = lc_forward_patches(cols, w_p)
     if bias is not None:
         y = y + bias
-    cache = (cols, x.shape, weight, bias is None, stride, padding)
+    cache = (cols, w_p, x.shape, weight.shape, bias is None, stride, padding)
     return y, cache
 
 
@@ -89,18 +119,14 @@ def locally_connected2d_backward(dy, cache):
         dX_ij = dY_ij W_ij      -> dcols, then dx = col2im(dcols)
         dbias = sum_n dy        (one bias per channel and position)
     """
-    cols, x_shape, weight, no_bias, stride, padding = cache
+    cols, w_p, x_shape, weight_shape, no_bias, stride, padding = cache
     xp = get_array_module(dy)
-    h_out, w_out, c_out = weight.shape[:3]
-    n, positions = x_shape[0], h_out * w_out
+    h_out, w_out, c_out, c_in, kh, kw = weight_shape
     _checks.float_array(dy, "dy", "locally_connected2d_backward")
-    _checks.shape(dy, (n, c_out, h_out, w_out), "dy", "locally_connected2d_backward")
-    cols_p = cols.reshape(n, positions, -1).transpose(1, 0, 2)    # (P, N, R)
-    dy_p = dy.transpose(2, 3, 0, 1).reshape(positions, n, c_out)  # (P, N, C_out)
-    w_p = weight.reshape(positions, c_out, -1)                    # (P, C_out, R)
-    dweight = xp.matmul(dy_p.transpose(0, 2, 1), cols_p).reshape(weight.shape)  # (P, C_out, N) @ (P, N, R)
-    dcols_p = xp.matmul(dy_p, w_p)                                # (P, N, C_out) @ (P, C_out, R) -> (P, N, R)
-    dcols = dcols_p.reshape(h_out, w_out, n, *cols.shape[3:]).transpose(2, 0, 1, 3, 4, 5)
+    _checks.shape(dy, (x_shape[0], c_out, h_out, w_out), "dy", "locally_connected2d_backward")
+    dcols, dw_p = lc_backward_patches(dy, cols, w_p)
+    dweight = xp.ascontiguousarray(                               # back to (H_out, W_out, C_out, C_in, kh, kw)
+        dw_p.reshape(h_out, w_out, c_out, kh, kw, c_in).transpose(0, 1, 2, 5, 3, 4))
     dx = col2im(dcols, x_shape, stride, padding)
     dbias = None if no_bias else dy.sum(axis=0)
     return dx, dweight, dbias

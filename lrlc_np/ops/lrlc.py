@@ -28,8 +28,8 @@ from __future__ import annotations
 from ..backend import get_array_module
 from . import _checks
 from .conv import conv2d_backward, conv2d_forward
-from .im2col import output_hw
-from .local import locally_connected2d_backward, locally_connected2d_forward
+from .im2col import col2im, im2col, output_hw
+from .local import lc_backward_patches, lc_forward_patches
 
 METHODS = ("auto", "conv", "lc")
 OWNER = "lrlc2d_forward"
@@ -83,6 +83,11 @@ def effective_weight(bases, alpha):
     return w.reshape(h_out, w_out, *bases.shape[1:])
 
 
+def _bases_patch_matrix(bases):
+    """bases (K, C_out, C_in, kh, kw) -> (K, C_out*kh*kw*C_in), each filter in im2col's (p, q, c) order."""
+    return bases.transpose(0, 1, 3, 4, 2).reshape(bases.shape[0], -1)
+
+
 def lrlc2d_forward(x, bases, alpha, stride=1, padding=0, method="auto"):
     """LRLC forward pass (without biases).
 
@@ -93,20 +98,23 @@ def lrlc2d_forward(x, bases, alpha, stride=1, padding=0, method="auto"):
     y      (N, C_out, H_out, W_out)
     """
     stride, padding, method = _check_lrlc_inputs(x, bases, alpha, stride, padding, method)
-    xp = get_array_module(x)
     k, c_out = bases.shape[:2]
     if method == "lc":
-        weight = effective_weight(bases, alpha)
-        y, lc_cache = locally_connected2d_forward(x, weight, None, stride, padding)
-        return y, ("lc", lc_cache, bases, alpha)
-    # conv route: K*C_out filters at once, z[n, k, o, i, j] = (x ⋆ B_k)[n, o, i, j]
+        # effective weights straight in the LC product's layout: (P, K) @ (K, C_out*R)
+        cols = im2col(x, bases.shape[3:], stride, padding)          # (N, H_out, W_out, kh, kw, C_in)
+        bases_p = _bases_patch_matrix(bases)                         # (K, C_out*R)
+        w_p = (alpha.reshape(k, -1).T @ bases_p).reshape(alpha.shape[1] * alpha.shape[2], c_out, -1)
+        y = lc_forward_patches(cols, w_p)
+        return y, ("lc", (cols, w_p, bases_p, x.shape, stride, padding), bases, alpha)
+    # conv route: one convolution with all K*C_out filters, z[n, i, j, k, o] = (x ⋆ B_k)[n, o, i, j]
     z, conv_cache = conv2d_forward(x, bases.reshape(k * c_out, *bases.shape[2:]), None, stride, padding)
-    z = z.reshape(x.shape[0], k, c_out, *z.shape[2:])
-    if alpha.ndim == 3:
-        y = xp.einsum("nkoij,kij->noij", z, alpha)
-    else:
-        y = xp.einsum("nkoij,nkij->noij", z, alpha)
-    return y, ("conv", conv_cache, bases, alpha, z)
+    n, _, h_out, w_out = z.shape
+    z = z.transpose(0, 2, 3, 1).reshape(n, h_out, w_out, k, c_out)  # free: conv output is NHWC in memory
+    a = alpha.transpose(1, 2, 0) if alpha.ndim == 3 else alpha.transpose(0, 2, 3, 1)  # (H_out, W_out, K) or (N, H_out, W_out, K)
+    y = z[..., 0, :] * a[..., 0:1]                                   # (N, H_out, W_out, C_out)
+    for b in range(1, k):                                            # mix: y = sum_k alpha_k z_k
+        y += z[..., b, :] * a[..., b : b + 1]
+    return y.transpose(0, 3, 1, 2), ("conv", conv_cache, bases, alpha, z)
 
 
 def lrlc2d_backward(dy, cache):
@@ -120,30 +128,35 @@ def lrlc2d_backward(dy, cache):
     conv route, with z_k = x ⋆ B_k and y = sum_k alpha_k z_k (product per position):
         dalpha[k, i, j] = sum_{n, o} dy[n, o, i, j] z[n, k, o, i, j]   (no sum over n per example)
         dz[n, k]        = alpha[k] * dy[n]          then conv2d_backward gives dx and dbases
-    lc route, with W[i, j] = sum_k alpha[k, i, j] B_k and dW from locally_connected2d_backward:
+    lc route, with W[i, j] = sum_k alpha[k, i, j] B_k and dW the LC layer's weight gradient:
         dbases[k]       = sum_{i, j} alpha[k, i, j] dW[i, j]
         dalpha[k, i, j] = <dW[i, j], B_k>           (sum over o, c, p, q)
     """
     route, sub_cache, bases, alpha = cache[:4]
     xp = get_array_module(dy)
-    k = bases.shape[0]
+    k, c_out, c_in, kh, kw = bases.shape
     _checks.float_array(dy, "dy", "lrlc2d_backward")
     if route == "lc":
-        n = sub_cache[1][0]                                          # x_shape[0]
-        _checks.shape(dy, (n, bases.shape[1], *alpha.shape[1:]), "dy", "lrlc2d_backward")
-        dx, dweight, _ = locally_connected2d_backward(dy, sub_cache)
-        dweight_p = dweight.reshape(-1, dweight[0, 0].size)           # (P, C_out*R)
-        dbases = (alpha.reshape(k, -1) @ dweight_p).reshape(bases.shape)  # (K, P) @ (P, C_out*R)
-        dalpha = (bases.reshape(k, -1) @ dweight_p.T).reshape(alpha.shape)  # (K, C_out*R) @ (C_out*R, P)
-        return dx, dbases, dalpha
-    z = cache[4]
-    _checks.shape(dy, (z.shape[0], *z.shape[2:]), "dy", "lrlc2d_backward")
+        cols, w_p, bases_p, x_shape, stride, padding = sub_cache
+        _checks.shape(dy, (x_shape[0], c_out, *alpha.shape[1:]), "dy", "lrlc2d_backward")
+        dcols, dw_p = lc_backward_patches(dy, cols, w_p)
+        dw_p = dw_p.reshape(w_p.shape[0], -1)                         # (P, C_out*R)
+        dbases_p = alpha.reshape(k, -1) @ dw_p                        # (K, P) @ (P, C_out*R)
+        dbases = xp.ascontiguousarray(dbases_p.reshape(k, c_out, kh, kw, c_in).transpose(0, 1, 4, 2, 3))
+        dalpha = (bases_p @ dw_p.T).reshape(alpha.shape)             # (K, C_out*R) @ (C_out*R, P)
+        return col2im(dcols, x_shape, stride, padding), dbases, dalpha
+    z = cache[4]                                                     # (N, H_out, W_out, K, C_out)
+    n, h_out, w_out = z.shape[:3]
+    _checks.shape(dy, (n, c_out, h_out, w_out), "dy", "lrlc2d_backward")
+    dy_nhwc = dy.transpose(0, 2, 3, 1)                               # (N, H_out, W_out, C_out)
+    dalpha = xp.einsum("nijko,nijo->nijk", z, dy_nhwc)               # sum over o: (N, H_out, W_out, K)
     if alpha.ndim == 3:
-        dalpha = xp.einsum("noij,nkoij->kij", dy, z)
-        dz = alpha[None, :, None] * dy[:, None]                     # (N, K, C_out, H_out, W_out)
+        dalpha = xp.ascontiguousarray(dalpha.sum(axis=0).transpose(2, 0, 1))   # (K, H_out, W_out)
+        a = alpha.transpose(1, 2, 0)[..., None]                                 # (H_out, W_out, K, 1)
     else:
-        dalpha = xp.einsum("noij,nkoij->nkij", dy, z)
-        dz = alpha[:, :, None] * dy[:, None]
-    dz = dz.reshape(z.shape[0], -1, *z.shape[3:])                  # (N, K*C_out, H_out, W_out)
+        dalpha = xp.ascontiguousarray(dalpha.transpose(0, 3, 1, 2))            # (N, K, H_out, W_out)
+        a = alpha.transpose(0, 2, 3, 1)[..., None]                              # (N, H_out, W_out, K, 1)
+    dz = a * dy_nhwc[..., None, :]                                   # (N, H_out, W_out, K, C_out)
+    dz = dz.reshape(n, h_out, w_out, k * c_out).transpose(0, 3, 1, 2)  # as the conv's dy, NHWC in memory
     dx, dbases, _ = conv2d_backward(dz, sub_cache)
     return dx, dbases.reshape(bases.shape), dalpha
