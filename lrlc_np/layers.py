@@ -518,7 +518,10 @@ class SoftmaxCrossEntropy:
         self._cache = None
 
     def forward(self, logits, labels):
-        loss, self._cache = softmax_cross_entropy_forward(logits, labels)
+        try:
+            loss, self._cache = softmax_cross_entropy_forward(logits, labels)
+        except (TypeError, ValueError) as err:  # name the layer in the message, as every layer does
+            raise type(err)(str(err).replace("softmax_cross_entropy_forward", "SoftmaxCrossEntropy", 1)) from None
         return float(loss)
 
     __call__ = forward

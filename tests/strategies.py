@@ -180,3 +180,151 @@ def op_case(name: str, geom: Geometry, rng: np.random.Generator, dtype=np.float6
         return OpCase(name, ops.softmax_cross_entropy_forward, ops.softmax_cross_entropy_backward,
                       dict(logits=a(n, classes), labels=rng.integers(0, classes, size=n)), ("logits",))
     raise ValueError(f"op_case: unknown op {name!r}; expected one of {OP_NAMES}")
+
+
+# --------------------------------------------------------------------------- layer set-ups
+# Used by the layer-level tests (tests/test_layers_*.py): a drawn configuration of one layer
+# kind plus a seed; ``LayerSetup.build(dtype)`` makes the layer and an input for it, the same
+# numbers every time, so one draw can be built twice (float32 and float64, two methods, ...).
+
+from hypothesis import assume  # noqa: E402  (kept with the helpers that use it)
+
+LAYER_KINDS = ("conv", "lc", "lrlc", "dense", "relu", "batchnorm", "pool", "flatten", "sequential")
+LRLC_INITS = ("conv", "random")
+LRLC_METHODS = ("auto", "conv", "lc")
+
+
+@st.composite
+def lrlc_options(draw, combining=None, normalize=None, init=None, method=None, rank=None):
+    """Keyword arguments of LowRankLocallyConnected2D besides the geometry; any option given
+    here is fixed, the others are drawn (rank 1-4, every mode, normalisation, init, method,
+    bias and spatial bias on or off)."""
+
+    def pick(value, strategy, label):
+        return value if value is not None else draw(strategy, label=label)
+
+    return dict(
+        rank=pick(rank, ranks, "rank"),
+        combining=pick(combining, combinings, "combining"),
+        normalize=pick(normalize, normalizations, "normalize"),
+        init=pick(init, st.sampled_from(LRLC_INITS), "init"),
+        method=pick(method, st.sampled_from(LRLC_METHODS), "method"),
+        bias=draw(st.booleans(), label="bias"),
+        spatial_bias=draw(st.booleans(), label="spatial_bias"),
+    )
+
+
+def layer_relu_input(rng, shape, dtype=np.float64, margin=0.1):
+    """Random values with |x| >= margin, so a finite-difference step never crosses ReLU's kink."""
+    sign = np.where(rng.random(shape) < 0.5, -1.0, 1.0)
+    return (sign * (margin + np.abs(rng.standard_normal(shape)))).astype(dtype)
+
+
+def layer_batchnorm_input(rng, shape, dtype=np.float64):
+    """(N, C, H, W) values whose per-channel spread over (N, H, W) is about 1 or more.
+
+    Each channel holds a shuffled ramp from -2 to 2 plus noise: batch norm divides by the
+    batch standard deviation, and a near-constant channel would make finite differences
+    inaccurate (the function bends on the scale of that deviation).
+    """
+    n, c, h, w = shape
+    m = n * h * w
+    ramp = np.linspace(-2.0, 2.0, m)
+    values = np.stack([rng.permutation(ramp) + 0.2 * rng.standard_normal(m) for _ in range(c)])
+    return np.ascontiguousarray(values.reshape(c, n, h, w).transpose(1, 0, 2, 3)).astype(dtype)
+
+
+@dataclass(frozen=True)
+class LayerSetup:
+    """One drawn layer: its kind, geometry, options (sorted (name, value) pairs) and seed."""
+
+    kind: str
+    geometry: Geometry
+    options: tuple
+    seed: int
+
+    @property
+    def opts(self) -> dict:
+        return dict(self.options)
+
+    def build(self, dtype=np.float64):
+        """-> (layer, x): the layer with parameters from ``default_rng(seed)`` and an input.
+
+        Parameters that start at a constant (biases, batch norm's scale and shift, its running
+        statistics) get random values too, so no gradient or identity is checked at a
+        special point. The same setup builds the same numbers every time.
+        """
+        from lrlc_np import layers  # here, so that importing the strategies stays light
+
+        g, o = self.geometry, self.opts
+        rng = np.random.default_rng(self.seed)
+        kw = dict(rng=rng, dtype=dtype)
+        x = None
+        if self.kind == "conv":
+            layer = layers.Conv2D(g.c_in, g.c_out, g.kernel, g.stride, g.padding, bias=o["bias"], **kw)
+        elif self.kind == "lc":
+            layer = layers.LocallyConnected2D(g.c_in, g.c_out, g.kernel, (g.h, g.w), g.stride, g.padding,
+                                              bias=o["bias"], **kw)
+        elif self.kind == "lrlc":
+            layer = layers.LowRankLocallyConnected2D(g.c_in, g.c_out, g.kernel, (g.h, g.w), stride=g.stride,
+                                                     padding=g.padding, **o, **kw)
+        elif self.kind == "dense":
+            layer = layers.Dense(o["in_features"], o["out_features"], bias=o["bias"], **kw)
+            x = arrays(rng, (g.n, o["in_features"]), dtype)
+        elif self.kind == "relu":
+            layer = layers.ReLU()
+            x = layer_relu_input(rng, g.x_shape, dtype)
+        elif self.kind == "batchnorm":
+            layer = layers.BatchNorm2D(g.c_in, dtype=dtype)
+            x = layer_batchnorm_input(rng, g.x_shape, dtype)
+        elif self.kind == "pool":
+            layer = layers.GlobalAvgPool2D()
+        elif self.kind == "flatten":
+            layer = layers.Flatten()
+        elif self.kind == "sequential":
+            layer = layers.Sequential(
+                layers.Conv2D(g.c_in, g.c_out, g.kernel, g.stride, g.padding, bias=False, **kw),
+                layers.BatchNorm2D(g.c_out, dtype=dtype),
+                layers.ReLU(),
+                layers.GlobalAvgPool2D(),
+                layers.Dense(g.c_out, o["classes"], **kw),
+            )
+        else:
+            raise ValueError(f"LayerSetup: unknown kind {self.kind!r}, expected one of {LAYER_KINDS}")
+        # constant starting values (biases, batch norm's affine parameters and running
+        # statistics) -> random ones, same shapes and dtype
+        for sub in layer.layers if isinstance(layer, layers.Sequential) else [layer]:
+            for name, p in sub.params.items():
+                if "bias" in name or isinstance(sub, layers.BatchNorm2D):
+                    p[...] = rng.standard_normal(p.shape)
+            for name, b in sub.buffers.items():
+                b[...] = rng.standard_normal(b.shape) if name == "running_mean" else rng.uniform(0.5, 2.0, b.shape)
+        if x is None:
+            x = arrays(rng, g.x_shape, dtype)
+        return layer, x
+
+
+@st.composite
+def layer_setups(draw, kind, max_size=9, max_channels=4, **fixed_lrlc_options):
+    """A LayerSetup of the given kind (one of LAYER_KINDS) over a drawn geometry.
+
+    max_size / max_channels shrink the geometry for the costliest checks. For "lrlc",
+    keyword arguments fix options of ``lrlc_options`` (e.g. combining="row").
+    """
+    g = draw(geometries(max_size=max_size, max_channels=max_channels), label="geometry")
+    options = {}
+    if kind in ("conv", "lc", "dense"):
+        options["bias"] = draw(st.booleans(), label="bias")
+    if kind == "lrlc":
+        options.update(draw(lrlc_options(**fixed_lrlc_options), label="lrlc_options"))
+    if kind == "dense":
+        options["in_features"] = draw(st.integers(1, 8), label="in_features")
+        options["out_features"] = draw(st.integers(1, 8), label="out_features")
+    if kind == "batchnorm":
+        assume(g.n * g.h * g.w >= 2)  # training mode needs two values per channel
+    if kind == "sequential":
+        h_out, w_out = g.out_hw
+        assume(g.n * h_out * w_out >= 4)  # batch norm after the conv: a spread-out batch
+        options["classes"] = draw(st.integers(1, 4), label="classes")
+    seed = draw(seeds, label="seed")
+    return LayerSetup(kind, g, tuple(sorted(options.items())), seed)
