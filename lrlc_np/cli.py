@@ -160,7 +160,8 @@ def run_compare(args) -> int:
         dataset=args.dataset, data_dir=args.data_dir, limit_train=args.limit_train)
     try:
         run_comparison(base, args.out, args.position, args.ranks, args.seeds,
-                       wide_rank=args.wide_rank, progress=not args.no_progress)
+                       wide_rank=args.wide_rank, progress=not args.no_progress and args.jobs == 1,
+                       jobs=args.jobs)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished runs are kept in {args.out}; run the same command "
               "again to continue", file=sys.stderr)
@@ -349,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--seeds", type=_int_list, default=[0, 1, 2], help="seeds (default: 0,1,2)")
     _add_model_flags(cp)
     _add_training_flags(cp, epochs=5)
+    cp.add_argument("--jobs", type=_positive_int, default=1,
+                    help="runs trained at once, each in its own single-threaded process; "
+                         "set it to the number of CPU cores (default: 1)")
     cp.add_argument("--out", default="runs/compare", help="output directory (default: runs/compare)")
     cp.add_argument("--quick", action="store_true",
                     help="a two-minute version on the bundled sample: " + ", ".join(

@@ -43,12 +43,33 @@ def _slug(name):
     return name.replace(" ", "_").replace("(", "").replace(")", "").replace("=", "")
 
 
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _train_run(config, run_dir, progress):
+    """One run of the comparison (resumed if it has a checkpoint); returns its metrics."""
+    resume = (Path(run_dir) / CHECKPOINT).exists()
+    history, _ = train(config, run_dir, resume=resume, progress=progress, log=lambda m: None)
+    return history
+
+
+def _is_finished(config, run_dir):
+    history = _read_metrics(Path(run_dir) / METRICS)
+    saved = Path(run_dir) / CONFIG
+    done = (len(history) == config.epochs and saved.exists()
+            and TrainConfig.from_json(json.loads(saved.read_text())) == config)
+    return history if done else None
+
+
 def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank=None,
-                   progress=True, log=print):
+                   progress=True, jobs=1, log=print):
     """Train every variant for every seed (skipping finished runs) and write the summaries.
 
     base      settings shared by all runs (epochs, filters, data, optimiser ...)
     position  1-based layer position that is swapped
+    jobs      runs trained at the same time, each in its own process with a single-threaded
+              BLAS: on a machine with that many cores this uses all of them for the copies
+              and element-wise work too, which one multi-threaded process does not
     -> list of row dicts (also written to results.csv)
     """
     from .models import build_network
@@ -58,30 +79,63 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
         raise ValueError(f"compare: expected position between 1 and {num_layers}, got {position}")
     wide_rank = wide_rank or (4 if 4 in ranks else max(ranks))
     out = Path(out_dir)
+    todo = []
+    for variant in variants(position, num_layers, ranks, wide_rank):
+        for seed in seeds:
+            config = dataclasses.replace(base, layers=variant.layers, rank=variant.rank, seed=seed)
+            todo.append((variant, seed, config, out / _slug(variant.name) / f"seed{seed}"))
+
+    histories = {}
+    for index, (variant, seed, config, run_dir) in enumerate(todo):
+        done = _is_finished(config, run_dir)
+        if done is not None:
+            histories[index] = done
+            log(f"[{index + 1}/{len(todo)}] {variant.name}, seed {seed}: already done")
+
+    def report(index):
+        variant, seed = todo[index][:2]
+        log(f"[{index + 1}/{len(todo)}] {variant.name}, seed {seed}: "
+            f"test accuracy {100 * histories[index][-1]['test_acc']:.2f}%")
+
+    pending = [i for i in range(len(todo)) if i not in histories]
+    if jobs <= 1:
+        for index in pending:
+            log(f"[{index + 1}/{len(todo)}] {todo[index][0].name}, seed {todo[index][1]} ...")
+            histories[index] = _train_run(todo[index][2], todo[index][3], progress)
+            report(index)
+    elif pending:
+        import concurrent.futures
+        import multiprocessing
+        import os
+
+        saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
+        os.environ.update({k: "1" for k in THREAD_VARIABLES})   # read by each new process's BLAS
+        try:
+            context = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+                futures = {pool.submit(_train_run, todo[i][2], todo[i][3], False): i for i in pending}
+                log(f"training {len(pending)} runs, {jobs} at a time")
+                for future in concurrent.futures.as_completed(futures):
+                    histories[futures[future]] = future.result()
+                    report(futures[future])
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
     rows = []
-    todo = [(v, s) for v in variants(position, num_layers, ranks, wide_rank) for s in seeds]
-    for index, (variant, seed) in enumerate(todo, 1):
-        config = dataclasses.replace(base, layers=variant.layers, rank=variant.rank, seed=seed)
-        run_dir = out / _slug(variant.name) / f"seed{seed}"
-        history = _read_metrics(run_dir / METRICS)
-        finished = (len(history) == config.epochs and (run_dir / CONFIG).exists()
-                    and TrainConfig.from_json(json.loads((run_dir / CONFIG).read_text())) == config)
-        if finished:
-            log(f"[{index}/{len(todo)}] {variant.name}, seed {seed}: already done")
-        else:
-            log(f"[{index}/{len(todo)}] {variant.name}, seed {seed}")
-            resume = (run_dir / CHECKPOINT).exists()
-            history, _ = train(config, run_dir, resume=resume, progress=progress, log=lambda m: None)
+    for index, (variant, seed, config, _) in enumerate(todo):
+        history = histories[index]
         params = build_network(config.layers, filters=config.filters, rank=config.rank,
                                combining=config.combining, normalize=config.normalize,
                                coord_conv=config.coord_conv).num_parameters
-        last = history[-1]
         rows.append({
             "variant": variant.name, "layers": ",".join(variant.layers), "rank": variant.rank,
-            "seed": seed, "test_acc": last["test_acc"], "val_acc": last["val_acc"],
+            "seed": seed, "test_acc": history[-1]["test_acc"], "val_acc": history[-1]["val_acc"],
             "params": params, "seconds_per_epoch": statistics.mean(m["seconds"] for m in history),
         })
-        log(f"    test accuracy {100 * last['test_acc']:.2f}%")
     write_results(rows, out, base, position)
     return rows
 
@@ -114,7 +168,7 @@ def write_results(rows, out_dir, base, position):
     lines = [
         f"# Layer position {position}: conv vs wide conv vs LC vs LRLC",
         "",
-        f"{base.dataset}, {base.epochs} epochs, {base.filters} filters, batch {base.batch_size}, "
+        f"{base.dataset}, {base.epochs} epoch{'s' if base.epochs != 1 else ''}, {base.filters} filters, batch {base.batch_size}, "
         f"lr {base.lr}, {base.schedule} schedule, training examples: "
         f"{'all' if base.limit_train is None else base.limit_train}; mean ± std over seeds.",
         "",

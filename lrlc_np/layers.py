@@ -36,7 +36,7 @@ from .ops.pooling import global_avg_pool2d_backward, global_avg_pool2d_forward
 
 __all__ = [
     "Layer", "Conv2D", "LocallyConnected2D", "LowRankLocallyConnected2D", "Dense", "ReLU",
-    "BatchNorm2D", "GlobalAvgPool2D", "Flatten", "SoftmaxCrossEntropy", "Sequential",
+    "BatchNorm2D", "GlobalAvgPool2D", "AddCoordinates", "Flatten", "SoftmaxCrossEntropy", "Sequential",
 ]
 
 COMBININGS = ("row_col", "row", "col", "full")
@@ -75,6 +75,9 @@ def _fmt_pair(p):
 
 class Layer:
     """Base class: parameter bookkeeping, input checks and a readable ``repr``."""
+
+    #: parameters that weight decay applies to (the weights; not biases, BatchNorm or logits)
+    decayed: tuple = ()
 
     def __init__(self):
         self.params: dict = {}
@@ -197,6 +200,8 @@ class Conv2D(_SpatialLayer):
     params: weight (C_out, C_in, kh, kw), He-uniform; bias (C_out,), zeros (if bias=True)
     """
 
+    decayed = ("weight",)
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  *, rng=None, dtype=numpy.float32):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, rng, dtype)
@@ -225,6 +230,8 @@ class LocallyConnected2D(_SpatialLayer):
     x (N, C_in, H, W) with (H, W) == input_size -> y (N, C_out, H_out, W_out)
     params: weight (H_out, W_out, C_out, C_in, kh, kw), He-uniform; bias (C_out, H_out, W_out), zeros
     """
+
+    decayed = ("weight",)
 
     def __init__(self, in_channels, out_channels, kernel_size, input_size, stride=1, padding=0,
                  bias=True, *, rng=None, dtype=numpy.float32):
@@ -270,6 +277,8 @@ class LowRankLocallyConnected2D(_SpatialLayer):
     params     bases (K, C_out, C_in, kh, kw) He-uniform; the logits above; bias (C_out,)
                if bias=True; the spatial biases above if spatial_bias=True (all zeros)
     """
+
+    decayed = ("bases",)
 
     def __init__(self, in_channels, out_channels, kernel_size, input_size, rank, stride=1,
                  padding=0, combining="row_col", normalize="softmax", bias=True, spatial_bias=True,
@@ -397,6 +406,8 @@ class Dense(Layer):
     params: weight (out_features, in_features), He-uniform; bias (out_features,), zeros
     """
 
+    decayed = ("weight",)
+
     def __init__(self, in_features, out_features, bias=True, *, rng=None, dtype=numpy.float32):
         super().__init__()
         owner = "Dense"
@@ -489,6 +500,32 @@ class GlobalAvgPool2D(Layer):
         return global_avg_pool2d_backward(dy, self._need_cache())
 
 
+class AddCoordinates(Layer):
+    """CoordConv: append two channels holding each pixel's row and column coordinate.
+
+    x (N, C, H, W) -> y (N, C + 2, H, W);  y[:, C] = row in [-1, 1], y[:, C + 1] = column in [-1, 1]
+    (a size-1 axis gets coordinate 0). The gradient simply drops the two added channels.
+    """
+
+    def forward(self, x, training=True):
+        self._check_input(x, "(N, C, H, W)")
+        xp = backend.get_array_module(x)
+        n, c, h, w = x.shape
+        rows = xp.linspace(-1.0, 1.0, h) if h > 1 else xp.zeros(1)
+        cols = xp.linspace(-1.0, 1.0, w) if w > 1 else xp.zeros(1)
+        y = xp.empty((n, c + 2, h, w), dtype=x.dtype)
+        y[:, :c] = x
+        y[:, c] = rows[:, None].astype(x.dtype)
+        y[:, c + 1] = cols[None, :].astype(x.dtype)
+        self._cache = c
+        return y
+
+    def backward(self, dy):
+        c = self._need_cache()
+        _checks.float_array(dy, "dy", "AddCoordinates")
+        return dy[:, :c].copy()
+
+
 class Flatten(Layer):
     """x (N, d1, d2, ...) -> y (N, d1*d2*...); backward restores the shape."""
 
@@ -574,6 +611,11 @@ class Sequential(Layer):
     @property
     def buffers(self):
         return self._collect("buffers")
+
+    def decay_names(self):
+        """Dotted names of the parameters that weight decay applies to."""
+        return [f"{i}.{name}" for i, layer in enumerate(self.layers)
+                for name in layer.params if name in layer.decayed]
 
     def named_parameters(self):
         """Yield ("<index>.<name>", param, grad) for every parameter, in layer order."""

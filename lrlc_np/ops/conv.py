@@ -96,7 +96,9 @@ def conv2d_backward(dy, cache):
     expected = (x_shape[0], c_out, cols_shape[1], cols_shape[2])
     _checks.shape(dy, expected, "dy", "conv2d_backward")
     dy_mat = dy.transpose(0, 2, 3, 1).reshape(-1, c_out)     # (M, C_out); free if dy is NHWC in memory
-    dweight = from_patch_matrix(dy_mat.T @ x_mat, weight_shape)  # (C_out, M) @ (M, R)
+    # dW^T = X^T dY, (R, M) @ (M, C_out): OpenBLAS runs this orientation many times faster
+    # here than dY^T X, whose output has only C_out rows
+    dweight = from_patch_matrix((x_mat.T @ dy_mat).T, weight_shape)
     dbias = None if no_bias else dy_mat.sum(axis=0)          # (C_out,)
     dcols = (dy_mat @ w_mat).reshape(cols_shape)             # (M, C_out) @ (C_out, R)
     dx = col2im(dcols, x_shape, stride, padding)

@@ -5,10 +5,11 @@ filters. ``im2col`` copies the patches side by side so that the whole layer beco
 matrix product; ``col2im`` is its adjoint: it adds each patch row back onto the pixels it
 came from, which is exactly what the backward pass needs.
 
-Both loop over the kh*kw kernel offsets only (DeZero's scheme): offset (p, q) is one strided
-slice of the padded input, ``xpad[:, p : p + stride*H_out : stride, q : ..., :]``, holding
-that offset's pixel for every sample, output position and channel at once. The same code
-runs unchanged on CuPy.
+``col2im`` loops over the kh*kw kernel offsets only (DeZero's scheme): offset (p, q) is one
+strided slice of the padded input, ``xpad[:, p : p + stride*H_out : stride, q : ..., :]``,
+holding that offset's pixel for every sample, output position and channel at once.
+``im2col`` reads the same patches through ``sliding_window_view``. No ``np.add.at`` and no
+index arrays: the same code runs unchanged on CuPy.
 
 Memory layout, for speed: a patch row is ordered (p, q, c), channels last. The copies then
 move runs of C_in contiguous numbers instead of single numbers (NumPy's copy loops cost
@@ -69,6 +70,12 @@ def im2col(x, kernel_size, stride, padding):
     ``cols.reshape(N*H_out*W_out, kh*kw*C)`` has one patch per row, in (p, q, c) order; the
     filters in the same order are ``weight.transpose(0, 2, 3, 1).reshape(C_out, kh*kw*C)``
     (see ``conv.patch_matrix``), so a convolution is one matrix product.
+
+    How: ``sliding_window_view`` returns every window of the padded input as a view (no
+    copy: a window is a new set of strides over the same memory); slicing it with the stride
+    and one contiguous copy lay the patches out as rows. The copy writes ``cols`` in order,
+    which is about three times faster here than filling it offset by offset, the way
+    ``col2im`` works.
     """
     xp = get_array_module(x)
     _checks.ndim(x, 4, "(N, C, H, W)", "x", "im2col")
@@ -78,13 +85,10 @@ def im2col(x, kernel_size, stride, padding):
     (kh, kw), (sh, sw) = kernel_size, stride
     n, c, h, w = x.shape
     h_out, w_out = output_hw(h, w, kernel_size, stride, padding, "im2col")
-    xpad = padded_nhwc(x, padding)
-    cols = xp.empty((n, h_out, w_out, kh, kw, c), dtype=x.dtype)
-    for p in range(kh):
-        for q in range(kw):
-            # every output position's pixel at kernel offset (p, q): (N, H_out, W_out, C)
-            cols[:, :, :, p, q, :] = xpad[:, p : p + sh * (h_out - 1) + 1 : sh, q : q + sw * (w_out - 1) + 1 : sw, :]
-    return cols
+    xpad = padded_nhwc(x, padding)                                    # (N, Hp, Wp, C)
+    windows = xp.lib.stride_tricks.sliding_window_view(xpad, (kh, kw), axis=(1, 2))  # (N, Hp-kh+1, Wp-kw+1, C, kh, kw)
+    windows = windows[:, : sh * (h_out - 1) + 1 : sh, : sw * (w_out - 1) + 1 : sw]  # (N, H_out, W_out, C, kh, kw)
+    return xp.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3))  # (N, H_out, W_out, kh, kw, C)
 
 
 def col2im(cols, x_shape, stride, padding):
