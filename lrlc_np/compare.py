@@ -125,12 +125,15 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
                 else:
                     os.environ[k] = v
 
-    rows = []
+    rows, params_of = [], {}
     for index, (variant, seed, config, _) in enumerate(todo):
         history = histories[index]
-        params = build_network(config.layers, filters=config.filters, rank=config.rank,
-                               combining=config.combining, normalize=config.normalize,
-                               coord_conv=config.coord_conv).num_parameters
+        if variant not in params_of:   # count once per variant (an LC network can be large)
+            params_of[variant] = build_network(
+                config.layers, filters=config.filters, rank=config.rank, combining=config.combining,
+                normalize=config.normalize, batch_norm=config.batch_norm,
+                coord_conv=config.coord_conv).num_parameters
+        params = params_of[variant]
         rows.append({
             "variant": variant.name, "layers": ",".join(variant.layers), "rank": variant.rank,
             "seed": seed, "test_acc": history[-1]["test_acc"], "val_acc": history[-1]["val_acc"],

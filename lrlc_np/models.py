@@ -33,7 +33,8 @@ def wide_conv_filters(in_channels, out_channels, rank, last):
     """Filters of a convolution with about as many parameters as an LRLC layer of ``rank``."""
     if last:
         return out_channels * rank
-    return int((rank * in_channels + out_channels) / (in_channels + out_channels) * out_channels)
+    # int((rank*C_in + C_out) / (C_in + C_out) * C_out), in integers so rounding cannot drop one
+    return (rank * in_channels + out_channels) * out_channels // (in_channels + out_channels)
 
 
 class Network(L.Sequential):

@@ -68,17 +68,19 @@ class SGD:
 
     def state_dict(self) -> dict:
         """Arrays and numbers that restore the optimiser exactly (for checkpoints)."""
-        state = {f"velocity/{name}": v for name, v in self.velocity.items()}
+        state = {f"velocity/{name}": v.copy() for name, v in self.velocity.items()}
         state["lr"] = self.lr
         return state
 
     def load_state_dict(self, state) -> None:
         for name, v in self.velocity.items():
+            if f"velocity/{name}" not in state:
+                raise ValueError(f"SGD: the saved state has no velocity for {name}")
             saved = state[f"velocity/{name}"]
             if tuple(saved.shape) != tuple(v.shape):
                 raise ValueError(f"SGD: saved velocity for {name} has shape {tuple(saved.shape)}, expected {tuple(v.shape)}")
             v[...] = get_array_module(v).asarray(saved)
-        self.lr = float(state["lr"])
+        self.lr = float(state.get("lr", self.lr))
 
     def __repr__(self):
         return (f"SGD(lr={self.lr:g}, momentum={self.momentum:g}, nesterov={self.nesterov}, "

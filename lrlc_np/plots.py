@@ -108,11 +108,10 @@ def plot_run(model, history, out_dir):
 
     out = Path(out_dir)
     paths = [plot_training_curves(history, out / "curves.png")] if history else []
-    for i, layer in enumerate(model.layers):
-        if isinstance(layer, Conv2D):
-            paths.append(plot_filters(layer.params["weight"], out / "filters_layer1.png",
-                                      title=f"First-layer filters (layer {i})"))
-            break
+    spatial = [layer for layer in model.layers if hasattr(layer, "kernel_size")]
+    if spatial and isinstance(spatial[0], Conv2D):
+        paths.append(plot_filters(spatial[0].params["weight"], out / "filters_layer1.png",
+                                  title="First-layer filters (first input channel)"))
     for i, layer in enumerate(model.layers):
         if isinstance(layer, LowRankLocallyConnected2D):
             paths.append(plot_combining_weights(

@@ -64,6 +64,36 @@ class TrainConfig:
     val_fraction: float = 0.08
     eval_batch_size: int = 500
 
+    def validate(self) -> "TrainConfig":
+        """Check every setting; raises ValueError naming the bad one."""
+        from .models import LAYER_TYPES
+        from .optim import SCHEDULES
+
+        def bad(name, expected):
+            raise ValueError(f"TrainConfig: expected {name} {expected}, got {getattr(self, name)!r}")
+
+        if not self.layers or any(t not in LAYER_TYPES for t in self.layers):
+            bad("layers", f"as a non-empty list of {', '.join(LAYER_TYPES)}")
+        for name in ("rank", "filters", "epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                bad(name, "as an int >= 1")
+        if self.limit_train is not None and (not isinstance(self.limit_train, int) or self.limit_train < 1):
+            bad("limit_train", "as None or an int >= 1")
+        if self.combining not in ("row_col", "row", "col", "full"):
+            bad("combining", "in row_col, row, col, full")
+        if self.normalize not in ("softmax", "norm", "none"):
+            bad("normalize", "in softmax, norm, none")
+        if self.schedule not in SCHEDULES:
+            bad("schedule", f"in {', '.join(SCHEDULES)}")
+        for name in ("lr", "momentum", "weight_decay", "warmup_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                bad(name, "as a finite number >= 0")
+        if not 0 <= self.val_fraction < 1:
+            bad("val_fraction", "in [0, 1)")
+        return self
+
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
         d["layers"] = list(self.layers)
@@ -139,25 +169,38 @@ def save_checkpoint(path, model, optimizer, rng, epoch, step):
 
 
 def load_checkpoint(path, model, optimizer, rng):
-    """Restore a run from ``path`` into model, optimizer and rng; returns (epoch, step)."""
+    """Restore a run from ``path`` into model, optimizer and rng; returns (epoch, step).
+
+    Everything is read and checked before anything is assigned, so a damaged file leaves
+    the model as it was and raises ValueError naming the file.
+    """
     path = Path(path)
     try:
-        data = numpy.load(path, allow_pickle=False)
+        with numpy.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
     except Exception as err:
         raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
-    with data:
-        for group, target in (("param", model.params), ("buffer", model.buffers)):
-            for name, value in target.items():
-                key = f"{group}/{name}"
-                if key not in data.files:
-                    raise ValueError(f"{path}: checkpoint has no {key}; was it written by another network?")
-                saved = data[key]
-                if saved.shape != tuple(value.shape):
-                    raise ValueError(f"{path}: {key} has shape {saved.shape}, the network expects {tuple(value.shape)}")
-                value[...] = backend.to_device(saved)
-        optimizer.load_state_dict({k[len("optim/"):]: data[k] for k in data.files if k.startswith("optim/")})
-        rng.bit_generator.state = json.loads(str(data["rng_state"]))
-        return int(data["epoch"]), int(data["step"])
+    for key in ("epoch", "step", "rng_state"):
+        if key not in arrays:
+            raise ValueError(f"{path}: checkpoint has no {key!r}; was it written by lrlc_np?")
+    targets = [(f"param/{k}", v) for k, v in model.params.items()]
+    targets += [(f"buffer/{k}", v) for k, v in model.buffers.items()]
+    targets += [(f"optim/velocity/{k}", v) for k, v in optimizer.velocity.items()]
+    for key, value in targets:
+        if key not in arrays:
+            raise ValueError(f"{path}: checkpoint has no {key}; was it written by another network?")
+        if arrays[key].shape != tuple(value.shape):
+            raise ValueError(f"{path}: {key} has shape {arrays[key].shape}, the network expects {tuple(value.shape)}")
+    try:
+        rng_state = json.loads(str(arrays["rng_state"]))
+    except ValueError:
+        raise ValueError(f"{path}: the saved random-generator state is not valid JSON") from None
+    for key, value in targets:
+        if not key.startswith("optim/"):
+            value[...] = backend.to_device(arrays[key])
+    optimizer.load_state_dict({k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")})
+    rng.bit_generator.state = rng_state
+    return int(arrays["epoch"]), int(arrays["step"])
 
 
 # --------------------------------------------------------------------------- training
@@ -191,6 +234,7 @@ def train(config: TrainConfig, out_dir, *, resume=False, progress=True, on_epoch
     elif checkpoint.exists():
         raise FileExistsError(f"{out} already holds a run ({CHECKPOINT}); pass resume=True "
                               "(--resume) to continue it, or choose another output directory")
+    config.validate()
     (out / CONFIG).write_text(json.dumps(config.to_json(), indent=2) + "\n")
 
     train_set, val_set, test_set = load_data(config)
@@ -223,6 +267,7 @@ def train(config: TrainConfig, out_dir, *, resume=False, progress=True, on_epoch
         total_loss, correct, seen = 0.0, 0, 0
         bar = _progress(len(train_set[1]), f"epoch {epoch}/{config.epochs}", progress)
         for images, labels in iterate_minibatches(*train_set, config.batch_size, data_rng):
+            optimizer.lr = learning_rate(config.schedule, step, total_steps, config.lr, warmup_steps)
             x = backend.to_device(to_model_input(images))
             y = backend.to_device(labels)
             logits = model.forward(x, training=True)
@@ -235,7 +280,6 @@ def train(config: TrainConfig, out_dir, *, resume=False, progress=True, on_epoch
                     f"loss is {loss} at epoch {epoch}, step {step + 1} (learning rate "
                     f"{optimizer.lr:.3g}); training stopped, {last} is kept. Try a smaller --lr.")
             model.backward(loss_fn.backward())
-            optimizer.lr = learning_rate(config.schedule, step, total_steps, config.lr, warmup_steps)
             optimizer.step(model.grads)
             step += 1
             total_loss += loss * len(labels)

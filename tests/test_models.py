@@ -161,10 +161,20 @@ def test_two_wide_convs_chain_their_widths():
                                              (64, 64, 1), (64, 64, 2), (64, 64, 4), (64, 64, 8),
                                              (1, 16, 3), (16, 16, 3), (3, 8, 2)])
 def test_wide_conv_filters_formula(c_in, c_out, rank):
-    assert wide_conv_filters(c_in, c_out, rank, last=False) == int((rank * c_in + c_out) / (c_in + c_out) * c_out)
     assert wide_conv_filters(c_in, c_out, rank, last=False) == _wide(c_in, c_out, rank, False)
     assert wide_conv_filters(c_in, c_out, rank, last=True) == c_out * rank
     assert wide_conv_filters(c_in, c_out, 1, last=False) == c_out     # rank 1: plain conv
+
+
+def test_wide_conv_filters_is_exact_in_integers():
+    """The width is floor((rank*C_in + C_out) * C_out / (C_in + C_out)), with no float rounding
+    (float arithmetic gives 62 instead of 63 for C_in=5, C_out=45, rank=5)."""
+    assert wide_conv_filters(5, 45, 5, last=False) == 63
+    for c_in in range(1, 70, 3):
+        for c_out in range(1, 70, 4):
+            for rank in (1, 2, 3, 5, 8):
+                exact = (rank * c_in + c_out) * c_out // (c_in + c_out)
+                assert wide_conv_filters(c_in, c_out, rank, last=False) == exact, (c_in, c_out, rank)
 
 
 def test_lrlc_options_reach_the_layer():

@@ -328,6 +328,33 @@ def test_a_corrupt_checkpoint_is_a_value_error_naming_the_file(tmp_path):
         load_checkpoint(tmp_path / "missing.npz", model, optimizer, rng)
 
 
+def test_a_checkpoint_damaged_inside_an_array_changes_nothing(tmp_path):
+    """A bad CRC inside one array is a ValueError naming the file, raised before any
+    parameter is overwritten (no half-restored model)."""
+    model, optimizer, rng = _small_state(0)
+    path = tmp_path / "checkpoint.npz"
+    save_checkpoint(path, model, optimizer, rng, epoch=1, step=1)
+    data = bytearray(path.read_bytes())
+    data[200:208] = b"\xff" * 8
+    path.write_bytes(bytes(data))
+    other, other_optimizer, other_rng = _small_state(1)
+    before = {k: v.copy() for k, v in other.params.items()}
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ": not a readable checkpoint"):
+        load_checkpoint(path, other, other_optimizer, other_rng)
+    for name, value in other.params.items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
+@pytest.mark.parametrize("field,value", [("limit_train", 0), ("epochs", 0), ("schedule", "linear"),
+                                         ("layers", ("conv", "pool")), ("lr", -1.0), ("batch_size", 2.5)])
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, field, value):
+    config = TrainConfig(dataset="mnist-sample", filters=2, limit_train=64, epochs=1)
+    setattr(config, field, value)
+    with pytest.raises(ValueError, match=f"TrainConfig: expected {field} "):
+        train(config, tmp_path / "run", progress=False, log=_quiet)
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
 def test_a_checkpoint_of_another_network_is_refused(tmp_path):
     model, optimizer, rng = _small_state(0, filters=2)
     path = tmp_path / "checkpoint.npz"
