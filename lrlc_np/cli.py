@@ -187,6 +187,25 @@ def run_download(args) -> int:
     return 0
 
 
+def run_bench(args) -> int:
+    from . import bench
+
+    settings = bench.make_settings(quick=args.quick, repeats=args.repeats, batch=args.batch,
+                                   train_batch=args.train_batch)
+    if args.json and not Path(args.json).resolve().parent.is_dir():   # fail before minutes of timing
+        return _fail("bench", f"cannot write {args.json}: no folder {Path(args.json).parent}")
+    log = None if args.no_progress else (lambda line: print(f"bench: {line}", file=sys.stderr, flush=True))
+    result = bench.run_benchmark(settings, log=log)
+    print(bench.format_report(result))
+    if args.json:
+        try:
+            bench.write_json(result, args.json)
+        except (OSError, ValueError) as err:
+            return _fail("bench", f"could not write {args.json}: {err}")
+        print(f"wrote {args.json}")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 def _number(convert, minimum, strict, what):
@@ -355,6 +374,43 @@ def build_parser() -> argparse.ArgumentParser:
                     help="target folder (default: $LRLC_NP_DATA, then ~/.cache/lrlc_np)")
     dl.add_argument("--no-progress", action="store_true", help="no progress bars")
     dl.set_defaults(handler=run_download)
+
+    from . import bench   # NumPy and the standard library only: cheap to import here
+
+    full, quick = bench.FULL, bench.QUICK
+    bn = commands.add_parser(
+        "bench",
+        help="time the layers and the network against the machine's matmul rate",
+        description=f"Measure (1) the float32 {full['matmul_n']}x{full['matmul_n']} matmul rate of the active backend, the "
+                    "practical limit, with the BLAS library, its threads and the CPU count; "
+                    "(2) forward and backward time of conv, LC and LRLC "
+                    f"(K={','.join(map(str, full['ranks']))}) at the paper's layer shape "
+                    f"(batch {full['batch']}, {full['channels']}->{full['channels']} channels, "
+                    f"{full['size']}x{full['size']}, 3x3 valid, float32), as useful GFLOP/s, as a "
+                    "percentage of the matmul rate and relative to conv; (3) the naive loop "
+                    "references against the vectorised ops on a small shape; (4) training "
+                    f"images/s of the paper's network at batch {full['train_batch']}, all conv "
+                    f"and with LRLC K={full['train_rank']} in position {full['train_position']}, "
+                    "and the peak memory of one step (tracemalloc). Times are medians after a "
+                    "warm-up; on a shared machine compare numbers from the same run.",
+    )
+    bn.add_argument("--quick", action="store_true",
+                    help=f"a small run, well under a minute: layer batch {quick['batch']}, ranks "
+                         f"{','.join(map(str, quick['ranks']))}, {quick['repeats']} repeats, training "
+                         f"batch {quick['train_batch']}, a smaller reference shape (flags you give "
+                         "explicitly win)")
+    bn.add_argument("--repeats", type=_positive_int, default=None,
+                    help=f"timed runs per measurement, the median is reported; also the timed "
+                         f"training steps (default: {full['repeats']}, --quick {quick['repeats']})")
+    bn.add_argument("--batch", type=_positive_int, default=None,
+                    help=f"batch size of the layer timings (default: {full['batch']}, --quick {quick['batch']})")
+    bn.add_argument("--train-batch", type=_positive_int, default=None,
+                    help=f"batch size of the training timings (default: {full['train_batch']}, "
+                         f"--quick {quick['train_batch']})")
+    bn.add_argument("--json", metavar="FILE", default=None,
+                    help="also write every number, the settings and the machine info to FILE as JSON")
+    bn.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    bn.set_defaults(handler=run_bench)
     return parser
 
 

@@ -1,0 +1,573 @@
+"""``lrlc bench``: how fast are the layers, measured against what the machine can do?
+
+Four measurements, each a pure function, gathered by ``run_benchmark(settings) -> dict``
+and printed by ``format_report(result) -> str``:
+
+    machine_info()          Python, NumPy, BLAS library and threads, CPU count, thread variables
+    matmul_rate()           a float32 n x n ``@`` (n = 1024): the machine's practical limit in
+                            GFLOP/s, since every layer here ends up in matrix products
+    time_layer()            forward and backward of Conv2D, LocallyConnected2D and
+                            LowRankLocallyConnected2D at the paper's layer shape
+    time_reference()        the naive loops of ``lrlc_np.reference`` against the vectorised
+                            ops, on a small shape: why ``ops/`` is written the way it is
+    training_throughput()   images/s of the paper's network (one forward + loss + backward +
+                            SGD step per iteration) and the peak memory one step allocates
+
+How the numbers are taken:
+
+- Every time is a median of ``repeats`` runs after a warm-up run, read with
+  ``time.perf_counter``. The median ignores the occasional run that the operating system
+  interrupts; on a shared host absolute times still drift by tens of percent, so compare
+  numbers from the same run.
+- Arrays live on the active backend (``lrlc_np.backend.xp``), so the same code times CuPy.
+  GPU calls return before the work is done, so ``_sync`` waits for the device before the
+  clock is read (a no-op under NumPy).
+- GFLOP/s count *useful* flops, the multiply-adds the layer's definition needs (see
+  ``layer_flops``), not whatever a particular implementation happens to execute. That makes
+  the rates of different layers and routes comparable: a route that does more work than
+  needed shows up as a lower rate.
+
+Only NumPy and the standard library are imported here; ``lrlc_np`` modules are imported
+inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy
+
+__all__ = [
+    "FULL", "QUICK", "make_settings", "machine_info", "matmul_rate", "layer_flops", "time_layer",
+    "time_reference", "training_throughput", "run_benchmark", "format_report", "write_json",
+]
+
+#: the full run: the paper's layer shape (N=64, 64 -> 64 channels, 24x24, 3x3 valid) and
+#: its network at batch 128
+FULL = dict(
+    batch=64, channels=64, size=24, kernel=3, ranks=[1, 2, 4, 8], repeats=7, warmup=1,
+    matmul_n=1024, warmup_s=1.0,
+    reference_batch=2, reference_channels=8, reference_size=10, reference_rank=4, reference_repeats=3,
+    train_batch=128, train_filters=64, train_rank=4, train_position=3,
+)
+
+#: ``--quick``: a small run that finishes in seconds, even on a busy two-core machine
+QUICK = dict(
+    FULL, batch=8, ranks=[1, 4], repeats=3, warmup_s=0.2,
+    reference_batch=1, reference_channels=4, reference_size=8, reference_repeats=2,
+    train_batch=16,
+)
+
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+NOTES = {
+    "flops": "GFLOP/s count useful flops: forward 2*N*P*C_out*C_in*kh*kw (P = H_out*W_out "
+             "output positions), backward twice that (dx and dW). LC needs the same count as "
+             "conv. LRLC is counted as the same conv-equivalent layer whatever its rank or "
+             "route: the 'conv' route actually computes K convolutions plus the mixing over K, "
+             "and the 'lc' route builds per-position kernels first, so an LRLC rate below "
+             "conv's shows the price of its rank and route, not a slower matrix product.",
+    "percent": "% mm = that rate as a percentage of the float32 matmul rate above.",
+    "route": "route: how the LRLC layer computed (its `method`, 'auto' resolved): 'conv' = one "
+             "convolution with K*C_out filters then a per-position mix; 'lc' = per-position "
+             "effective kernels sum_k alpha_k B_k fed to the LC product.",
+    "memory": "peak MB: tracemalloc's peak during one training step of a freshly built network "
+              "(activations, caches, gradients, temporaries; the parameters and optimiser state "
+              "existed before and are not counted; BLAS's own buffers are not traced).",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _xp():
+    """The active array module (read at call time, so ``set_backend`` is respected)."""
+    from . import backend
+
+    return backend.xp
+
+
+def _sync(xp) -> None:
+    """Wait until the device has finished queued work: CuPy calls return early; NumPy's don't."""
+    if getattr(xp, "__name__", "") == "cupy":
+        xp.cuda.Device().synchronize()
+
+
+def _median_seconds(fn, repeats, warmup=1, xp=None):
+    """Median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed calls."""
+    xp = _xp() if xp is None else xp
+    for _ in range(warmup):
+        fn()
+    _sync(xp)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(xp)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _gflops(flops, seconds):
+    """flops / seconds in GFLOP/s; None when the time is not positive (no division by zero)."""
+    return flops / seconds / 1e9 if seconds and seconds > 0 else None
+
+
+def _percent(part, whole):
+    return 100.0 * part / whole if part is not None and whole else None
+
+
+def _random(rng, shape, dtype=numpy.float32, xp=None):
+    """Standard-normal array on the active backend, from a NumPy Generator (reproducible)."""
+    xp = _xp() if xp is None else xp
+    return xp.asarray(rng.standard_normal(shape).astype(dtype))
+
+
+def make_settings(quick=False, **overrides) -> dict:
+    """The FULL or QUICK settings, with every override that is not None applied.
+
+    >>> make_settings(quick=True, repeats=5)["repeats"]
+    5
+    """
+    settings = dict(QUICK if quick else FULL, quick=bool(quick))
+    unknown = set(overrides) - set(settings)
+    if unknown:
+        raise ValueError(f"make_settings: unknown settings {sorted(unknown)}")
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    settings["ranks"] = list(settings["ranks"])
+    return settings
+
+
+# --------------------------------------------------------------------------- machine
+
+def _blas_from_threadpoolctl():
+    """BLAS name, version and thread count from threadpoolctl, or None if it is not installed."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    pools = [{k: p.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "architecture")}
+             for p in threadpool_info()]
+    blas = [p for p in pools if p["user_api"] == "blas"]
+    first = blas[0] if blas else {}
+    return dict(source="threadpoolctl", name=first.get("internal_api"), version=first.get("version"),
+                threads=first.get("num_threads"), architecture=first.get("architecture"), pools=pools)
+
+
+def _blas_from_numpy_config():
+    """BLAS name and version from ``numpy.show_config(mode="dicts")`` (NumPy >= 1.25); no thread count."""
+    try:
+        config = numpy.show_config(mode="dicts")
+        blas = config["Build Dependencies"]["blas"]
+    except Exception:  # older NumPy (no mode=), or a build without that entry
+        return dict(source="unknown", name=None, version=None, threads=None)
+    return dict(source="numpy.show_config", name=blas.get("name"), version=blas.get("version"),
+                threads=None, configuration=blas.get("openblas configuration"))
+
+
+def machine_info() -> dict:
+    """What the numbers were measured on: Python, NumPy, backend, CPUs, BLAS and its threads.
+
+    The BLAS entry comes from ``threadpoolctl.threadpool_info()`` when threadpoolctl is
+    installed (name, version, threads in use); otherwise from NumPy's build configuration,
+    which names the library but cannot tell the thread count (``threads`` is then None).
+    ``env`` holds the thread-count variables as set (None when unset).
+    """
+    from . import backend
+
+    info = dict(
+        python=platform.python_version(), numpy=numpy.__version__, platform=platform.platform(),
+        machine=platform.machine(), cpu_count=os.cpu_count(), backend=backend.get_backend(),
+        blas=_blas_from_threadpoolctl() or _blas_from_numpy_config(),
+        env={name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES},
+    )
+    if backend.get_backend() == "cupy":  # pragma: no cover - needs a GPU
+        try:
+            props = backend.xp.cuda.runtime.getDeviceProperties(backend.xp.cuda.Device().id)
+            info["gpu"] = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+        except Exception as err:
+            info["gpu"] = f"unknown ({type(err).__name__})"
+    return info
+
+
+def matmul_rate(n=1024, repeats=7, warmup_s=1.0, dtype=numpy.float32) -> dict:
+    """The float32 matrix-multiply rate of the active backend: the practical limit.
+
+    Multiplies two n x n matrices (2*n^3 flops) ``repeats`` times after ``warmup_s`` seconds
+    of warm-up multiplications (clocks ramp up, BLAS starts its threads) and returns
+    ``{"n", "dtype", "repeats", "seconds" (median), "gflops"}``.
+    """
+    xp = _xp()
+    rng = numpy.random.default_rng(0)
+    a, b = _random(rng, (n, n), dtype, xp), _random(rng, (n, n), dtype, xp)
+    out = xp.empty((n, n), dtype=dtype)
+    deadline = time.perf_counter() + warmup_s
+    xp.matmul(a, b, out=out)
+    _sync(xp)
+    while time.perf_counter() < deadline:
+        xp.matmul(a, b, out=out)
+        _sync(xp)
+    seconds = _median_seconds(lambda: xp.matmul(a, b, out=out), repeats, warmup=0, xp=xp)
+    return dict(n=n, dtype=numpy.dtype(dtype).name, repeats=repeats, seconds=seconds,
+                gflops=_gflops(2.0 * n ** 3, seconds))
+
+
+# --------------------------------------------------------------------------- layers
+
+def layer_flops(batch, in_channels, out_channels, output_hw, kernel) -> dict:
+    """Useful flops of one conv-shaped layer: forward 2*N*P*C_out*C_in*kh*kw; backward twice that.
+
+    Backward computes two products of the forward's size, dx and dW (the bias gradient is a
+    sum, negligible). The same counts serve LC (its products have the same sizes, only the
+    weights differ per position) and, as its conv-equivalent, LRLC.
+    """
+    positions = output_hw[0] * output_hw[1]
+    forward = 2 * batch * positions * out_channels * in_channels * kernel * kernel
+    return dict(forward=forward, backward=2 * forward)
+
+
+def _build_layer(kind, rank, channels, size, kernel, dtype, rng):
+    from . import layers as L
+
+    if kind == "conv":
+        return L.Conv2D(channels, channels, kernel, rng=rng, dtype=dtype)
+    if kind == "lc":
+        return L.LocallyConnected2D(channels, channels, kernel, size, rng=rng, dtype=dtype)
+    if kind == "lrlc":
+        return L.LowRankLocallyConnected2D(channels, channels, kernel, size, rank, rng=rng, dtype=dtype)
+    raise ValueError(f"time_layer: expected kind 'conv', 'lc' or 'lrlc', got {kind!r}")
+
+
+def _lrlc_route(layer):
+    """Which route an LRLC layer took in its last forward pass: "conv" or "lc".
+
+    An explicit ``method`` is the answer; for "auto" the forward pass's cache records the
+    route it resolved to (``(alpha_cache, (route, ...))``, see ``ops.lrlc``).
+    """
+    method = getattr(layer, "method", "auto")
+    if method != "auto":
+        return method
+    try:
+        route = layer._cache[1][0]
+    except (TypeError, IndexError, KeyError):
+        return "auto"
+    return route if route in ("conv", "lc") else "auto"
+
+
+def time_layer(kind, rank=None, *, batch=64, channels=64, size=24, kernel=3, repeats=7, warmup=1,
+               dtype=numpy.float32, seed=0) -> dict:
+    """Median forward and backward times of one layer, and its useful GFLOP/s.
+
+    kind     "conv", "lc" or "lrlc" (``rank`` K needed for "lrlc")
+    shape    input (batch, channels, size, size), ``channels`` output channels, a
+             ``kernel`` x ``kernel`` kernel, stride 1, valid padding
+    The layer comes from ``lrlc_np.layers`` with ``rng=numpy.random.default_rng(seed)``; the
+    input x and upstream gradient dy are fixed random arrays (dy with the memory layout of
+    the layer's own output, as the next layer hands it back). Each repeat times
+    ``layer.forward(x)`` and then ``layer.backward(dy)``; the medians are reported.
+    -> dict with name, kind, rank, route ("conv"/"lc" for LRLC, else None), forward_s,
+       backward_s, total_s, forward_flops, backward_flops, forward_gflops, backward_gflops
+    """
+    if kind == "lrlc" and rank is None:
+        raise ValueError("time_layer: kind 'lrlc' needs a rank")
+    xp = _xp()
+    rng = numpy.random.default_rng(seed)
+    layer = _build_layer(kind, rank, channels, size, kernel, dtype, rng)
+    x = _random(numpy.random.default_rng(seed + 1), (batch, channels, size, size), dtype, xp)
+    y = layer.forward(x)
+    dy = xp.empty_like(y)                          # same memory layout as the layer's output
+    dy[...] = _random(numpy.random.default_rng(seed + 2), y.shape, dtype, xp)
+    for _ in range(warmup):
+        layer.forward(x)
+        layer.backward(dy)
+    _sync(xp)
+    forward, backward = [], []
+    for _ in range(repeats):                       # alternate forward and backward, as in training
+        start = time.perf_counter()
+        layer.forward(x)
+        _sync(xp)
+        middle = time.perf_counter()
+        layer.backward(dy)
+        _sync(xp)
+        forward.append(middle - start)
+        backward.append(time.perf_counter() - middle)
+    flops = layer_flops(batch, channels, channels, y.shape[2:], kernel)
+    fwd, bwd = statistics.median(forward), statistics.median(backward)
+    name = {"conv": "conv", "lc": "LC", "lrlc": f"LRLC K={rank}"}[kind]
+    return dict(name=name, kind=kind, rank=rank if kind == "lrlc" else None,
+                route=_lrlc_route(layer) if kind == "lrlc" else None,
+                forward_s=fwd, backward_s=bwd, total_s=fwd + bwd,
+                forward_flops=flops["forward"], backward_flops=flops["backward"],
+                forward_gflops=_gflops(flops["forward"], fwd), backward_gflops=_gflops(flops["backward"], bwd))
+
+
+# --------------------------------------------------------------------------- reference
+
+def time_reference(kind, *, batch=2, channels=8, size=10, kernel=3, rank=4, repeats=3, seed=0) -> dict:
+    """The naive loops of ``lrlc_np.reference`` against the vectorised op, forward only, one shape.
+
+    kind   "conv", "lc" or "lrlc" (``rank`` K for "lrlc", combining weights a softmax of
+           random logits); float64 inputs of shape (batch, channels, size, size), ``channels``
+           output channels, ``kernel`` x ``kernel``, valid padding
+    The reference runs on NumPy arrays; the op (``conv2d_forward``,
+    ``locally_connected2d_forward``, ``lrlc2d_forward`` with method "auto") on the active
+    backend. -> dict with both median times, the speed-up factor and the largest absolute
+    difference between the two outputs (a check that the same thing was timed).
+    """
+    from . import backend, reference
+    from .ops.conv import conv2d_forward
+    from .ops.local import locally_connected2d_forward
+    from .ops.lrlc import lrlc2d_forward
+
+    xp = _xp()
+    rng = numpy.random.default_rng(seed)
+    out_hw = size - kernel + 1
+    x = rng.standard_normal((batch, channels, size, size))
+    if kind == "conv":
+        w = rng.standard_normal((channels, channels, kernel, kernel))
+        args = (x, w)
+        ref, op = reference.conv2d, conv2d_forward
+    elif kind == "lc":
+        w = rng.standard_normal((out_hw, out_hw, channels, channels, kernel, kernel))
+        args = (x, w)
+        ref, op = reference.locally_connected2d, locally_connected2d_forward
+    elif kind == "lrlc":
+        bases = rng.standard_normal((rank, channels, channels, kernel, kernel))
+        logits = rng.standard_normal((rank, out_hw, out_hw))
+        alpha = numpy.exp(logits) / numpy.exp(logits).sum(axis=0)
+        args = (x, bases, alpha)
+        ref, op = reference.lrlc2d, lrlc2d_forward
+    else:
+        raise ValueError(f"time_reference: expected kind 'conv', 'lc' or 'lrlc', got {kind!r}")
+    device_args = tuple(xp.asarray(a) for a in args)
+    expected = ref(*args)
+    got = backend.to_numpy(op(*device_args)[0])
+    reference_s = _median_seconds(lambda: ref(*args), repeats, warmup=0, xp=numpy)
+    vectorised_s = _median_seconds(lambda: op(*device_args), max(repeats, 5), warmup=1, xp=xp)
+    name = {"conv": "conv", "lc": "LC", "lrlc": f"LRLC K={rank}"}[kind]
+    return dict(name=name, kind=kind, rank=rank if kind == "lrlc" else None,
+                reference_s=reference_s, vectorised_s=vectorised_s,
+                speedup=reference_s / vectorised_s if vectorised_s > 0 else None,
+                max_abs_diff=float(numpy.max(numpy.abs(expected - got))))
+
+
+# --------------------------------------------------------------------------- training
+
+def training_throughput(layer_types=("conv", "conv", "conv"), rank=4, *, batch=128, filters=64,
+                        steps=7, warmup=1, dtype=numpy.float32, seed=0) -> dict:
+    """Training speed of the paper's network, and the memory one step allocates.
+
+    One step = forward + softmax cross-entropy + backward + SGD update (momentum 0.9,
+    Nesterov, weight decay 5e-4, as ``lrlc train`` does) on random data of shape
+    (batch, 1, 28, 28) in [-1, 1] with random labels. The first step of the freshly built
+    network runs under ``tracemalloc`` (NumPy reports its array allocations to it): its peak
+    is the memory a step allocates (activations, caches, gradients, temporaries), beyond the
+    parameters and optimiser state that existed before. Then ``warmup`` untimed steps and
+    ``steps`` timed ones. -> dict with the median step time, images/s = batch / step time,
+    peak_traced_mb (None on CuPy, whose device memory tracemalloc does not see) and
+    params_mb (parameters + momentum buffers).
+    """
+    from . import backend
+    from .layers import SoftmaxCrossEntropy
+    from .models import build_network
+    from .optim import SGD
+
+    xp = _xp()
+    rng = numpy.random.default_rng(seed)
+    model = build_network(tuple(layer_types), filters=filters, rank=rank, rng=rng, dtype=dtype)
+    optimizer = SGD(model.params, lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                    decay=model.decay_names())
+    loss_fn = SoftmaxCrossEntropy()
+    x = xp.asarray(rng.uniform(-1.0, 1.0, (batch, 1, 28, 28)).astype(dtype))
+    labels = xp.asarray(rng.integers(0, 10, size=batch))
+
+    def step():
+        logits = model.forward(x, training=True)
+        loss_fn.forward(logits, labels)
+        model.backward(loss_fn.backward())
+        optimizer.step(model.grads)
+
+    host = backend.get_backend() == "numpy"
+    was_tracing = tracemalloc.is_tracing()
+    if host and not was_tracing:
+        tracemalloc.start()
+    if host:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+    step()
+    peak_mb = (tracemalloc.get_traced_memory()[1] - before) / 2**20 if host else None
+    if host and not was_tracing:
+        tracemalloc.stop()
+    seconds = _median_seconds(step, steps, warmup=warmup, xp=xp)
+    params_bytes = sum(p.nbytes for p in model.params.values())
+    params_bytes += sum(v.nbytes for v in optimizer.velocity.values())
+    name = ",".join(f"lrlc K={rank}" if t == "lrlc" else t for t in layer_types)
+    return dict(name=name, layer_types=list(layer_types), rank=rank if "lrlc" in layer_types else None,
+                batch=batch, filters=filters, steps=steps, step_s=seconds,
+                images_per_s=batch / seconds if seconds > 0 else None,
+                peak_traced_mb=peak_mb, params_mb=params_bytes / 2**20)
+
+
+# --------------------------------------------------------------------------- the run
+
+def run_benchmark(settings=None, log=None) -> dict:
+    """Run every measurement; returns one JSON-ready dict.
+
+    settings  a dict like ``FULL`` / ``QUICK`` (see ``make_settings``); keys left out, or
+              None, take FULL's values
+    log       optional callable taking a progress line (e.g. ``print`` to stderr)
+    -> {"settings", "machine" (with "matmul"), "layers", "reference", "training", "notes",
+        "elapsed_s"}. Each layer row adds forward_pct / backward_pct (its GFLOP/s as a
+        percentage of the matmul rate) and relative_to_conv (its total time over conv's).
+    """
+    s = make_settings()
+    s.update(settings or {})                       # a partial dict keeps FULL's other values
+    say = log or (lambda line: None)
+    started = time.perf_counter()
+    dtype = numpy.float32
+
+    say("machine: BLAS and matmul rate")
+    machine = machine_info()
+    machine["matmul"] = matmul_rate(s["matmul_n"], max(s["repeats"], 5), s["warmup_s"], dtype)
+    peak = machine["matmul"]["gflops"]
+
+    shape = dict(batch=s["batch"], channels=s["channels"], size=s["size"], kernel=s["kernel"],
+                 repeats=s["repeats"], warmup=s["warmup"], dtype=dtype)
+    layer_rows = []
+    for kind, rank in [("conv", None), ("lc", None)] + [("lrlc", k) for k in s["ranks"]]:
+        say(f"layer: {kind}" + (f" K={rank}" if rank else ""))
+        layer_rows.append(time_layer(kind, rank, **shape))
+    conv_total = layer_rows[0]["total_s"]
+    for row in layer_rows:
+        row["forward_pct"] = _percent(row["forward_gflops"], peak)
+        row["backward_pct"] = _percent(row["backward_gflops"], peak)
+        row["relative_to_conv"] = row["total_s"] / conv_total
+
+    ref_shape = dict(batch=s["reference_batch"], channels=s["reference_channels"],
+                     size=s["reference_size"], kernel=s["kernel"], rank=s["reference_rank"],
+                     repeats=s["reference_repeats"])
+    reference_rows = []
+    for kind in ("conv", "lc", "lrlc"):
+        say(f"reference vs vectorised: {kind}")
+        reference_rows.append(time_reference(kind, **ref_shape))
+
+    position = s["train_position"]
+    lrlc_types = ["conv"] * 3
+    lrlc_types[position - 1] = "lrlc"
+    training_rows = []
+    for types in (["conv"] * 3, lrlc_types):
+        say(f"training: {','.join(types)}")
+        training_rows.append(training_throughput(types, s["train_rank"], batch=s["train_batch"],
+                                                 filters=s["train_filters"], steps=s["repeats"],
+                                                 warmup=s["warmup"], dtype=dtype))
+    return dict(settings=s, machine=machine, layers=layer_rows, reference=reference_rows,
+                training=training_rows, notes=dict(NOTES), elapsed_s=time.perf_counter() - started)
+
+
+# --------------------------------------------------------------------------- output
+
+def _ms(seconds):
+    return "-" if seconds is None else f"{1000 * seconds:.2f}" if seconds < 0.1 else f"{1000 * seconds:.0f}"
+
+
+def _num(value, fmt):
+    return "-" if value is None else format(value, fmt)
+
+
+def _table(header, rows, align):
+    """Plain-text table: ``align`` is a string of '<' / '>' per column."""
+    widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header))]
+    line = lambda r: "  ".join(f"{str(v):{a}{w}}" for v, a, w in zip(r, align, widths)).rstrip()
+    rule = "-" * len(line(header))
+    return "\n".join([line(header), rule, *map(line, rows)])
+
+
+def _blas_text(blas):
+    name = " ".join(str(v) for v in (blas.get("name"), blas.get("version")) if v) or "unknown"
+    if blas.get("threads") is not None:
+        threads = f"{blas['threads']} threads"
+    else:
+        threads = "threads unknown (install threadpoolctl to see them)"
+    arch = f", {blas['architecture']} kernel" if blas.get("architecture") else ""
+    return f"{name}{arch}; {threads}; via {blas.get('source')}"
+
+
+def format_report(result) -> str:
+    """The readable report: machine, layers, reference vs vectorised, training, notes."""
+    s, m, mm = result["settings"], result["machine"], result["machine"]["matmul"]
+    out = [f"lrlc bench{' --quick' if s.get('quick') else ''}: backend {m['backend']}, float32, "
+           f"medians of {s['repeats']} after {s['warmup']} warm-up (took {result['elapsed_s']:.0f} s)", ""]
+
+    out.append("== machine ==")
+    env = ", ".join(f"{k}={v if v is not None else 'unset'}" for k, v in m["env"].items())
+    out += [f"Python {m['python']}, NumPy {m['numpy']}, {m['platform']}",
+            f"CPU cores (os.cpu_count): {m['cpu_count']}" + (f"; GPU: {m['gpu']}" if "gpu" in m else ""),
+            f"BLAS: {_blas_text(m['blas'])}",
+            f"thread variables: {env}",
+            f"matmul {mm['n']}x{mm['n']} {mm['dtype']} @: {_ms(mm['seconds'])} ms = "
+            f"{_num(mm['gflops'], '.1f')} GFLOP/s (2n^3 flops, median of {mm['repeats']}): "
+            f"the practical limit the layers are measured against", ""]
+
+    out_hw = s["size"] - s["kernel"] + 1
+    out.append(f"== layers: N={s['batch']}, {s['channels']}->{s['channels']} channels, "
+               f"{s['size']}x{s['size']} -> {out_hw}x{out_hw}, {s['kernel']}x{s['kernel']} valid ==")
+    rows = [(r["name"], r["route"] or "-", _ms(r["forward_s"]), _num(r["forward_gflops"], ".1f"),
+             _num(r["forward_pct"], ".0f"), _ms(r["backward_s"]), _num(r["backward_gflops"], ".1f"),
+             _num(r["backward_pct"], ".0f"), _ms(r["total_s"]), _num(r["relative_to_conv"], ".2f"))
+            for r in result["layers"]]
+    header = ("layer", "route", "fwd ms", "GFLOP/s", "% mm", "bwd ms", "GFLOP/s", "% mm",
+              "total ms", "x conv")
+    out += [_table(header, rows, "<<>>>>>>>>"), ""]
+
+    rs = result["reference"]
+    out.append(f"== reference loops vs vectorised ops (forward, float64): N={s['reference_batch']}, "
+               f"{s['reference_channels']}->{s['reference_channels']} channels, "
+               f"{s['reference_size']}x{s['reference_size']}, {s['kernel']}x{s['kernel']} valid ==")
+    rows = [(r["name"], _ms(r["reference_s"]), _ms(r["vectorised_s"]),
+             _num(r["speedup"], ",.0f") + "x", f"{r['max_abs_diff']:.1e}") for r in rs]
+    out += [_table(("layer", "reference ms", "vectorised ms", "speed-up", "max |diff|"), rows, "<>>>>"), ""]
+
+    out.append(f"== training: the paper's network ({s['train_filters']} filters), batch "
+               f"{s['train_batch']}, float32, random data (N, 1, 28, 28); forward + loss + "
+               f"backward + SGD step ==")
+    rows = [(r["name"], _num(r["images_per_s"], ",.0f"), _ms(r["step_s"]),
+             _num(r["peak_traced_mb"], ".1f"), _num(r["params_mb"], ".2f")) for r in result["training"]]
+    out += [_table(("network", "images/s", "step ms", "peak MB", "params MB"), rows, "<>>>>"), ""]
+
+    out.append("notes:")
+    out += [f"- {text}" for text in result["notes"].values()]
+    return "\n".join(out)
+
+
+def write_json(result, path) -> Path:
+    """Write ``result`` as JSON atomically: a temporary file in the same folder, then os.replace.
+
+    A crash mid-write leaves either the old file or none, never half a file. Values that
+    JSON cannot hold (NaN, infinity) are rejected rather than written as invalid JSON.
+    """
+    path = Path(path)
+    text = json.dumps(result, indent=2, allow_nan=False) + "\n"
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes it private (0600); give it a normal file's mode
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path

@@ -1,0 +1,206 @@
+"""``lrlc bench``: the structure of its result, the report, the JSON file and the command line.
+
+No assertion here is about speed: timings on a shared machine vary too much for that. The
+tests run the benchmark on a tiny shape and check that every number is there, positive,
+finite and consistent with the others.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from lrlc_np import bench, cli
+
+# smaller than --quick, so the whole file stays fast on a busy machine
+TINY = dict(
+    batch=2, channels=8, size=10, kernel=3, ranks=[1, 4], repeats=2, warmup=1,
+    matmul_n=128, warmup_s=0.0,
+    reference_batch=1, reference_channels=2, reference_size=5, reference_rank=2, reference_repeats=1,
+    train_batch=4, train_filters=8, train_rank=4, train_position=3, quick=True,
+)
+
+
+@pytest.fixture(scope="module")
+def result():
+    return bench.run_benchmark(dict(TINY))
+
+
+def _positive_finite(value):
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+def test_all_sections_are_present(result):
+    assert set(result) >= {"settings", "machine", "layers", "reference", "training", "notes", "elapsed_s"}
+    assert result["settings"] == TINY
+    assert [r["name"] for r in result["layers"]] == ["conv", "LC", "LRLC K=1", "LRLC K=4"]
+    assert [r["name"] for r in result["reference"]] == ["conv", "LC", "LRLC K=2"]
+    assert [r["layer_types"] for r in result["training"]] == [["conv"] * 3, ["conv", "conv", "lrlc"]]
+
+
+def test_machine_section(result):
+    m = result["machine"]
+    assert m["cpu_count"] == os.cpu_count()
+    assert m["backend"] == "numpy" and m["numpy"] == np.__version__
+    assert set(m["env"]) >= {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"}
+    assert m["blas"]["source"] in ("threadpoolctl", "numpy.show_config", "unknown")
+    mm = m["matmul"]
+    assert mm["n"] == TINY["matmul_n"] and mm["dtype"] == "float32"
+    assert _positive_finite(mm["seconds"]) and _positive_finite(mm["gflops"])
+    assert mm["gflops"] == pytest.approx(2 * mm["n"] ** 3 / mm["seconds"] / 1e9)
+
+
+def test_layer_rows_are_consistent(result):
+    peak = result["machine"]["matmul"]["gflops"]
+    n, c, k = TINY["batch"], TINY["channels"], TINY["kernel"]
+    out = TINY["size"] - k + 1
+    for row in result["layers"]:
+        for key in ("forward_s", "backward_s", "total_s", "forward_gflops", "backward_gflops",
+                    "forward_pct", "backward_pct", "relative_to_conv"):
+            assert _positive_finite(row[key]), (row["name"], key)
+        assert row["forward_flops"] == 2 * n * out * out * c * c * k * k
+        assert row["backward_flops"] == 2 * row["forward_flops"]
+        assert row["total_s"] == pytest.approx(row["forward_s"] + row["backward_s"])
+        assert row["forward_gflops"] == pytest.approx(row["forward_flops"] / row["forward_s"] / 1e9)
+        assert row["backward_gflops"] == pytest.approx(row["backward_flops"] / row["backward_s"] / 1e9)
+        assert row["forward_pct"] == pytest.approx(100 * row["forward_gflops"] / peak)
+        assert row["backward_pct"] == pytest.approx(100 * row["backward_gflops"] / peak)
+        conv_total = result["layers"][0]["total_s"]
+        assert row["relative_to_conv"] == pytest.approx(row["total_s"] / conv_total)
+    conv = result["layers"][0]
+    assert conv["relative_to_conv"] == 1.0 and conv["route"] is None
+    for row in result["layers"][2:]:
+        assert row["kind"] == "lrlc" and row["route"] in ("conv", "lc")
+
+
+def test_reference_rows(result):
+    for row in result["reference"]:
+        assert _positive_finite(row["reference_s"]) and _positive_finite(row["vectorised_s"])
+        assert row["speedup"] == pytest.approx(row["reference_s"] / row["vectorised_s"])
+        assert row["max_abs_diff"] < 1e-10   # float64: both compute the same numbers
+
+
+def test_training_rows(result):
+    for row in result["training"]:
+        assert row["batch"] == TINY["train_batch"] and row["filters"] == TINY["train_filters"]
+        for key in ("step_s", "images_per_s", "peak_traced_mb", "params_mb"):
+            assert _positive_finite(row[key]), (row["name"], key)
+        assert row["images_per_s"] == pytest.approx(row["batch"] / row["step_s"])
+    assert result["training"][1]["rank"] == 4 and "lrlc K=4" in result["training"][1]["name"]
+
+
+def test_report_mentions_every_section_and_layer(result):
+    text = bench.format_report(result)
+    for heading in ("== machine ==", "== layers", "== reference", "== training"):
+        assert heading in text
+    for row in result["layers"] + result["reference"] + result["training"]:
+        assert row["name"] in text
+    assert "GFLOP/s" in text and "conv-equivalent" in text and "tracemalloc" in text
+
+
+def test_json_is_written_atomically_and_round_trips(result, tmp_path):
+    path = tmp_path / "bench.json"
+    path.write_text("old")
+    bench.write_json(result, path)
+    assert json.loads(path.read_text()) == json.loads(json.dumps(result))
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]   # no temporary file left behind
+    with pytest.raises(ValueError):
+        bench.write_json({"bad": float("nan")}, path)   # NaN is not JSON: rejected, old file kept
+    assert json.loads(path.read_text()) == json.loads(json.dumps(result))
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
+
+
+def test_make_settings_applies_overrides_and_rejects_unknown_names():
+    s = bench.make_settings(quick=True, repeats=5, batch=None)
+    assert s["repeats"] == 5 and s["batch"] == bench.QUICK["batch"] and s["quick"] is True
+    assert bench.make_settings()["batch"] == 64 and bench.make_settings()["ranks"] == [1, 2, 4, 8]
+    with pytest.raises(ValueError, match="unknown settings"):
+        bench.make_settings(bach=3)
+
+
+def test_blas_info_prefers_threadpoolctl(monkeypatch):
+    fake = types.ModuleType("threadpoolctl")
+    fake.threadpool_info = lambda: [dict(user_api="blas", internal_api="openblas", version="0.3.99",
+                                         num_threads=2, architecture="SkylakeX", filepath="/x.so")]
+    monkeypatch.setitem(sys.modules, "threadpoolctl", fake)
+    blas = bench.machine_info()["blas"]
+    assert (blas["source"], blas["name"], blas["version"], blas["threads"]) == ("threadpoolctl", "openblas", "0.3.99", 2)
+
+
+def test_blas_info_falls_back_to_numpy_config(monkeypatch):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)   # import fails
+    blas = bench.machine_info()["blas"]
+    assert blas["source"] in ("numpy.show_config", "unknown") and blas["threads"] is None
+
+    def old_numpy(*args, **kwargs):
+        raise TypeError("show_config() got an unexpected keyword argument 'mode'")
+
+    monkeypatch.setattr(np, "show_config", old_numpy)
+    assert bench.machine_info()["blas"]["source"] == "unknown"
+
+
+def test_lrlc_route_reports_an_explicit_method():
+    from lrlc_np.layers import LowRankLocallyConnected2D
+
+    for method in ("conv", "lc"):
+        layer = LowRankLocallyConnected2D(2, 3, 3, 5, 2, method=method, rng=np.random.default_rng(0))
+        layer.forward(np.zeros((1, 2, 5, 5), np.float32))
+        assert bench._lrlc_route(layer) == method
+
+
+# --------------------------------------------------------------------------- command line
+
+def test_cli_bench_prints_the_report_and_writes_json(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(bench, "QUICK", dict(TINY))
+    seen = {}
+    real = bench.run_benchmark
+
+    def spy(settings, log=None):
+        seen["settings"] = settings
+        seen["result"] = real(settings, log=log)
+        return seen["result"]
+
+    monkeypatch.setattr(bench, "run_benchmark", spy)
+    path = tmp_path / "out.json"
+    assert cli.main(["bench", "--quick", "--repeats", "1", "--json", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert seen["settings"]["repeats"] == 1 and seen["settings"]["batch"] == TINY["batch"]
+    assert "== layers" in captured.out and f"wrote {path}" in captured.out
+    assert "bench: layer: conv" in captured.err          # progress lines go to stderr
+    assert json.loads(path.read_text()) == json.loads(json.dumps(seen["result"]))
+
+
+def test_cli_bench_json_into_a_missing_folder_fails_before_timing(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("should not run"))
+    assert cli.main(["bench", "--quick", "--json", str(tmp_path / "no" / "out.json")]) == 1
+    assert capsys.readouterr().err.startswith("lrlc bench: error: cannot write")
+
+
+def test_cli_bench_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["bench", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--quick", "--repeats", "--batch", "--train-batch", "--json", "--no-progress"):
+        assert flag in out
+    assert "matmul" in out and "tracemalloc" in out
+
+
+@pytest.mark.parametrize("flag,value", [("--repeats", "0"), ("--batch", "x"), ("--train-batch", "-3"),
+                                        ("--repeats", "2.5")])
+def test_bad_bench_flags_are_one_line_errors(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["bench", flag, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("lrlc bench: error: argument") and flag in err
+
+
+def test_python_dash_m_bench_help():
+    done = subprocess.run([sys.executable, "-m", "lrlc_np", "bench", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "--quick" in done.stdout
