@@ -42,38 +42,98 @@ class BackendError(RuntimeError):
     """The requested backend cannot be used on this machine."""
 
 
+_NUMPY_HINT = "or use the default backend 'numpy'"
+_CUPY_INSTALL = 'pip install "cupy-cuda12x[ctk]"'
+
+
+def _cupy_error(problem: str, fix: str) -> BackendError:
+    return BackendError(f"backend 'cupy' was requested {problem}. {fix}, {_NUMPY_HINT}.")
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}".strip().rstrip(":")
+
+
 def _import_cupy():
-    """Import CuPy and check that a CUDA device answers, or raise one clear BackendError."""
+    """Import CuPy and check that a CUDA device computes, or raise one clear BackendError.
+
+    Four failure modes, each with its own message: CuPy is not installed; CuPy cannot be
+    imported (a broken install, or CUDA libraries it links against are missing); CuPy
+    imports but no NVIDIA driver or no CUDA device answers; or the device answers but a
+    tiny computation fails (the CUDA libraries loaded at first use, NVRTC and cuBLAS, are
+    missing). Raw CuPy/CUDA exceptions never escape; their text is quoted in the message.
+    """
     try:
         import cupy
-    except ImportError as err:
-        raise BackendError(
-            "backend 'cupy' was requested but CuPy is not installed "
-            f"({err}). Install it with: pip install -e \".[gpu]\" (CUDA 12), "
-            "or use the default backend 'numpy'."
+    except ModuleNotFoundError as err:
+        if err.name != "cupy":  # CuPy is there but one of its own dependencies is not
+            raise _cupy_error(
+                f"and CuPy is installed, but importing it failed ({_describe(err)})",
+                f"Reinstall it with: {_CUPY_INSTALL}",
+            ) from None
+        raise _cupy_error(
+            "but CuPy is not installed",
+            f"Install it with: {_CUPY_INSTALL} (CUDA 12, with the CUDA libraries; needs an "
+            "NVIDIA GPU and driver)",
         ) from None
+    except Exception as err:  # ImportError/OSError from a shared library CuPy links against
+        raise _cupy_error(
+            f"and CuPy is installed, but importing it failed ({_describe(err)}): CUDA "
+            "libraries are missing or do not match the CuPy package",
+            f"Install the matching package with its libraries, e.g. {_CUPY_INSTALL} for CUDA 12",
+        ) from None
+    runtime = cupy.cuda.runtime
     try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as err:  # CUDA raises several types; report them all the same way
-        raise BackendError(
-            "backend 'cupy' was requested and CuPy is installed, but no usable CUDA "
-            f"device was found ({type(err).__name__}: {err}). Check the NVIDIA driver "
-            "with `nvidia-smi`, or use the default backend 'numpy'."
+        count = runtime.getDeviceCount()
+    except Exception as err:  # CUDARuntimeError and friends; classify by the driver version
+        try:
+            driver, needed = runtime.driverGetVersion(), runtime.runtimeGetVersion()
+        except Exception:
+            driver = needed = None
+        if driver == 0:
+            raise _cupy_error(
+                f"and CuPy is installed, but no NVIDIA driver was found ({_describe(err)})",
+                "Run on a machine with an NVIDIA GPU and its driver (check with `nvidia-smi`)",
+            ) from None
+        if driver is not None and needed is not None and driver < needed:
+            raise _cupy_error(
+                f"and CuPy is installed, but the NVIDIA driver supports CUDA up to "
+                f"{_cuda_version(driver)} while this CuPy needs CUDA {_cuda_version(needed)} "
+                f"({_describe(err)})",
+                "Update the NVIDIA driver, or install the CuPy package of an older CUDA",
+            ) from None
+        raise _cupy_error(
+            f"and CuPy is installed, but no usable CUDA device was found ({_describe(err)})",
+            "Check the GPU with `nvidia-smi` and CUDA_VISIBLE_DEVICES",
         ) from None
     if count < 1:
-        raise BackendError(
-            "backend 'cupy' was requested and CuPy is installed, but no CUDA device was "
-            "found. Check the NVIDIA driver with `nvidia-smi`, or use the default "
-            "backend 'numpy'."
+        raise _cupy_error(
+            "and CuPy is installed, but no CUDA device was found",
+            "Check the GPU with `nvidia-smi` and CUDA_VISIBLE_DEVICES",
         )
+    try:  # compiles a kernel (NVRTC) and runs a matrix product (cuBLAS); float() waits for both
+        a = cupy.arange(4, dtype=cupy.float32).reshape(2, 2)
+        float((a @ a).sum())
+    except Exception as err:
+        raise _cupy_error(
+            f"and a CUDA device was found, but a test computation on it failed "
+            f"({_describe(err)}): CUDA libraries (NVRTC, cuBLAS) are missing or broken",
+            f"Install them with: {_CUPY_INSTALL}",
+        ) from None
     return cupy
+
+
+def _cuda_version(v: int) -> str:
+    """CUDA's integer version (12040) as text ("12.4")."""
+    return f"{v // 1000}.{v % 1000 // 10}"
 
 
 def set_backend(name: str) -> types.ModuleType:
     """Make ``name`` ("numpy" or "cupy") the active backend and return its module.
 
     Layers created afterwards put their parameters on that backend. Raises ValueError for
-    an unknown name and BackendError when CuPy or a CUDA device is missing.
+    an unknown name and BackendError (the backend stays as it was) when CuPy, the NVIDIA
+    driver, a CUDA device or the CUDA libraries are missing; the message says which.
     """
     global xp, _name
     if not isinstance(name, str) or name.lower() not in BACKENDS:
