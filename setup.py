@@ -18,7 +18,7 @@ setup(
     install_requires=["numpy>=1.23", "scipy>=1.9", "matplotlib>=3.6", "tqdm>=4.60"],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6.70"],
-        "gpu": ["cupy-cuda12x>=13"],
+        "gpu": ["cupy-cuda12x[ctk]>=14"],
     },
     entry_points={"console_scripts": ["lrlc = lrlc_np.cli:main"]},
     classifiers=[

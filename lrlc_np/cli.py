@@ -25,9 +25,10 @@ def gradcheck_cases(rng):
     square, and use stride and padding, so a swapped axis or a missed offset shows up.
     """
     from . import layers as L
+    from .backend import to_device
 
     f64 = numpy.float64
-    x = rng.standard_normal((2, 3, 7, 6))                       # (N, C_in, H, W)
+    x = to_device(rng.standard_normal((2, 3, 7, 6)))            # (N, C_in, H, W), on the active backend
     geom = dict(kernel_size=(3, 2), stride=(2, 1), padding=1)   # -> H_out, W_out = 4, 7
     yield "Conv2D", L.Conv2D(3, 4, **geom, rng=rng, dtype=f64), x, {}
     yield "LocallyConnected2D", L.LocallyConnected2D(3, 4, input_size=(7, 6), **geom, rng=rng, dtype=f64), x, {}
@@ -43,17 +44,17 @@ def gradcheck_cases(rng):
                                            method=method, **geom, rng=rng, dtype=f64)
         _randomise_biases(layer, rng)
         yield f"LRLC K=2 row_col/softmax via {method}", layer, x, {}
-    yield "Dense", L.Dense(5, 3, rng=rng, dtype=f64), rng.standard_normal((4, 5)), {}
+    yield "Dense", L.Dense(5, 3, rng=rng, dtype=f64), to_device(rng.standard_normal((4, 5))), {}
     away_from_zero = rng.standard_normal((2, 3, 4, 5))
     away_from_zero += numpy.where(away_from_zero >= 0, 0.1, -0.1)  # ReLU has a kink at 0
-    yield "ReLU", L.ReLU(), away_from_zero, {}
+    yield "ReLU", L.ReLU(), to_device(away_from_zero), {}
     bn = L.BatchNorm2D(3, dtype=f64)
-    bn.params["weight"][:] = rng.uniform(0.5, 1.5, 3)
-    bn.params["bias"][:] = rng.standard_normal(3)
+    bn.params["weight"][:] = to_device(rng.uniform(0.5, 1.5, 3))
+    bn.params["bias"][:] = to_device(rng.standard_normal(3))
     yield "BatchNorm2D (training)", bn, x, {"training": True}
     bn_eval = L.BatchNorm2D(3, dtype=f64)
-    bn_eval.buffers["running_mean"][:] = rng.standard_normal(3)
-    bn_eval.buffers["running_var"][:] = rng.uniform(0.5, 2.0, 3)
+    bn_eval.buffers["running_mean"][:] = to_device(rng.standard_normal(3))
+    bn_eval.buffers["running_var"][:] = to_device(rng.uniform(0.5, 2.0, 3))
     yield "BatchNorm2D (evaluation)", bn_eval, x, {"training": False}
     yield "GlobalAvgPool2D", L.GlobalAvgPool2D(), x, {}
     yield "Flatten", L.Flatten(), x, {}
@@ -61,9 +62,11 @@ def gradcheck_cases(rng):
 
 def _randomise_biases(layer, rng):
     """Non-zero biases, so that their gradients and broadcasting are actually exercised."""
+    from .backend import to_device
+
     for name, value in layer.params.items():
         if "bias" in name:
-            value[...] = rng.standard_normal(value.shape)
+            value[...] = to_device(rng.standard_normal(value.shape))
 
 
 def _shape(shape):
@@ -71,13 +74,14 @@ def _shape(shape):
 
 
 def run_gradcheck(args) -> int:
-    from .gradcheck import check_loss, check_layer, layer_gradients, relative_error
+    from .backend import get_backend, to_device
+    from .gradcheck import check_loss, layer_gradients, relative_error
     from .layers import SoftmaxCrossEntropy
 
     rng = numpy.random.default_rng(args.seed)
     tol = args.tolerance
     print(f"lrlc gradcheck: hand-derived backward passes vs centred finite differences")
-    print(f"float64, eps {args.eps:g}, random upstream gradient, seed {args.seed}")
+    print(f"float64, eps {args.eps:g}, random upstream gradient, seed {args.seed}, backend {get_backend()}")
     print("relative error = max|analytic - numeric| / max(max|analytic|, max|numeric|, 1e-2)")
     print(f"pass when relative error <= {tol:g}\n")
     header = f"{'layer':<36} {'parameter':<13} {'shape':<20} {'rel. error':>10}  result"
@@ -88,8 +92,8 @@ def run_gradcheck(args) -> int:
         grads = layer_gradients(layer, x, rng=rng, eps=args.eps, **kwargs)
         for name, (analytic, numeric) in grads.items():
             rows.append((label, name, analytic.shape, relative_error(analytic, numeric)))
-    logits = rng.standard_normal((5, 4))
-    labels = rng.integers(0, 4, size=5)
+    logits = to_device(rng.standard_normal((5, 4)))
+    labels = to_device(rng.integers(0, 4, size=5))
     rows.append(("SoftmaxCrossEntropy", "logits", logits.shape,
                  check_loss(SoftmaxCrossEntropy(), logits, labels, eps=args.eps)))
     failed = 0
@@ -311,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="finite-difference step (default: 1e-6)")
     gc.add_argument("--tolerance", type=_positive_float, default=1e-5,
                     help="largest relative error that passes (default: 1e-5)")
+    _add_backend_flag(gc)
     gc.set_defaults(handler=run_gradcheck)
 
     tr = commands.add_parser(
@@ -332,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help="run directory for metrics, checkpoint and figures")
     tr.add_argument("--resume", action="store_true",
                     help="continue the run in --out from its checkpoint (its saved settings are used)")
+    _add_backend_flag(tr)
     tr.set_defaults(handler=run_train)
 
     cp = commands.add_parser(
@@ -360,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a two-minute version on the bundled sample: " + ", ".join(
                         f"{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}"
                         for k, v in QUICK.items()) + " (flags you give explicitly win)")
+    _add_backend_flag(cp)
     cp.set_defaults(handler=run_compare, **{k: None for k in QUICK})  # resolved in run_compare
 
     dl = commands.add_parser(
@@ -410,12 +417,26 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--json", metavar="FILE", default=None,
                     help="also write every number, the settings and the machine info to FILE as JSON")
     bn.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    _add_backend_flag(bn)
     bn.set_defaults(handler=run_bench)
     return parser
 
 
+def _add_backend_flag(parser):
+    parser.add_argument("--backend", choices=("numpy", "cupy"), default=None,
+                        help="array backend: numpy (CPU) or cupy (NVIDIA GPU, needs "
+                             "pip install -e \".[gpu]\"); default: $LRLC_NP_BACKEND, else numpy")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "backend", None):
+        from .backend import BackendError, set_backend
+
+        try:
+            set_backend(args.backend)
+        except BackendError as err:
+            return _fail(args.command, err)
     return args.handler(args)
 
 

@@ -66,3 +66,20 @@ def test_bad_flag_values_are_one_line_errors(flag, value, capsys):
 def test_python_dash_m_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "lrlc_np", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("lrlc_np ")
+
+
+@pytest.mark.parametrize("command", ["gradcheck", "train", "compare", "bench"])
+def test_an_unusable_backend_is_a_one_line_error(command, capsys, monkeypatch):
+    """--backend cupy on a machine that cannot run it: status 1, the BackendError's text,
+    no traceback, and the NumPy backend stays active."""
+    from lrlc_np import backend
+
+    def unavailable():
+        raise backend.BackendError("backend 'cupy' was requested but CuPy is not installed")
+
+    monkeypatch.setattr(backend, "_import_cupy", unavailable)
+    argv = [command, "--backend", "cupy"] + (["--out", "unused"] if command == "train" else [])
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"lrlc {command}: error: backend 'cupy' was requested but CuPy is not installed"]
+    assert backend.get_backend() == "numpy"
