@@ -57,8 +57,10 @@ def batchnorm2d_forward(x, weight, bias, running_mean, running_var, training=Tru
         centred = x - running_mean.astype(x.dtype)[:, None, None]
         var = running_var.astype(x.dtype)
     inv_std = 1 / (var + eps) ** 0.5                             # (C,)
-    xhat = centred * inv_std[:, None, None]
-    y = xhat * weight[:, None, None] + bias[:, None, None]
+    xhat = centred                                               # reuse the buffer: xhat = centred * inv_std
+    xhat *= inv_std[:, None, None]
+    y = xhat * weight[:, None, None]
+    y += bias[:, None, None]
     return y, (xhat, inv_std, weight, training)
 
 
@@ -68,21 +70,24 @@ def batchnorm2d_backward(dy, cache):
     dy (N, C, H, W) -> dx (N, C, H, W), dweight (C,), dbias (C,)
 
         dbias   = sum dy          dweight = sum dy * xhat        (sums over n, i, j)
-    Training: mu and var depend on x. With g = dy * weight and M = N*H*W values per channel,
-        dx = inv_std * (g - mean(g) - xhat * mean(g * xhat))
-    (the two means remove the components of g along the constant and xhat directions).
-    Evaluation: the statistics are constants, so dx = g * inv_std.
+    Training: mu and var depend on x. With M = N*H*W values per channel,
+        dx = weight * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
+           = weight * inv_std * (dy - dbias / M - xhat * dweight / M)
+    (the two means remove the components of dy along the constant and xhat directions,
+    which the normalisation cannot pass on).
+    Evaluation: the statistics are constants, so dx = weight * inv_std * dy.
     """
     xhat, inv_std, weight, training = cache
     _checks.float_array(dy, "dy", "batchnorm2d_backward")
     _checks.shape(dy, xhat.shape, "dy", "batchnorm2d_backward")
     dbias = dy.sum(axis=(0, 2, 3))
     dweight = (dy * xhat).sum(axis=(0, 2, 3))
-    g = dy * weight[:, None, None]
-    if training:
-        g_mean = g.mean(axis=(0, 2, 3), keepdims=True)
-        gx_mean = (g * xhat).mean(axis=(0, 2, 3), keepdims=True)
-        dx = (g - g_mean - xhat * gx_mean) * inv_std[:, None, None]
-    else:
-        dx = g * inv_std[:, None, None]
+    scale = (weight * inv_std)[:, None, None]                    # (C, 1, 1)
+    if not training:
+        return dy * scale, dweight, dbias
+    count = xhat.shape[0] * xhat.shape[2] * xhat.shape[3]
+    dx = xhat * (-dweight / count)[:, None, None]                # - xhat * mean(dy * xhat)
+    dx += dy
+    dx -= (dbias / count)[:, None, None]                         # - mean(dy)
+    dx *= scale
     return dx, dweight, dbias
