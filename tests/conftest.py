@@ -1,8 +1,13 @@
-"""Shared test set-up: hypothesis profiles.
+"""Shared test set-up: hypothesis profiles and the array backends.
 
 Profiles set the number of hypothesis examples: ``dev`` (default, quick), ``ci`` (chosen
 automatically when the CI environment variable is set) and ``thorough`` (many examples,
 for a careful local run). Pick one with HYPOTHESIS_PROFILE=thorough pytest.
+
+Backends: ``BACKEND_PARAMS`` parametrises a test over NumPy and CuPy (the cupy case skips
+with the reason when CuPy or a GPU is missing), ``use_backend`` activates one for a block,
+``on_backend`` / ``build_on_backend`` put arrays and layers there; ``xp_backend`` is the
+fixture form for tests without hypothesis.
 """
 
 import os
@@ -18,7 +23,102 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.enviro
 
 # --------------------------------------------------------------------------- backends
 
-import pytest  # noqa: E402  (appended section: backend fixtures)
+import contextlib  # noqa: E402  (appended section: backend fixtures and helpers)
+import importlib.util  # noqa: E402
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+def _cupy_skip_reason():
+    """Why the cupy cases cannot run here, or None when CuPy and a CUDA device work.
+
+    Tries ``set_backend("cupy")`` (which checks the import, the driver, a device and a tiny
+    computation) and always puts the previous backend back.
+    """
+    from lrlc_np import backend
+
+    if "cupy" not in sys.modules and importlib.util.find_spec("cupy") is None:
+        return "CuPy not installed"
+    previous = backend.get_backend()
+    try:
+        backend.set_backend("cupy")
+    except backend.BackendError as err:
+        return f"no CUDA device: {err}"
+    finally:
+        backend.set_backend(previous)
+    return None
+
+
+#: None when the cupy backend works on this machine, else the reason its cases are skipped.
+#: Determined once, when the test session starts.
+CUPY_SKIP_REASON = _cupy_skip_reason()
+
+#: Parametrise a test over every backend: ``@pytest.mark.parametrize("backend_name",
+#: BACKEND_PARAMS)``, then run its body under ``with use_backend(backend_name):``. Unlike the
+#: ``xp_backend`` fixture this works with hypothesis' @given (which refuses function-scoped
+#: fixtures). The cupy cases are skipped, with the reason, when CuPy or a GPU is missing.
+BACKEND_PARAMS = [
+    pytest.param("numpy", id="numpy"),
+    pytest.param("cupy", id="cupy", marks=pytest.mark.skipif(
+        CUPY_SKIP_REASON is not None, reason=str(CUPY_SKIP_REASON))),
+]
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """Make ``name`` ("numpy" or "cupy") the active backend inside the block; yield its module.
+
+    Layers built inside put their parameters there, and ``backend.to_device`` copies to it.
+    The previous backend is restored afterwards, also when the block fails.
+    """
+    from lrlc_np import backend
+
+    previous = backend.get_backend()
+    module = backend.set_backend(name)
+    try:
+        yield module
+    finally:
+        backend.set_backend(previous)
+
+
+def on_backend(*arrays):
+    """The arrays as arrays of the active backend (None stays None); one array -> one result.
+
+    Under NumPy, NumPy arrays come back as the very same objects, so a test parametrised over
+    the backends checks exactly what it did before on its numpy case.
+    """
+    from lrlc_np import backend
+
+    moved = tuple(None if a is None else backend.to_device(a) for a in arrays)
+    return moved[0] if len(moved) == 1 else moved
+
+
+def layer_on_backend(layer):
+    """Move ``layer``'s parameters, gradients and buffers (a Sequential's children's too)
+    to the active backend, in place, and return it: the layer that building it there gives.
+
+    Needed for layers built from host numbers that are written into the parameters with
+    ``p[...] = ndarray`` (``LayerSetup.build``), which a CuPy array refuses. Under NumPy every
+    array stays the same object.
+    """
+    from lrlc_np import backend
+
+    for sub in getattr(layer, "layers", [layer]):
+        for attribute in ("params", "grads", "buffers"):
+            arrays = getattr(sub, attribute)
+            for name, value in arrays.items():
+                arrays[name] = backend.to_device(value)
+    return layer
+
+
+def build_on_backend(setup, dtype=np.float64):
+    """``setup.build(dtype)`` (a ``strategies.LayerSetup``) with the layer and its input on the
+    active backend: the same numbers as on NumPy, drawn on the host, then moved."""
+    with use_backend("numpy"):
+        layer, x = setup.build(dtype)
+    return layer_on_backend(layer), on_backend(x)
 
 
 @pytest.fixture(params=["numpy", "cupy"])
@@ -29,18 +129,7 @@ def xp_backend(request):
     The cupy case skips with the reason ("CuPy not installed" or "no CUDA device: ...")
     when CuPy or a usable GPU is missing. The previous backend is restored afterwards.
     """
-    import importlib.util
-
-    from lrlc_np import backend
-
-    previous = backend.get_backend()
-    if request.param == "cupy" and importlib.util.find_spec("cupy") is None:
-        pytest.skip("CuPy not installed")
-    try:
-        module = backend.set_backend(request.param)
-    except backend.BackendError as err:
-        pytest.skip(f"no CUDA device: {err}")
-    try:
+    if request.param == "cupy" and CUPY_SKIP_REASON is not None:
+        pytest.skip(CUPY_SKIP_REASON)
+    with use_backend(request.param) as module:
         yield module
-    finally:
-        backend.set_backend(previous)

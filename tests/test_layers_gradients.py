@@ -11,6 +11,11 @@ seed. Biases and batch norm's parameters get random values, so nothing is checke
 special point. LC weights cost two forward passes per entry, so the LC check draws H and W
 up to 7 only; a fixed grid covers every LRLC option combination once at a small size.
 
+Every finite-difference check runs on each backend (``backend_name``: NumPy, and CuPy where
+a GPU is present, skipped with the reason otherwise): the layer's parameters and the input
+live there, the numbers are the same as on NumPy (drawn on the host), and the gradients are
+compared on the host.
+
 The last tests hold every layer to the contract of ``lrlc_np.layers``: ``backward`` is a
 pure function of the cache and dy (same answer twice, nothing mutated, nothing aliased
 to dy), ``zero_grad`` zeroes, and ``grads`` mirrors ``params``.
@@ -25,6 +30,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lrlc_np.backend import to_device, to_numpy
 from lrlc_np.gradcheck import layer_gradients, numerical_gradient, relative_error
 from lrlc_np.layers import (
     BatchNorm2D,
@@ -32,6 +38,7 @@ from lrlc_np.layers import (
     SoftmaxCrossEntropy,
 )
 
+from .conftest import BACKEND_PARAMS, build_on_backend, on_backend, use_backend
 from .strategies import (
     COMBININGS,
     LAYER_KINDS,
@@ -45,7 +52,7 @@ from .strategies import (
 
 
 def _preview(a, count=5):
-    return np.array2string(np.ravel(np.asarray(a))[:count], precision=6, separator=", ")
+    return np.array2string(np.ravel(to_numpy(a))[:count], precision=6, separator=", ")
 
 
 def _mismatch(what, analytic, numeric, err):
@@ -57,7 +64,9 @@ def _mismatch(what, analytic, numeric, err):
 
 
 def assert_layer_gradients(layer, x, seed):
-    """layer_gradients(layer, x) for "x" and every parameter name, each at <= 1e-5."""
+    """layer_gradients(layer, x) for "x" and every parameter name, each at <= 1e-5.
+
+    Works on either backend's layer and x (relative_error compares on the host)."""
     results = layer_gradients(layer, x, rng=np.random.default_rng(seed))
     assert set(results) == {"x", *layer.params}, f"checked {sorted(results)}, params {sorted(layer.params)}"
     for name, (analytic, numeric) in results.items():
@@ -69,8 +78,9 @@ def assert_layer_gradients(layer, x, seed):
 # --------------------------------------------------------------------------- finite differences
 
 @pytest.mark.parametrize("kind", ["conv", "dense", "relu", "batchnorm", "pool", "flatten", "sequential"])
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(data=st.data())
-def test_gradients_match_finite_differences(kind, data):
+def test_gradients_match_finite_differences(backend_name, kind, data):
     """Analytic dx and every parameter gradient equal centred finite differences (<= 1e-5).
 
     Covers Conv2D and Dense with and without bias, ReLU (|x| >= 0.1, away from the kink),
@@ -78,94 +88,109 @@ def test_gradients_match_finite_differences(kind, data):
     and a conv -> batch norm -> ReLU -> pool -> dense Sequential.
     """
     setup = data.draw(layer_setups(kind), label="setup")
-    layer, x = setup.build(np.float64)
-    assert_layer_gradients(layer, x, setup.seed)
+    with use_backend(backend_name):
+        layer, x = build_on_backend(setup, np.float64)
+        assert_layer_gradients(layer, x, setup.seed)
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(setup=layer_setups("lc", max_size=7))
-def test_locally_connected_gradients(setup):
+def test_locally_connected_gradients(backend_name, setup):
     """LocallyConnected2D (with and without bias): dx, dweight, dbias equal finite differences.
 
     H and W at most 7 (not 9): the weight has an entry per position, each costing two
     forward passes in the finite differences.
     """
-    layer, x = setup.build(np.float64)
-    assert_layer_gradients(layer, x, setup.seed)
+    with use_backend(backend_name):
+        layer, x = build_on_backend(setup, np.float64)
+        assert_layer_gradients(layer, x, setup.seed)
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(setup=layer_setups("lrlc"))
-def test_lrlc_gradients(setup):
+def test_lrlc_gradients(backend_name, setup):
     """LowRankLocallyConnected2D over drawn geometry, rank, combining mode, normalisation,
     init, method and bias flags: dx, dbases, the logits and the biases equal finite differences."""
-    layer, x = setup.build(np.float64)
-    assert_layer_gradients(layer, x, setup.seed)
+    with use_backend(backend_name):
+        layer, x = build_on_backend(setup, np.float64)
+        assert_layer_gradients(layer, x, setup.seed)
 
 
 LRLC_GRID = list(itertools.product(COMBININGS, NORMALIZATIONS, LRLC_INITS, LRLC_METHODS))
 
 
 @pytest.mark.parametrize("combining, normalize, init, method", LRLC_GRID)
-def test_lrlc_gradients_every_option(combining, normalize, init, method):
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
+def test_lrlc_gradients_every_option(backend_name, combining, normalize, init, method):
     """Each of the 72 (combining, normalize, init, method) combinations at least once, on a
     small non-square geometry with overlapping windows, padding and stride 2 along W (K = 3)."""
     rng = np.random.default_rng(7)
-    layer = LowRankLocallyConnected2D(2, 3, (3, 2), (5, 6), 3, stride=(1, 2), padding=(1, 0),
-                                      combining=combining, normalize=normalize, init=init,
-                                      method=method, rng=rng, dtype=np.float64)
-    for name, p in layer.params.items():
-        if "bias" in name:
-            p[...] = rng.standard_normal(p.shape)
-    assert_layer_gradients(layer, rng.standard_normal((2, 2, 5, 6)), seed=11)
+    with use_backend(backend_name):
+        layer = LowRankLocallyConnected2D(2, 3, (3, 2), (5, 6), 3, stride=(1, 2), padding=(1, 0),
+                                          combining=combining, normalize=normalize, init=init,
+                                          method=method, rng=rng, dtype=np.float64)
+        for name, p in layer.params.items():
+            if "bias" in name:
+                p[...] = to_device(rng.standard_normal(p.shape))
+        assert_layer_gradients(layer, to_device(rng.standard_normal((2, 2, 5, 6))), seed=11)
 
 
 @pytest.mark.parametrize("combining", COMBININGS)
 @pytest.mark.parametrize("bias, spatial_bias", [(True, True), (True, False), (False, True), (False, False)])
-def test_lrlc_gradients_every_bias_flag(combining, bias, spatial_bias):
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
+def test_lrlc_gradients_every_bias_flag(backend_name, combining, bias, spatial_bias):
     """Channel bias and spatial bias on and off, in every combining mode: the parameter set
     changes (no bias, row_bias/col_bias or spatial_bias) and every gradient still checks."""
     rng = np.random.default_rng(3)
-    layer = LowRankLocallyConnected2D(2, 2, (2, 3), (4, 5), 2, padding=(0, 1), combining=combining,
-                                      bias=bias, spatial_bias=spatial_bias, init="random",
-                                      rng=rng, dtype=np.float64)
-    has_spatial = any(name in layer.params for name in ("row_bias", "col_bias", "spatial_bias"))
-    assert ("bias" in layer.params) == bias and has_spatial == spatial_bias, sorted(layer.params)
-    assert_layer_gradients(layer, rng.standard_normal((2, 2, 4, 5)), seed=5)
+    with use_backend(backend_name):
+        layer = LowRankLocallyConnected2D(2, 2, (2, 3), (4, 5), 2, padding=(0, 1), combining=combining,
+                                          bias=bias, spatial_bias=spatial_bias, init="random",
+                                          rng=rng, dtype=np.float64)
+        has_spatial = any(name in layer.params for name in ("row_bias", "col_bias", "spatial_bias"))
+        assert ("bias" in layer.params) == bias and has_spatial == spatial_bias, sorted(layer.params)
+        assert_layer_gradients(layer, to_device(rng.standard_normal((2, 2, 4, 5))), seed=5)
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(data=st.data())
-def test_batchnorm_eval_gradients(data):
+def test_batchnorm_eval_gradients(backend_name, data):
     """BatchNorm2D in evaluation mode (running statistics are constants): dx, dweight and
     dbias of forward(x, training=False) equal finite differences."""
     setup = data.draw(layer_setups("batchnorm"), label="setup")
-    layer, x = setup.build(np.float64)
-    rng = np.random.default_rng(setup.seed)
-    running = {k: v.copy() for k, v in layer.buffers.items()}
-    y = layer.forward(x, training=False)
-    dy = rng.standard_normal(y.shape)
-    analytic = {"x": layer.backward(dy).copy(), **{k: g.copy() for k, g in layer.grads.items()}}
+    with use_backend(backend_name):
+        layer, x = build_on_backend(setup, np.float64)
+        rng = np.random.default_rng(setup.seed)
+        running = {k: to_numpy(v).copy() for k, v in layer.buffers.items()}
+        y = layer.forward(x, training=False)
+        dy = to_device(rng.standard_normal(y.shape))
+        analytic = {"x": to_numpy(layer.backward(dy)).copy(),
+                    **{k: to_numpy(g).copy() for k, g in layer.grads.items()}}
 
-    def forward(_):
-        return layer.forward(x, training=False)
+        def forward(_):
+            return layer.forward(x, training=False)
 
-    for name, value in [("x", x), *layer.params.items()]:
-        numeric = numerical_gradient(forward, value, dy)
-        err = relative_error(analytic[name], numeric)
-        assert err <= 1e-5, _mismatch(f"BatchNorm2D (eval) d{name}", analytic[name], numeric, err)
-    for k, v in running.items():  # evaluation mode leaves the running statistics alone
-        np.testing.assert_array_equal(layer.buffers[k], v, err_msg=k)
+        for name, value in [("x", x), *layer.params.items()]:
+            numeric = to_numpy(numerical_gradient(forward, value, dy))
+            err = relative_error(analytic[name], numeric)
+            assert err <= 1e-5, _mismatch(f"BatchNorm2D (eval) d{name}", analytic[name], numeric, err)
+        for k, v in running.items():  # evaluation mode leaves the running statistics alone
+            np.testing.assert_array_equal(to_numpy(layer.buffers[k]), v, err_msg=k)
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(n=st.integers(1, 5), classes=st.integers(2, 6), seed=seeds, scale=st.sampled_from([0.1, 1.0, 10.0]))
-def test_softmax_cross_entropy_gradient(n, classes, seed, scale):
+def test_softmax_cross_entropy_gradient(backend_name, n, classes, seed, scale):
     """SoftmaxCrossEntropy.backward() equals the finite-difference gradient of the mean loss
     (numerical_gradient with dy=None), for small and large logits."""
     rng = np.random.default_rng(seed)
     logits = scale * rng.standard_normal((n, classes))
     labels = rng.integers(0, classes, size=n)
     loss = SoftmaxCrossEntropy()
-    loss.forward(logits, labels)
-    analytic = loss.backward().copy()
-    numeric = numerical_gradient(lambda z: loss.forward(z, labels), logits)
+    with use_backend(backend_name):
+        logits, labels = on_backend(logits, labels)
+        loss.forward(logits, labels)
+        analytic = to_numpy(loss.backward()).copy()
+        numeric = to_numpy(numerical_gradient(lambda z: loss.forward(z, labels), logits))
     err = relative_error(analytic, numeric)
     assert err <= 1e-5, _mismatch("SoftmaxCrossEntropy dlogits", analytic, numeric, err)
     # each row of softmax - onehot sums to zero, scaled by 1/N

@@ -11,6 +11,12 @@ names and every layer's ``repr``.
 
 Expected values are computed here from the parameters by name (logits assembled, softmax
 and norms written out), never by calling the method under test on both sides.
+
+The identities, the dtype checks and batch norm's statistics run on each backend
+(``backend_name``: NumPy, and CuPy where a GPU is present, skipped with the reason
+otherwise): the layers are built there, the numbers are drawn on the host and moved, and
+results come back to NumPy for the comparisons. Seeding, Sequential's names and ``repr``
+are bookkeeping and stay NumPy-only.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lrlc_np.backend import to_device, to_numpy
 from lrlc_np.layers import (
     BatchNorm2D,
     Conv2D,
@@ -35,6 +42,7 @@ from lrlc_np.layers import (
     SoftmaxCrossEntropy,
 )
 
+from .conftest import BACKEND_PARAMS, build_on_backend, on_backend, use_backend
 from .strategies import (
     COMBININGS,
     LAYER_KINDS,
@@ -55,9 +63,14 @@ TIGHT = dict(rtol=1e-10, atol=1e-10)  # float64, same maths in another order
 
 # --------------------------------------------------------------------------- independent formulas
 
+def host_params(layer):
+    """layer.params as NumPy arrays (under NumPy: the parameters themselves)."""
+    return {name: to_numpy(value) for name, value in layer.params.items()}
+
+
 def assembled_logits(layer):
-    """logits (K, H_out, W_out) from the layer's logit parameters, per DESIGN.md."""
-    p, (ho, wo) = layer.params, layer.output_size
+    """logits (K, H_out, W_out) from the layer's logit parameters, per DESIGN.md (on the host)."""
+    p, (ho, wo) = host_params(layer), layer.output_size
     if "logits" in p:
         return p["logits"].copy()
     logits = np.zeros((layer.rank, ho, wo))
@@ -69,8 +82,8 @@ def assembled_logits(layer):
 
 
 def assembled_spatial_bias(layer):
-    """sbias (H_out, W_out) from row_bias / col_bias / spatial_bias (zeros if none)."""
-    p = layer.params
+    """sbias (H_out, W_out) from row_bias / col_bias / spatial_bias (zeros if none), on the host."""
+    p = host_params(layer)
     if "spatial_bias" in p:
         return p["spatial_bias"].copy()
     sbias = np.zeros(layer.output_size)
@@ -99,10 +112,10 @@ def lrlc_layer(g, seed, **options):
 
 
 def randomise(layer, rng, *names):
-    """Give the named parameters (those present) standard-normal values."""
+    """Give the named parameters (those present) standard-normal values (drawn on the host)."""
     for name in names:
         if name in layer.params:
-            layer.params[name][...] = rng.standard_normal(layer.params[name].shape)
+            layer.params[name][...] = to_device(rng.standard_normal(layer.params[name].shape))
 
 
 BIAS_NAMES = ("bias", "row_bias", "col_bias", "spatial_bias")
@@ -110,53 +123,59 @@ LOGIT_NAMES = ("row_logits", "col_logits", "logits")
 
 
 def forward_backward(layer, x, dy):
-    """-> (y, dx, grads copy)"""
-    y = layer.forward(x)
-    dx = layer.backward(dy)
-    return y, dx, {k: v.copy() for k, v in layer.grads.items()}
+    """-> (y, dx, grads copy), as NumPy arrays; x and dy may be host arrays (moved to the
+    active backend, where the layer's parameters are)."""
+    y = layer.forward(on_backend(x))
+    dx = layer.backward(on_backend(dy))
+    return to_numpy(y), to_numpy(dx), {k: to_numpy(v).copy() for k, v in layer.grads.items()}
 
 
 # --------------------------------------------------------------------------- conv / LC / LRLC
 
 @pytest.mark.parametrize("combining", COMBININGS)
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(g=geometries(), seed=seeds, method=st.sampled_from(LRLC_METHODS))
-def test_rank_one_softmax_lrlc_is_conv_plus_spatial_bias(combining, g, seed, method):
+def test_rank_one_softmax_lrlc_is_conv_plus_spatial_bias(backend_name, combining, g, seed, method):
     """K = 1 with softmax: alpha = 1 everywhere, so LRLC = Conv2D(weight = bases[0], same
     channel bias) + the spatial bias; dx, dbases[0] and dbias equal the conv gradients."""
     rng = np.random.default_rng(seed)
-    lrlc = lrlc_layer(g, seed, rank=1, combining=combining, normalize="softmax", init="random", method=method)
-    randomise(lrlc, rng, *BIAS_NAMES)
-    conv = Conv2D(g.c_in, g.c_out, g.kernel, g.stride, g.padding, dtype=np.float64)
-    conv.params["weight"][...] = lrlc.params["bases"][0]
-    conv.params["bias"][...] = lrlc.params["bias"]
-    x = arrays(rng, g.x_shape)
-    dy = rng.standard_normal((g.n, g.c_out, *g.out_hw))
+    with use_backend(backend_name):
+        lrlc = lrlc_layer(g, seed, rank=1, combining=combining, normalize="softmax", init="random", method=method)
+        randomise(lrlc, rng, *BIAS_NAMES)
+        conv = Conv2D(g.c_in, g.c_out, g.kernel, g.stride, g.padding, dtype=np.float64)
+        conv.params["weight"][...] = lrlc.params["bases"][0]
+        conv.params["bias"][...] = lrlc.params["bias"]
+        x = arrays(rng, g.x_shape)
+        dy = rng.standard_normal((g.n, g.c_out, *g.out_hw))
 
-    y, dx, grads = forward_backward(lrlc, x, dy)
-    y_conv, dx_conv, grads_conv = forward_backward(conv, x, dy)
+        y, dx, grads = forward_backward(lrlc, x, dy)
+        y_conv, dx_conv, grads_conv = forward_backward(conv, x, dy)
     np.testing.assert_allclose(y, y_conv + assembled_spatial_bias(lrlc), **TIGHT)
     np.testing.assert_allclose(dx, dx_conv, **TIGHT)
     np.testing.assert_allclose(grads["bases"][0], grads_conv["weight"], **TIGHT)
     np.testing.assert_allclose(grads["bias"], grads_conv["bias"], **TIGHT)
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(g=geometries(), seed=seeds, bias=st.booleans())
-def test_lc_with_one_shared_kernel_is_conv(g, seed, bias):
+def test_lc_with_one_shared_kernel_is_conv(backend_name, g, seed, bias):
     """An LC layer whose every position holds the conv kernel (and the conv bias broadcast
     over positions) computes the convolution; its dweight and dbias summed over positions
     are the conv gradients, and dx is the same."""
     rng = np.random.default_rng(seed)
-    conv = Conv2D(g.c_in, g.c_out, g.kernel, g.stride, g.padding, bias=bias, rng=rng, dtype=np.float64)
-    lc = LocallyConnected2D(g.c_in, g.c_out, g.kernel, (g.h, g.w), g.stride, g.padding, bias=bias, dtype=np.float64)
-    lc.params["weight"][...] = conv.params["weight"]            # broadcast over (H_out, W_out)
-    if bias:
-        conv.params["bias"][...] = rng.standard_normal(g.c_out)
-        lc.params["bias"][...] = conv.params["bias"][:, None, None]
-    x = arrays(rng, g.x_shape)
-    dy = rng.standard_normal((g.n, g.c_out, *g.out_hw))
+    with use_backend(backend_name):
+        conv = Conv2D(g.c_in, g.c_out, g.kernel, g.stride, g.padding, bias=bias, rng=rng, dtype=np.float64)
+        lc = LocallyConnected2D(g.c_in, g.c_out, g.kernel, (g.h, g.w), g.stride, g.padding, bias=bias,
+                                dtype=np.float64)
+        lc.params["weight"][...] = conv.params["weight"]            # broadcast over (H_out, W_out)
+        if bias:
+            conv.params["bias"][...] = to_device(rng.standard_normal(g.c_out))
+            lc.params["bias"][...] = conv.params["bias"][:, None, None]
+        x = arrays(rng, g.x_shape)
+        dy = rng.standard_normal((g.n, g.c_out, *g.out_hw))
 
-    y_lc, dx_lc, grads_lc = forward_backward(lc, x, dy)
-    y_conv, dx_conv, grads_conv = forward_backward(conv, x, dy)
+        y_lc, dx_lc, grads_lc = forward_backward(lc, x, dy)
+        y_conv, dx_conv, grads_conv = forward_backward(conv, x, dy)
     np.testing.assert_allclose(y_lc, y_conv, **TIGHT)
     np.testing.assert_allclose(dx_lc, dx_conv, **TIGHT)
     np.testing.assert_allclose(grads_lc["weight"].sum(axis=(0, 1)), grads_conv["weight"], **TIGHT)
@@ -164,31 +183,34 @@ def test_lc_with_one_shared_kernel_is_conv(g, seed, bias):
         np.testing.assert_allclose(grads_lc["bias"].sum(axis=(1, 2)), grads_conv["bias"], **TIGHT)
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(g=geometries(), seed=seeds, options=lrlc_options(init="random"))
-def test_lrlc_is_lc_with_effective_weight(g, seed, options):
+def test_lrlc_is_lc_with_effective_weight(backend_name, g, seed, options):
     """combining_weights() is normalize(assembled logits); effective_weight()[i, j] is
     sum_k alpha[k, i, j] bases[k]; the LC layer with that weight and bias[o] + sbias[i, j]
     gives LRLC's output and dx, and its dweight maps back to dbases and the bias gradients."""
     rng = np.random.default_rng(seed)
-    lrlc = lrlc_layer(g, seed, **options)
-    randomise(lrlc, rng, *BIAS_NAMES)
-    alpha = normalised(assembled_logits(lrlc), options["normalize"])
-    np.testing.assert_allclose(lrlc.combining_weights(), alpha, **TIGHT)
-    weight = np.einsum("kij,kocpq->ijocpq", alpha, lrlc.params["bases"])
-    np.testing.assert_allclose(lrlc.effective_weight(), weight, **TIGHT)
+    with use_backend(backend_name):
+        lrlc = lrlc_layer(g, seed, **options)
+        randomise(lrlc, rng, *BIAS_NAMES)
+        p = host_params(lrlc)
+        alpha = normalised(assembled_logits(lrlc), options["normalize"])
+        np.testing.assert_allclose(to_numpy(lrlc.combining_weights()), alpha, **TIGHT)
+        weight = np.einsum("kij,kocpq->ijocpq", alpha, p["bases"])
+        np.testing.assert_allclose(to_numpy(lrlc.effective_weight()), weight, **TIGHT)
 
-    has_bias = options["bias"] or options["spatial_bias"]
-    lc = LocallyConnected2D(g.c_in, g.c_out, g.kernel, (g.h, g.w), g.stride, g.padding, bias=has_bias,
-                            dtype=np.float64)
-    lc.params["weight"][...] = weight
-    if has_bias:
-        channel = lrlc.params["bias"][:, None, None] if options["bias"] else 0.0
-        lc.params["bias"][...] = channel + assembled_spatial_bias(lrlc)[None]
-    x = arrays(rng, g.x_shape)
-    dy = rng.standard_normal((g.n, g.c_out, *g.out_hw))
+        has_bias = options["bias"] or options["spatial_bias"]
+        lc = LocallyConnected2D(g.c_in, g.c_out, g.kernel, (g.h, g.w), g.stride, g.padding, bias=has_bias,
+                                dtype=np.float64)
+        lc.params["weight"][...] = to_device(weight)
+        if has_bias:
+            channel = p["bias"][:, None, None] if options["bias"] else 0.0
+            lc.params["bias"][...] = to_device(channel + assembled_spatial_bias(lrlc)[None])
+        x = arrays(rng, g.x_shape)
+        dy = rng.standard_normal((g.n, g.c_out, *g.out_hw))
 
-    y, dx, grads = forward_backward(lrlc, x, dy)
-    y_lc, dx_lc, grads_lc = forward_backward(lc, x, dy)
+        y, dx, grads = forward_backward(lrlc, x, dy)
+        y_lc, dx_lc, grads_lc = forward_backward(lc, x, dy)
     np.testing.assert_allclose(y, y_lc, **TIGHT)
     np.testing.assert_allclose(dx, dx_lc, **TIGHT)
     # chain rule through W[i, j] = sum_k alpha[k, i, j] B_k
@@ -198,25 +220,28 @@ def test_lrlc_is_lc_with_effective_weight(g, seed, options):
 
 
 @pytest.mark.parametrize("combining", ["row_col", "row", "col"])
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(g=geometries(), seed=seeds, rank=ranks, normalize=normalizations, method=st.sampled_from(LRLC_METHODS))
-def test_row_and_column_modes_are_full_with_summed_logits(combining, g, seed, rank, normalize, method):
+def test_row_and_column_modes_are_full_with_summed_logits(backend_name, combining, g, seed, rank, normalize, method):
     """combining="row_col"/"row"/"col" equals "full" with logits[k, i, j] = row_logits[k, i]
     + col_logits[k, j] and spatial_bias = row_bias[:, None] + col_bias[None, :] (the parts a
     mode has); the full layer's dlogits and dspatial_bias summed over columns (rows) are the
     row (column) gradients, and dx, dbases, dbias agree."""
     rng = np.random.default_rng(seed)
-    part = lrlc_layer(g, seed, rank=rank, combining=combining, normalize=normalize, init="random", method=method)
-    randomise(part, rng, *BIAS_NAMES)
-    full = lrlc_layer(g, seed + 1, rank=rank, combining="full", normalize=normalize, method=method)
-    full.params["bases"][...] = part.params["bases"]
-    full.params["bias"][...] = part.params["bias"]
-    full.params["logits"][...] = assembled_logits(part)
-    full.params["spatial_bias"][...] = assembled_spatial_bias(part)
-    x = arrays(rng, g.x_shape)
-    dy = rng.standard_normal((g.n, g.c_out, *g.out_hw))
+    with use_backend(backend_name):
+        part = lrlc_layer(g, seed, rank=rank, combining=combining, normalize=normalize, init="random",
+                          method=method)
+        randomise(part, rng, *BIAS_NAMES)
+        full = lrlc_layer(g, seed + 1, rank=rank, combining="full", normalize=normalize, method=method)
+        full.params["bases"][...] = part.params["bases"]
+        full.params["bias"][...] = part.params["bias"]
+        full.params["logits"][...] = to_device(assembled_logits(part))
+        full.params["spatial_bias"][...] = to_device(assembled_spatial_bias(part))
+        x = arrays(rng, g.x_shape)
+        dy = rng.standard_normal((g.n, g.c_out, *g.out_hw))
 
-    y, dx, grads = forward_backward(part, x, dy)
-    y_full, dx_full, grads_full = forward_backward(full, x, dy)
+        y, dx, grads = forward_backward(part, x, dy)
+        y_full, dx_full, grads_full = forward_backward(full, x, dy)
     np.testing.assert_allclose(y, y_full, **TIGHT)
     np.testing.assert_allclose(dx, dx_full, **TIGHT)
     for name in ("bases", "bias"):
@@ -231,16 +256,18 @@ def test_row_and_column_modes_are_full_with_summed_logits(combining, g, seed, ra
 
 
 @pytest.mark.parametrize("combining", COMBININGS)
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(g=geometries(), seed=seeds, rank=ranks, normalize=normalizations, scale=st.sampled_from([0.01, 1.0, 30.0]))
-def test_combining_weights_are_normalised_over_k(combining, g, seed, rank, normalize, scale):
+def test_combining_weights_are_normalised_over_k(backend_name, combining, g, seed, rank, normalize, scale):
     """softmax weights are >= 0 and sum to 1 over K; "norm" weights have unit L2 norm over K;
     "none" weights are the assembled logits themselves; at every position, for small and
     large logits."""
-    layer = lrlc_layer(g, seed, rank=rank, combining=combining, normalize=normalize, init="random")
-    for name in LOGIT_NAMES:
-        if name in layer.params:
-            layer.params[name] *= scale
-    alpha = layer.combining_weights()
+    with use_backend(backend_name):
+        layer = lrlc_layer(g, seed, rank=rank, combining=combining, normalize=normalize, init="random")
+        for name in LOGIT_NAMES:
+            if name in layer.params:
+                layer.params[name] *= scale
+        alpha = to_numpy(layer.combining_weights())
     assert alpha.shape == (rank, *g.out_hw)
     if normalize == "softmax":
         assert np.all(alpha >= 0)
@@ -253,36 +280,43 @@ def test_combining_weights_are_normalised_over_k(combining, g, seed, rank, norma
 
 @pytest.mark.parametrize("combining", COMBININGS)
 @pytest.mark.parametrize("normalize", NORMALIZATIONS)
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(g=geometries(), seed=seeds, rank=ranks)
-def test_conv_init_starts_as_a_convolution(combining, normalize, g, seed, rank):
+def test_conv_init_starts_as_a_convolution(backend_name, combining, normalize, g, seed, rank):
     """init="conv": alpha = 1/K (softmax) or 1/sqrt(K) (norm, none) at every position, so
     every position's effective kernel is the same, c * sum_k B_k; biases start at zero and
     the layer computes Conv2D with that kernel."""
-    layer = lrlc_layer(g, seed, rank=rank, combining=combining, normalize=normalize, init="conv")
-    value = 1 / rank if normalize == "softmax" else 1 / np.sqrt(rank)
-    np.testing.assert_allclose(layer.combining_weights(), np.full((rank, *g.out_hw), value), rtol=1e-12)
-    kernel = value * layer.params["bases"].sum(axis=0)
-    weight = layer.effective_weight()
-    np.testing.assert_allclose(weight, np.broadcast_to(kernel, weight.shape), rtol=1e-10, atol=1e-12)
-    for name in BIAS_NAMES:
-        if name in layer.params:
-            assert not np.any(layer.params[name]), f"{name} should start at zero"
-    conv = Conv2D(g.c_in, g.c_out, g.kernel, g.stride, g.padding, bias=False, dtype=np.float64)
-    conv.params["weight"][...] = kernel
-    x = arrays(np.random.default_rng(seed), g.x_shape)
-    np.testing.assert_allclose(layer.forward(x), conv.forward(x), **TIGHT)
+    with use_backend(backend_name):
+        layer = lrlc_layer(g, seed, rank=rank, combining=combining, normalize=normalize, init="conv")
+        p = host_params(layer)
+        value = 1 / rank if normalize == "softmax" else 1 / np.sqrt(rank)
+        np.testing.assert_allclose(to_numpy(layer.combining_weights()), np.full((rank, *g.out_hw), value),
+                                   rtol=1e-12)
+        kernel = value * p["bases"].sum(axis=0)
+        weight = to_numpy(layer.effective_weight())
+        np.testing.assert_allclose(weight, np.broadcast_to(kernel, weight.shape), rtol=1e-10, atol=1e-12)
+        for name in BIAS_NAMES:
+            if name in p:
+                assert not np.any(p[name]), f"{name} should start at zero"
+        conv = Conv2D(g.c_in, g.c_out, g.kernel, g.stride, g.padding, bias=False, dtype=np.float64)
+        conv.params["weight"][...] = to_device(kernel)
+        x = on_backend(arrays(np.random.default_rng(seed), g.x_shape))
+        np.testing.assert_allclose(to_numpy(layer.forward(x)), to_numpy(conv.forward(x)), **TIGHT)
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(setup=layer_setups("lrlc", method="conv"))
-def test_lrlc_methods_agree(setup):
+def test_lrlc_methods_agree(backend_name, setup):
     """method="conv", "lc" and "auto" give the same output, dx and parameter gradients."""
     results = {}
-    for method in LRLC_METHODS:
-        options = tuple((k, method if k == "method" else v) for k, v in setup.options)
-        layer, x = dataclasses.replace(setup, options=options).build(np.float64)
-        assert layer.method == method
-        dy = np.random.default_rng(setup.seed + 1).standard_normal((x.shape[0], layer.out_channels, *layer.output_size))
-        results[method] = forward_backward(layer, x, dy)
+    with use_backend(backend_name):
+        for method in LRLC_METHODS:
+            options = tuple((k, method if k == "method" else v) for k, v in setup.options)
+            layer, x = build_on_backend(dataclasses.replace(setup, options=options), np.float64)
+            assert layer.method == method
+            dy = np.random.default_rng(setup.seed + 1).standard_normal(
+                (x.shape[0], layer.out_channels, *layer.output_size))
+            results[method] = forward_backward(layer, x, dy)
     y_c, dx_c, g_c = results["conv"]
     for other in ("lc", "auto"):
         y_o, dx_o, g_o = results[other]
@@ -296,23 +330,26 @@ def test_lrlc_methods_agree(setup):
 # --------------------------------------------------------------------------- dtype, seeds
 
 @pytest.mark.parametrize("kind", LAYER_KINDS)
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(data=st.data())
-def test_float32_layers_stay_float32(kind, data):
+def test_float32_layers_stay_float32(backend_name, kind, data):
     """A float32 layer fed float32 returns float32 output, dx and grads (and keeps float32
     params), with values close to the same layer built in float64."""
     setup = data.draw(layer_setups(kind), label="setup")
-    layer32, x32 = setup.build(np.float32)
-    layer64, x64 = setup.build(np.float64)
-    for name, p in layer32.params.items():
-        assert p.dtype == np.float32, f"param {name} is {p.dtype}"
-    y32 = layer32.forward(x32)
-    dy = np.random.default_rng(setup.seed).standard_normal(y32.shape)
-    dx32 = layer32.backward(dy.astype(np.float32))
-    assert y32.dtype == np.float32 and dx32.dtype == np.float32, (y32.dtype, dx32.dtype)
-    for name, g in layer32.grads.items():
-        assert g.dtype == np.float32, f"d{name} is {g.dtype}"
-    y64 = layer64.forward(x64)
-    dx64 = layer64.backward(dy)
+    with use_backend(backend_name):
+        layer32, x32 = build_on_backend(setup, np.float32)
+        layer64, x64 = build_on_backend(setup, np.float64)
+        for name, p in layer32.params.items():
+            assert p.dtype == np.float32, f"param {name} is {p.dtype}"
+        y32 = layer32.forward(x32)
+        dy = np.random.default_rng(setup.seed).standard_normal(y32.shape)
+        dx32 = layer32.backward(on_backend(dy.astype(np.float32)))
+        assert y32.dtype == np.float32 and dx32.dtype == np.float32, (y32.dtype, dx32.dtype)
+        for name, g in layer32.grads.items():
+            assert g.dtype == np.float32, f"d{name} is {g.dtype}"
+        y64 = layer64.forward(x64)
+        dx64 = layer64.backward(on_backend(dy))
+        y32, dx32, y64, dx64 = (to_numpy(a) for a in (y32, dx32, y64, dx64))
     scale = max(1.0, np.abs(y64).max())
     assert np.abs(y32 - y64).max() <= 1e-4 * scale, "float32 output far from float64"
     assert np.abs(dx32 - dx64).max() <= 1e-4 * max(1.0, np.abs(dx64).max()), "float32 dx far from float64"
@@ -368,45 +405,52 @@ def bn_expected(x, mean, var, weight, bias, eps=1e-5):
     return (x - mean[:, None, None]) / np.sqrt(var[:, None, None] + eps) * weight[:, None, None] + bias[:, None, None]
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(setup=layer_setups("batchnorm"))
-def test_batchnorm_eval_uses_running_statistics(setup):
+def test_batchnorm_eval_uses_running_statistics(backend_name, setup):
     """forward(x, training=False) normalises with running_mean / running_var (not the
     batch's) and leaves them unchanged."""
-    layer, x = setup.build(np.float64)
-    running = {k: v.copy() for k, v in layer.buffers.items()}
-    y = layer.forward(x, training=False)
-    expected = bn_expected(x, running["running_mean"], running["running_var"],
-                           layer.params["weight"], layer.params["bias"])
+    with use_backend(backend_name):
+        layer, x = build_on_backend(setup, np.float64)
+        running = {k: to_numpy(v).copy() for k, v in layer.buffers.items()}
+        y = to_numpy(layer.forward(x, training=False))
+        p = host_params(layer)
+        buffers = {k: to_numpy(v) for k, v in layer.buffers.items()}
+    expected = bn_expected(to_numpy(x), running["running_mean"], running["running_var"], p["weight"], p["bias"])
     np.testing.assert_allclose(y, expected, **TIGHT)
     for k, v in running.items():
-        np.testing.assert_array_equal(layer.buffers[k], v, err_msg=k)
+        np.testing.assert_array_equal(buffers[k], v, err_msg=k)
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(setup=layer_setups("batchnorm"), momentum=st.sampled_from([None, 0.3, 1.0]))
-def test_batchnorm_training_updates_running_statistics(setup, momentum):
+def test_batchnorm_training_updates_running_statistics(backend_name, setup, momentum):
     """Training mode normalises with the batch mean and biased variance, then moves the
     running statistics: r <- (1 - m) r + m * stat, with the unbiased variance (ddof=1) as
     PyTorch does; m = 0.1 by default. Two steps, so the old values matter."""
-    built, x = setup.build(np.float64)   # random weight, bias and running statistics
-    layer = built if momentum is None else BatchNorm2D(x.shape[1], momentum=momentum, dtype=np.float64)
-    for source, target in ((built.params, layer.params), (built.buffers, layer.buffers)):
-        for k, v in source.items():
-            target[k][...] = v
-    m = 0.1 if momentum is None else momentum
-    rng = np.random.default_rng(setup.seed)
-    mean, var = layer.buffers["running_mean"].copy(), layer.buffers["running_var"].copy()
-    for step in range(2):
-        batch = x if step == 0 else layer_batchnorm_input(rng, x.shape) * 3 + 1
-        y = layer.forward(batch, training=True)
-        axes = (0, 2, 3)
-        expected = bn_expected(batch, batch.mean(axis=axes), batch.var(axis=axes), layer.params["weight"],
-                               layer.params["bias"])
-        np.testing.assert_allclose(y, expected, **TIGHT)
-        unbiased = batch.transpose(1, 0, 2, 3).reshape(batch.shape[1], -1).var(axis=1, ddof=1)
-        mean = (1 - m) * mean + m * batch.mean(axis=axes)
-        var = (1 - m) * var + m * unbiased
-        np.testing.assert_allclose(layer.buffers["running_mean"], mean, **TIGHT, err_msg=f"step {step}")
-        np.testing.assert_allclose(layer.buffers["running_var"], var, **TIGHT, err_msg=f"step {step}")
+    with use_backend(backend_name):
+        built, x = build_on_backend(setup, np.float64)   # random weight, bias and running statistics
+        layer = built if momentum is None else BatchNorm2D(x.shape[1], momentum=momentum, dtype=np.float64)
+        for source, target in ((built.params, layer.params), (built.buffers, layer.buffers)):
+            for k, v in source.items():
+                target[k][...] = v
+        x, p = to_numpy(x), host_params(layer)   # the formulas below run on the host
+        m = 0.1 if momentum is None else momentum
+        rng = np.random.default_rng(setup.seed)
+        mean, var = to_numpy(layer.buffers["running_mean"]).copy(), to_numpy(layer.buffers["running_var"]).copy()
+        for step in range(2):
+            batch = x if step == 0 else layer_batchnorm_input(rng, x.shape) * 3 + 1
+            y = to_numpy(layer.forward(on_backend(batch), training=True))
+            axes = (0, 2, 3)
+            expected = bn_expected(batch, batch.mean(axis=axes), batch.var(axis=axes), p["weight"], p["bias"])
+            np.testing.assert_allclose(y, expected, **TIGHT)
+            unbiased = batch.transpose(1, 0, 2, 3).reshape(batch.shape[1], -1).var(axis=1, ddof=1)
+            mean = (1 - m) * mean + m * batch.mean(axis=axes)
+            var = (1 - m) * var + m * unbiased
+            np.testing.assert_allclose(to_numpy(layer.buffers["running_mean"]), mean, **TIGHT,
+                                       err_msg=f"step {step}")
+            np.testing.assert_allclose(to_numpy(layer.buffers["running_var"]), var, **TIGHT,
+                                       err_msg=f"step {step}")
 
 
 # --------------------------------------------------------------------------- Sequential, repr

@@ -9,6 +9,10 @@ the combining-weight normalisations, and dtype preservation in float32.
 
 Float64 comparisons use rtol = atol = 1e-10: the vectorised and loop versions add the
 same products in a different order, which changes only the last few bits.
+
+The comparisons run on each backend (``backend_name``: NumPy, and CuPy where a GPU is
+present, skipped with the reason otherwise): the op runs there, on inputs drawn on the host,
+and its output comes back to NumPy to meet the oracle.
 """
 
 from __future__ import annotations
@@ -19,20 +23,34 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from lrlc_np import ops, reference
+from lrlc_np.backend import get_array_module, to_numpy
 
+from .conftest import BACKEND_PARAMS, on_backend, use_backend
 from .strategies import OP_NAMES, arrays, geometries, normalizations, op_case, ranks, seeds
 
 RTOL = ATOL = 1e-10  # float64, same sums in a different order
 
 
 def assert_close(actual, expected, what):
-    np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL, err_msg=what)
+    """Both sides as NumPy arrays (either may come from the backend under test)."""
+    np.testing.assert_allclose(to_numpy(actual), to_numpy(expected), rtol=RTOL, atol=ATOL, err_msg=what)
+
+
+def run_on(backend_name, op, *args, **kwargs):
+    """``op(*args, **kwargs)`` with ``backend_name`` active and every NumPy-array argument
+    moved there; the result (y of a (y, cache) pair) comes back as a NumPy array.
+    Under NumPy the arrays pass through untouched: the call is the plain one."""
+    with use_backend(backend_name):
+        args = [on_backend(a) if isinstance(a, np.ndarray) else a for a in args]
+        out = op(*args, **kwargs)
+    return to_numpy(out[0] if isinstance(out, tuple) else out)
 
 
 # --- (a) hand-worked examples ---------------------------------------------------------------
 
 
-def test_conv2d_hand_worked_valid():
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
+def test_conv2d_hand_worked_valid(backend_name):
     """x = 1..9 on a 3x3 grid, kernel [[1, 2], [3, 4]], stride 1, no padding, bias 0.5.
 
     Each output is the kernel laid over a 2x2 window, no flip:
@@ -42,12 +60,13 @@ def test_conv2d_hand_worked_valid():
     """
     x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
     weight = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 1, 2, 2)
-    y, _ = ops.conv2d_forward(x, weight, np.array([0.5]))
+    y = run_on(backend_name, ops.conv2d_forward, x, weight, np.array([0.5]))
     assert y.shape == (1, 1, 2, 2)
     np.testing.assert_array_equal(y[0, 0], [[37.5, 47.5], [67.5, 77.5]])
 
 
-def test_conv2d_hand_worked_stride_and_padding():
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
+def test_conv2d_hand_worked_stride_and_padding(backend_name):
     """The same x and kernel with padding 1 and stride 2: the padded input is 5x5,
     H_out = (3 + 2 - 2) // 2 + 1 = 2, windows start at padded rows/columns 0 and 2.
 
@@ -58,11 +77,12 @@ def test_conv2d_hand_worked_stride_and_padding():
     """
     x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
     weight = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 1, 2, 2)
-    y, _ = ops.conv2d_forward(x, weight, None, stride=2, padding=1)
+    y = run_on(backend_name, ops.conv2d_forward, x, weight, None, stride=2, padding=1)
     np.testing.assert_array_equal(y[0, 0], [[4.0, 18.0], [36.0, 77.0]])
 
 
-def test_conv2d_hand_worked_channels_and_non_square_kernel():
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
+def test_conv2d_hand_worked_channels_and_non_square_kernel(backend_name):
     """Two input channels (1..9 and all ones), a 1x3 kernel per channel, two filters.
 
     Filter 0 sums channel 0's row windows ([1, 0, -1] on channel 0, zeros on channel 1):
@@ -74,12 +94,13 @@ def test_conv2d_hand_worked_channels_and_non_square_kernel():
     weight = np.zeros((2, 2, 1, 3))
     weight[0, 0, 0] = [1.0, 0.0, -1.0]
     weight[1, 1, 0] = [1.0, 1.0, 1.0]
-    y, _ = ops.conv2d_forward(x, weight)
+    y = run_on(backend_name, ops.conv2d_forward, x, weight)
     assert y.shape == (1, 2, 3, 1)
     np.testing.assert_array_equal(y[0, :, :, 0], [[-2.0, -2.0, -2.0], [3.0, 3.0, 3.0]])
 
 
-def test_locally_connected2d_hand_worked():
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
+def test_locally_connected2d_hand_worked(backend_name):
     """x = 1..9 on a 3x3 grid, 2x2 windows, each output position with its own kernel that
     picks one pixel of its window: (0,0) the top-left, (0,1) the top-right, (1,0) the
     bottom-left, (1,1) the bottom-right. The windows start at (0,0), (0,1), (1,0), (1,1), so
@@ -91,33 +112,35 @@ def test_locally_connected2d_hand_worked():
         for j in range(2):
             weight[i, j, 0, 0, i, j] = 1.0
     bias = np.array([[[0.0, 10.0], [20.0, 30.0]]])
-    y, _ = ops.locally_connected2d_forward(x, weight, bias)
+    y = run_on(backend_name, ops.locally_connected2d_forward, x, weight, bias)
     np.testing.assert_array_equal(y[0, 0], [[1.0, 13.0], [27.0, 39.0]])
 
 
 # --- (b) the loop references ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), with_bias=st.booleans(), seed=seeds)
-def test_conv2d_matches_reference(geom, with_bias, seed):
+def test_conv2d_matches_reference(backend_name, geom, with_bias, seed):
     """conv2d_forward equals the six nested loops of reference.conv2d."""
     rng = np.random.default_rng(seed)
     x = arrays(rng, geom.x_shape)
     weight = arrays(rng, (geom.c_out, geom.c_in, *geom.kernel))
     bias = arrays(rng, (geom.c_out,)) if with_bias else None
-    y, _ = ops.conv2d_forward(x, weight, bias, geom.stride, geom.padding)
+    y = run_on(backend_name, ops.conv2d_forward, x, weight, bias, geom.stride, geom.padding)
     assert_close(y, reference.conv2d(x, weight, bias, geom.stride, geom.padding), f"conv2d {geom}")
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), with_bias=st.booleans(), seed=seeds)
-def test_locally_connected2d_matches_reference(geom, with_bias, seed):
+def test_locally_connected2d_matches_reference(backend_name, geom, with_bias, seed):
     """locally_connected2d_forward equals reference.locally_connected2d."""
     rng = np.random.default_rng(seed)
     h_out, w_out = geom.out_hw
     x = arrays(rng, geom.x_shape)
     weight = arrays(rng, (h_out, w_out, geom.c_out, geom.c_in, *geom.kernel))
     bias = arrays(rng, (geom.c_out, h_out, w_out)) if with_bias else None
-    y, _ = ops.locally_connected2d_forward(x, weight, bias, geom.stride, geom.padding)
+    y = run_on(backend_name, ops.locally_connected2d_forward, x, weight, bias, geom.stride, geom.padding)
     expected = reference.locally_connected2d(x, weight, bias, geom.stride, geom.padding)
     assert_close(y, expected, f"locally_connected2d {geom}")
 
@@ -127,15 +150,16 @@ LRLC_VARIANTS = [("conv", False), ("conv", True), ("lc", False), ("auto", False)
 
 @pytest.mark.parametrize("method, per_example", LRLC_VARIANTS,
                          ids=[f"{m}-{'per_example' if p else 'shared'}" for m, p in LRLC_VARIANTS])
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), rank=ranks, seed=seeds)
-def test_lrlc2d_matches_reference(method, per_example, geom, rank, seed):
+def test_lrlc2d_matches_reference(backend_name, method, per_example, geom, rank, seed):
     """lrlc2d_forward equals reference.lrlc2d on every route, with shared and per-example alpha."""
     rng = np.random.default_rng(seed)
     h_out, w_out = geom.out_hw
     x = arrays(rng, geom.x_shape)
     bases = arrays(rng, (rank, geom.c_out, geom.c_in, *geom.kernel))
     alpha = arrays(rng, (geom.n, rank, h_out, w_out) if per_example else (rank, h_out, w_out))
-    y, _ = ops.lrlc2d_forward(x, bases, alpha, geom.stride, geom.padding, method=method)
+    y = run_on(backend_name, ops.lrlc2d_forward, x, bases, alpha, geom.stride, geom.padding, method=method)
     expected = reference.lrlc2d(x, bases, alpha, geom.stride, geom.padding)
     assert_close(y, expected, f"lrlc2d[{method}] {geom}")
 
@@ -143,8 +167,9 @@ def test_lrlc2d_matches_reference(method, per_example, geom, rank, seed):
 # --- (c) scipy.signal.correlate -------------------------------------------------------------
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), seed=seeds)
-def test_conv2d_matches_scipy_correlate(geom, seed):
+def test_conv2d_matches_scipy_correlate(backend_name, geom, seed):
     """conv2d_forward is cross-correlation: for each (n, o), the sum over c of scipy's
     "valid" correlation of the padded channel with weight[o, c], sampled every stride."""
     from scipy.signal import correlate
@@ -162,7 +187,7 @@ def test_conv2d_matches_scipy_correlate(geom, seed):
         ])
         for n in range(geom.n)
     ])
-    y, _ = ops.conv2d_forward(x, weight, None, geom.stride, geom.padding)
+    y = run_on(backend_name, ops.conv2d_forward, x, weight, None, geom.stride, geom.padding)
     assert y.shape == expected.shape, f"{geom}: y {y.shape}, scipy {expected.shape}"
     assert_close(y, expected, f"conv2d vs scipy.signal.correlate {geom}")
 
@@ -170,13 +195,14 @@ def test_conv2d_matches_scipy_correlate(geom, seed):
 # --- (d) im2col / col2im ----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), seed=seeds)
-def test_im2col_matches_definition(geom, seed):
+def test_im2col_matches_definition(backend_name, geom, seed):
     """cols[n, i, j, p, q, c] == xpad[n, c, i*sh + p, j*sw + q], entry by entry."""
     rng = np.random.default_rng(seed)
     x = arrays(rng, geom.x_shape)
     (ph, pw), (sh, sw) = geom.padding, geom.stride
-    cols = ops.im2col(x, geom.kernel, geom.stride, geom.padding)
+    cols = run_on(backend_name, ops.im2col, x, geom.kernel, geom.stride, geom.padding)
     h_out, w_out = geom.out_hw
     assert cols.shape == (geom.n, h_out, w_out, *geom.kernel, geom.c_in)
     xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -187,15 +213,16 @@ def test_im2col_matches_definition(geom, seed):
                                           err_msg=f"position ({i}, {j}), {geom}")
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), seed=seeds)
-def test_im2col_col2im_adjoint(geom, seed):
+def test_im2col_col2im_adjoint(backend_name, geom, seed):
     """col2im is the adjoint of im2col: <im2col(x), c> == <x, col2im(c)> for random x, c."""
     rng = np.random.default_rng(seed)
     x = arrays(rng, geom.x_shape)
     h_out, w_out = geom.out_hw
     c = arrays(rng, (geom.n, h_out, w_out, *geom.kernel, geom.c_in))
-    cols = ops.im2col(x, geom.kernel, geom.stride, geom.padding)
-    back = ops.col2im(c, x.shape, geom.stride, geom.padding)
+    cols = run_on(backend_name, ops.im2col, x, geom.kernel, geom.stride, geom.padding)
+    back = run_on(backend_name, ops.col2im, c, x.shape, geom.stride, geom.padding)
     assert back.shape == x.shape
     lhs, rhs = np.vdot(cols, c), np.vdot(x, back)
     np.testing.assert_allclose(lhs, rhs, rtol=RTOL, atol=ATOL, err_msg=f"{geom}")
@@ -210,14 +237,15 @@ def _logits(geom, rank, per_example, rng, scale=1.0):
     return scale * arrays(rng, shape)
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), rank=ranks, per_example=st.booleans(),
        scale=st.sampled_from([1.0, 100.0, 1e4]), seed=seeds)
-def test_combining_softmax_is_a_distribution_over_k(geom, rank, per_example, scale, seed):
+def test_combining_softmax_is_a_distribution_over_k(backend_name, geom, rank, per_example, scale, seed):
     """"softmax": alpha >= 0, sums to 1 over K at every position, equals exp(l)/sum exp(l)
     (computed here with the max shift), and stays finite for logits of size 1e4."""
     rng = np.random.default_rng(seed)
     logits = _logits(geom, rank, per_example, rng, scale)
-    alpha, _ = ops.combining_weights_forward(logits, "softmax")
+    alpha = run_on(backend_name, ops.combining_weights_forward, logits, "softmax")
     assert alpha.shape == logits.shape
     assert np.all(alpha >= 0)
     assert_close(alpha.sum(axis=-3), np.ones(alpha.shape[:-3] + alpha.shape[-2:]), "softmax sum over K")
@@ -225,47 +253,54 @@ def test_combining_softmax_is_a_distribution_over_k(geom, rank, per_example, sca
     assert_close(alpha, e / e.sum(axis=-3, keepdims=True), "softmax formula")
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), rank=ranks, per_example=st.booleans(), seed=seeds)
-def test_combining_norm_has_unit_norm_over_k(geom, rank, per_example, seed):
+def test_combining_norm_has_unit_norm_over_k(backend_name, geom, rank, per_example, seed):
     """"norm": alpha has unit L2 norm over K at every position and points along the logits."""
     rng = np.random.default_rng(seed)
     logits = _logits(geom, rank, per_example, rng)
-    alpha, _ = ops.combining_weights_forward(logits, "norm")
+    alpha = run_on(backend_name, ops.combining_weights_forward, logits, "norm")
     assert alpha.shape == logits.shape
     assert_close(np.linalg.norm(alpha, axis=-3), np.ones(alpha.shape[:-3] + alpha.shape[-2:]), "norm over K")
     assert_close(alpha * np.linalg.norm(logits, axis=-3, keepdims=True), logits, "norm direction")
 
 
-def test_combining_norm_clamps_zero_logits():
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
+def test_combining_norm_clamps_zero_logits(backend_name):
     """"norm" at a position whose logits are all 0 divides by 1e-12, not by 0: alpha = 0."""
     logits = np.zeros((3, 1, 2))
     logits[:, 0, 1] = [3.0, 0.0, 4.0]
-    alpha, _ = ops.combining_weights_forward(logits, "norm")
+    alpha = run_on(backend_name, ops.combining_weights_forward, logits, "norm")
     np.testing.assert_array_equal(alpha[:, 0, 0], [0.0, 0.0, 0.0])
     np.testing.assert_allclose(alpha[:, 0, 1], [0.6, 0.0, 0.8], rtol=1e-15)
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), rank=ranks, per_example=st.booleans(), seed=seeds)
-def test_combining_none_is_identity(geom, rank, per_example, seed):
+def test_combining_none_is_identity(backend_name, geom, rank, per_example, seed):
     """"none": alpha equals the logits, in a new array (changing alpha leaves the logits)."""
     rng = np.random.default_rng(seed)
     logits = _logits(geom, rank, per_example, rng)
-    alpha, _ = ops.combining_weights_forward(logits, "none")
-    np.testing.assert_array_equal(alpha, logits)
-    assert not np.shares_memory(alpha, logits)
+    with use_backend(backend_name):
+        on_device = on_backend(logits)
+        alpha, _ = ops.combining_weights_forward(on_device, "none")
+        shares = get_array_module(alpha).shares_memory(alpha, on_device)
+    np.testing.assert_array_equal(to_numpy(alpha), logits)
+    assert not shares
 
 
 # --- identities between the layers ----------------------------------------------------------
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), rank=ranks, seed=seeds)
-def test_effective_weight_is_the_sum_over_k(geom, rank, seed):
+def test_effective_weight_is_the_sum_over_k(backend_name, geom, rank, seed):
     """effective_weight(bases, alpha)[i, j] == sum_k alpha[k, i, j] * bases[k], by explicit loop."""
     rng = np.random.default_rng(seed)
     h_out, w_out = geom.out_hw
     bases = arrays(rng, (rank, geom.c_out, geom.c_in, *geom.kernel))
     alpha = arrays(rng, (rank, h_out, w_out))
-    w = ops.effective_weight(bases, alpha)
+    w = run_on(backend_name, ops.effective_weight, bases, alpha)
     assert w.shape == (h_out, w_out, geom.c_out, geom.c_in, *geom.kernel)
     for i in range(h_out):
         for j in range(w_out):
@@ -274,23 +309,27 @@ def test_effective_weight_is_the_sum_over_k(geom, rank, seed):
 
 
 @pytest.mark.parametrize("method", ["conv", "lc", "auto"])
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), rank=ranks, seed=seeds)
-def test_lrlc2d_equals_lc_of_effective_weight(method, geom, rank, seed):
+def test_lrlc2d_equals_lc_of_effective_weight(backend_name, method, geom, rank, seed):
     """LRLC with shared alpha is the LC layer whose kernel at (i, j) is sum_k alpha[k,i,j] B_k."""
     rng = np.random.default_rng(seed)
     h_out, w_out = geom.out_hw
     x = arrays(rng, geom.x_shape)
     bases = arrays(rng, (rank, geom.c_out, geom.c_in, *geom.kernel))
     alpha = arrays(rng, (rank, h_out, w_out))
-    y, _ = ops.lrlc2d_forward(x, bases, alpha, geom.stride, geom.padding, method=method)
-    weight = ops.effective_weight(bases, alpha)
-    expected, _ = ops.locally_connected2d_forward(x, weight, None, geom.stride, geom.padding)
+    with use_backend(backend_name):
+        x, bases, alpha = on_backend(x, bases, alpha)
+        y, _ = ops.lrlc2d_forward(x, bases, alpha, geom.stride, geom.padding, method=method)
+        weight = ops.effective_weight(bases, alpha)
+        expected, _ = ops.locally_connected2d_forward(x, weight, None, geom.stride, geom.padding)
     assert_close(y, expected, f"lrlc2d[{method}] vs LC of effective_weight {geom}")
 
 
 @pytest.mark.parametrize("method", ["conv", "lc", "auto"])
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), per_example=st.booleans(), seed=seeds)
-def test_lrlc2d_rank_one_is_conv(method, geom, per_example, seed):
+def test_lrlc2d_rank_one_is_conv(backend_name, method, geom, per_example, seed):
     """K = 1 with alpha = 1 everywhere (what softmax gives for K = 1) is the convolution with
     bases[0]."""
     assume(not (per_example and method == "lc"))
@@ -299,13 +338,14 @@ def test_lrlc2d_rank_one_is_conv(method, geom, per_example, seed):
     x = arrays(rng, geom.x_shape)
     bases = arrays(rng, (1, geom.c_out, geom.c_in, *geom.kernel))
     alpha = np.ones((geom.n, 1, h_out, w_out) if per_example else (1, h_out, w_out))
-    y, _ = ops.lrlc2d_forward(x, bases, alpha, geom.stride, geom.padding, method=method)
-    expected, _ = ops.conv2d_forward(x, bases[0], None, geom.stride, geom.padding)
+    y = run_on(backend_name, ops.lrlc2d_forward, x, bases, alpha, geom.stride, geom.padding, method=method)
+    expected = run_on(backend_name, ops.conv2d_forward, x, bases[0], None, geom.stride, geom.padding)
     assert_close(y, expected, f"lrlc2d[{method}] K=1 vs conv2d {geom}")
 
 
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), with_bias=st.booleans(), seed=seeds)
-def test_locally_connected2d_with_one_shared_kernel_is_conv(geom, with_bias, seed):
+def test_locally_connected2d_with_one_shared_kernel_is_conv(backend_name, geom, with_bias, seed):
     """An LC layer whose every position holds the same filter bank (and the same bias per
     channel) is the convolution with that filter bank."""
     rng = np.random.default_rng(seed)
@@ -315,8 +355,8 @@ def test_locally_connected2d_with_one_shared_kernel_is_conv(geom, with_bias, see
     bias = arrays(rng, (geom.c_out,)) if with_bias else None
     lc_weight = np.broadcast_to(kernel, (h_out, w_out, *kernel.shape)).copy()
     lc_bias = None if bias is None else np.broadcast_to(bias[:, None, None], (geom.c_out, h_out, w_out)).copy()
-    y, _ = ops.locally_connected2d_forward(x, lc_weight, lc_bias, geom.stride, geom.padding)
-    expected, _ = ops.conv2d_forward(x, kernel, bias, geom.stride, geom.padding)
+    y = run_on(backend_name, ops.locally_connected2d_forward, x, lc_weight, lc_bias, geom.stride, geom.padding)
+    expected = run_on(backend_name, ops.conv2d_forward, x, kernel, bias, geom.stride, geom.padding)
     assert_close(y, expected, f"shared-kernel LC vs conv2d {geom}")
 
 
