@@ -144,7 +144,7 @@ def run_train(args) -> int:
 
 
 # `lrlc compare --quick`: about two minutes on two cores, on the bundled sample
-QUICK = dict(dataset="mnist-sample", filters=16, epochs=3, ranks=[1, 4], seeds=[0, 1], batch_size=64,
+QUICK = dict(dataset="mnist-sample", filters=16, epochs=3, ranks=[1, 4], seeds=[0, 1], batch_size=32,
              limit_train=2000, lr=0.1, warmup_epochs=0.25, jobs=2)
 COMPARE_DEFAULTS = dict(dataset="mnist", filters=64, epochs=5, ranks=[1, 2, 4, 8], seeds=[0, 1, 2],
                         batch_size=128, limit_train=None, lr=0.05, warmup_epochs=1.0, jobs=1)
