@@ -80,7 +80,7 @@ def run_gradcheck(args) -> int:
 
     rng = numpy.random.default_rng(args.seed)
     tol = args.tolerance
-    print(f"lrlc gradcheck: hand-derived backward passes vs centred finite differences")
+    print("lrlc gradcheck: hand-derived backward passes vs centred finite differences")
     print(f"float64, eps {args.eps:g}, random upstream gradient, seed {args.seed}, backend {get_backend()}")
     print("relative error = max|analytic - numeric| / max(max|analytic|, max|numeric|, 1e-2)")
     print(f"pass when relative error <= {tol:g}\n")

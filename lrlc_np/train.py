@@ -127,6 +127,11 @@ def load_data(config: TrainConfig):
 
 # --------------------------------------------------------------------------- evaluation
 
+def count_correct(logits, labels) -> int:
+    """How many rows of logits (N, classes), on any backend, pick the host label (N,)."""
+    return int((backend.to_numpy(logits.argmax(axis=1)) == labels).sum())
+
+
 def evaluate(model, images, labels, batch_size=500) -> float:
     """Accuracy of ``model`` (evaluation mode) on uint8 images (N, 28, 28) and labels (N,)."""
     from .data import to_model_input
@@ -137,8 +142,7 @@ def evaluate(model, images, labels, batch_size=500) -> float:
     for start in range(0, len(labels), batch_size):
         x = backend.to_device(to_model_input(images[start : start + batch_size]))
         logits = model.forward(x, training=False)
-        predicted = backend.to_numpy(logits.argmax(axis=1))
-        correct += int((predicted == labels[start : start + batch_size]).sum())
+        correct += count_correct(logits, labels[start : start + batch_size])
     return correct / len(labels)
 
 
@@ -283,7 +287,7 @@ def train(config: TrainConfig, out_dir, *, resume=False, progress=True, on_epoch
             optimizer.step(model.grads)
             step += 1
             total_loss += loss * len(labels)
-            correct += int((backend.to_numpy(logits.argmax(axis=1)) == labels).sum())
+            correct += count_correct(logits, labels)
             seen += len(labels)
             if bar is not None:
                 rate = seen / (time.perf_counter() - started)

@@ -26,7 +26,7 @@ from lrlc_np import ops, reference
 from lrlc_np.backend import get_array_module, to_numpy
 
 from .conftest import BACKEND_PARAMS, on_backend, use_backend
-from .strategies import OP_NAMES, arrays, geometries, normalizations, op_case, ranks, seeds
+from .strategies import OP_NAMES, arrays, geometries, op_case, ranks, seeds
 
 RTOL = ATOL = 1e-10  # float64, same sums in a different order
 
