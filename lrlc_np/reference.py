@@ -96,3 +96,65 @@ def lrlc2d(x, bases, alpha, stride=1, padding=0):
                         total += a[k, i, j] * response
                     y[b, o, i, j] = total
     return y
+
+
+def depthwise_conv2d(x, weight, bias=None, dilation=1, padding=0):
+    """y[n, c, i, j] = bias[c] + sum_{p, q} weight[c, 0, p, q] * xpad[n, c, i + dh*p, j + dw*q]
+
+    x (N, C, H, W), weight (C, 1, kh, kw), bias (C,) or None; stride 1,
+    H_out = H + 2*ph - dh*(kh - 1)
+    """
+    (dh, dw), padding = pair(dilation, "dilation", "reference.depthwise_conv2d"), pair(padding, "padding", "reference.depthwise_conv2d", minimum=0)
+    xpad = _padded(np.asarray(x), padding)
+    n, c_in = x.shape[:2]
+    _, _, kh, kw = weight.shape
+    h_out = xpad.shape[2] - dh * (kh - 1)
+    w_out = xpad.shape[3] - dw * (kw - 1)
+    y = np.zeros((n, c_in, h_out, w_out), dtype=x.dtype)
+    for b in range(n):
+        for c in range(c_in):
+            for i in range(h_out):
+                for j in range(w_out):
+                    total = 0.0 if bias is None else bias[c]
+                    for p in range(kh):
+                        for q in range(kw):
+                            total += weight[c, 0, p, q] * xpad[b, c, i + dh * p, j + dw * q]
+                    y[b, c, i, j] = total
+    return y
+
+
+def _source_position(i, in_size, out_size):
+    """Aligned corners: output index i samples input coordinate i * (in - 1) / (out - 1)."""
+    return 0.0 if out_size == 1 else i * (in_size - 1) / (out_size - 1)
+
+
+def bilinear_resize(x, out_size):
+    """Bilinear interpolation with aligned corners, as PyTorch's
+    ``F.interpolate(x, size=out_size, mode="bilinear", align_corners=True)``:
+
+        s = i * (H - 1) / (H_out - 1),  r = floor(s), r1 = min(r + 1, H - 1), a = s - r
+        t = j * (W - 1) / (W_out - 1),  c = floor(t), c1 = min(c + 1, W - 1), b = t - c
+        y[n, ch, i, j] = (1 - a) * ((1 - b) * x[r, c]  + b * x[r, c1])
+                       +      a  * ((1 - b) * x[r1, c] + b * x[r1, c1])
+
+    x (N, C, H, W) -> y (N, C, H_out, W_out); out_size int or (H_out, W_out)
+    """
+    h_out, w_out = pair(out_size, "out_size", "reference.bilinear_resize")
+    n, channels, h, w = x.shape
+    y = np.zeros((n, channels, h_out, w_out), dtype=x.dtype)
+    for b in range(n):
+        for ch in range(channels):
+            for i in range(h_out):
+                s = _source_position(i, h, h_out)
+                r = min(int(s), h - 1)
+                r1 = min(r + 1, h - 1)
+                a = s - r
+                for j in range(w_out):
+                    t = _source_position(j, w, w_out)
+                    c = min(int(t), w - 1)
+                    c1 = min(c + 1, w - 1)
+                    bw = t - c
+                    top = (1 - bw) * x[b, ch, r, c] + bw * x[b, ch, r, c1]
+                    bottom = (1 - bw) * x[b, ch, r1, c] + bw * x[b, ch, r1, c1]
+                    y[b, ch, i, j] = (1 - a) * top + a * bottom
+    return y

@@ -328,3 +328,54 @@ def layer_setups(draw, kind, max_size=9, max_channels=4, **fixed_lrlc_options):
         options["classes"] = draw(st.integers(1, 4), label="classes")
     seed = draw(seeds, label="seed")
     return LayerSetup(kind, g, tuple(sorted(options.items())), seed)
+
+
+# --------------------------------------------------------------------------- depthwise geometries
+# Used by tests/test_ops_input_dependent.py: depthwise convolution (stride 1) with dilation.
+
+
+@dataclass(frozen=True)
+class DepthwiseGeometry:
+    n: int
+    c: int
+    h: int
+    w: int
+    kernel: tuple[int, int]
+    dilation: tuple[int, int]
+    padding: tuple[int, int]
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        (kh, kw), (dh, dw), (ph, pw) = self.kernel, self.dilation, self.padding
+        return self.h + 2 * ph - dh * (kh - 1), self.w + 2 * pw - dw * (kw - 1)
+
+    @property
+    def x_shape(self) -> tuple[int, int, int, int]:
+        return (self.n, self.c, self.h, self.w)
+
+    @property
+    def weight_shape(self) -> tuple[int, int, int, int]:
+        return (self.c, 1, *self.kernel)
+
+
+@st.composite
+def depthwise_geometries(draw, max_batch=2, max_channels=3, max_size=20, max_kernel=3,
+                         max_dilation=8, max_padding=3):
+    """A valid depthwise geometry: batch 1-2, channels 1-3, H and W 1-20 drawn separately,
+    padding 0-3, kernel 1-3 no larger than the padded input, then a dilation 1-8 with which
+    the dilated kernel, dilation*(k - 1) + 1 taps wide, still fits the padded input."""
+    n = draw(st.integers(1, max_batch), label="batch")
+    c = draw(st.integers(1, max_channels), label="channels")
+    h = draw(st.integers(1, max_size), label="height")
+    w = draw(st.integers(1, max_size), label="width")
+    ph = draw(st.integers(0, max_padding), label="pad_h")
+    pw = draw(st.integers(0, max_padding), label="pad_w")
+    kh = draw(st.integers(1, min(max_kernel, h + 2 * ph)), label="kernel_h")
+    kw = draw(st.integers(1, min(max_kernel, w + 2 * pw)), label="kernel_w")
+
+    def dilations(size, k):   # the largest dilation whose span fits: d*(k - 1) + 1 <= size
+        return st.integers(1, max_dilation if k == 1 else min(max_dilation, (size - 1) // (k - 1)))
+
+    dh = draw(dilations(h + 2 * ph, kh), label="dilation_h")
+    dw = draw(dilations(w + 2 * pw, kw), label="dilation_w")
+    return DepthwiseGeometry(n, c, h, w, (kh, kw), (dh, dw), (ph, pw))

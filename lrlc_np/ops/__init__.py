@@ -12,6 +12,7 @@ Glossary of the letters used in every docstring:
     H, W     input height and width    H_out, W_out  output height and width
     kh, kw   kernel height and width   R = kh*kw*C_in, the length of one patch
     stride   (sh, sw)                  padding  (ph, pw), zeros on each side
+    dilation (dh, dw), the spacing between kernel taps (depthwise convolution)
     K        rank of an LRLC layer: the number of basis filter banks
     P        H_out*W_out, the number of output positions
     M        N*H_out*W_out, the number of patches in a batch
@@ -22,24 +23,37 @@ Layout is NCHW; "convolution" means cross-correlation (no kernel flip), as in ev
 deep-learning library.
 """
 
-from .activations import relu_backward, relu_forward
+from .activations import relu_backward, relu_forward, sigmoid_backward, sigmoid_forward
 from .combining import combining_weights_backward, combining_weights_forward
 from .conv import conv2d_backward, conv2d_forward
 from .dense import dense_backward, dense_forward
+from .depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from .im2col import col2im, conv_output_size, im2col
 from .local import locally_connected2d_backward, locally_connected2d_forward
 from .losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .lrlc import effective_weight, lrlc2d_backward, lrlc2d_forward
 from .normalization import batchnorm2d_backward, batchnorm2d_forward
-from .pooling import global_avg_pool2d_backward, global_avg_pool2d_forward
+from .pooling import (
+    global_avg_pool2d_backward,
+    global_avg_pool2d_forward,
+    spatial_mean_backward,
+    spatial_mean_forward,
+)
+from .resize import bilinear_resize_backward, bilinear_resize_forward, interpolation_matrix
+from .shape import concat_channels_backward, concat_channels_forward
 
 __all__ = [
     "batchnorm2d_backward", "batchnorm2d_forward",
+    "bilinear_resize_backward", "bilinear_resize_forward",
     "col2im", "combining_weights_backward", "combining_weights_forward",
+    "concat_channels_backward", "concat_channels_forward",
     "conv2d_backward", "conv2d_forward", "conv_output_size",
-    "dense_backward", "dense_forward", "effective_weight",
-    "global_avg_pool2d_backward", "global_avg_pool2d_forward", "im2col",
+    "dense_backward", "dense_forward",
+    "depthwise_conv2d_backward", "depthwise_conv2d_forward", "effective_weight",
+    "global_avg_pool2d_backward", "global_avg_pool2d_forward", "im2col", "interpolation_matrix",
     "locally_connected2d_backward", "locally_connected2d_forward",
     "lrlc2d_backward", "lrlc2d_forward", "relu_backward", "relu_forward",
+    "sigmoid_backward", "sigmoid_forward",
     "softmax_cross_entropy_backward", "softmax_cross_entropy_forward",
+    "spatial_mean_backward", "spatial_mean_forward",
 ]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ..backend import get_array_module
 from . import _checks
 
 
@@ -24,3 +25,37 @@ def relu_backward(dy, cache):
     _checks.float_array(dy, "dy", "relu_backward")
     _checks.shape(dy, positive.shape, "dy", "relu_backward")
     return dy * positive
+
+
+def sigmoid_forward(x):
+    """Logistic sigmoid: y = s(x) = 1 / (1 + exp(-x)).  x (any shape) -> y (same shape).
+
+    cache  s(x) * (1 - s(x)), the slope that the backward pass needs, same shape
+
+    exp(-x) overflows for x below about -89 (float32) or -710 (float64). With e = exp(-|x|),
+    which lies in (0, 1] and never overflows, both halves are safe:
+
+        s(|x|) = 1 / (1 + e),    s(-|x|) = e / (1 + e) = e * s(|x|)
+
+    and y is the first where x >= 0, the second where x < 0 (e underflows to 0 for huge |x|:
+    y = 1 or 0). Since 1 - s(x) = s(-x), the slope is s(|x|) * s(-|x|) whatever the sign of x;
+    taking it from these two, not as y * (1 - y), avoids the cancellation in 1 - y for y near 1.
+    """
+    _checks.float_array(x, "x", "sigmoid_forward")
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    s_abs = 1 / (1 + e)                  # s(|x|), in [1/2, 1]
+    s_neg = e * s_abs                    # s(-|x|) = 1 - s(|x|), in [0, 1/2]
+    y = xp.where(x >= 0, s_abs, s_neg)
+    return y, s_abs * s_neg
+
+
+def sigmoid_backward(dy, cache):
+    """Sigmoid backward: ds/dx = exp(-x) / (1 + exp(-x))^2 = s * (1 - s), so dx = dy * s * (1 - s).
+
+    dy (same shape as x) -> dx (same shape)
+    """
+    slope = cache
+    _checks.float_array(dy, "dy", "sigmoid_backward")
+    _checks.shape(dy, slope.shape, "dy", "sigmoid_backward")
+    return dy * slope
