@@ -15,7 +15,7 @@ columns) and the filters as a matrix W (C_out, R) in the same (p, q, c) order
 from __future__ import annotations
 
 from ..backend import get_array_module
-from . import _checks
+from . import _checks, _parallel
 from .im2col import col2im, im2col, output_hw
 
 
@@ -63,17 +63,23 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     cache  what ``conv2d_backward`` needs: the im2col matrix, the filter matrix and the geometry
     """
     stride, padding = _check_conv_inputs(x, weight, bias, stride, padding, "conv2d_forward")
-    c_out = weight.shape[0]
-    cols = im2col(x, weight.shape[2:], stride, padding)      # (N, H_out, W_out, kh, kw, C_in)
-    n, h_out, w_out = cols.shape[:3]
-    x_mat = cols.reshape(n * h_out * w_out, -1)              # (M, R)
-    w_mat = patch_matrix(weight)                             # (C_out, R)
-    y = x_mat @ w_mat.T                                      # (M, R) @ (R, C_out) -> (M, C_out)
+    xp = get_array_module(x)
+    n, c_in = x.shape[:2]
+    c_out, _, kh, kw = weight.shape
+    h_out, w_out = output_hw(x.shape[2], x.shape[3], (kh, kw), stride, padding, "conv2d_forward")
+    y = xp.empty((n, h_out, w_out, c_out), dtype=x.dtype)    # NHWC: the product's natural layout
+    w_mat_t = patch_matrix(weight).T                         # (R, C_out)
+
+    def forward_chunk(lo, hi):                               # samples lo..hi-1
+        rows = im2col(x[lo:hi], (kh, kw), stride, padding).reshape(-1, w_mat_t.shape[0])  # (m, R)
+        xp.matmul(rows, w_mat_t, out=y[lo:hi].reshape(-1, c_out))
+
+    per_sample = h_out * w_out * w_mat_t.size // c_out * x.itemsize   # one sample's patches, bytes
+    _parallel.for_chunks(n, _parallel.chunk_size(per_sample), forward_chunk, xp=xp)
     if bias is not None:
         y += bias
-    y = y.reshape(n, h_out, w_out, c_out).transpose(0, 3, 1, 2)  # NHWC memory seen as NCHW (a view)
-    cache = (x_mat, cols.shape, x.shape, w_mat, weight.shape, bias is None, stride, padding)
-    return y, cache
+    cache = (x, w_mat_t, weight.shape, (h_out, w_out), bias is None, stride, padding)
+    return y.transpose(0, 3, 1, 2), cache                   # NHWC memory seen as NCHW (a view)
 
 
 def conv2d_backward(dy, cache):
@@ -90,16 +96,27 @@ def conv2d_backward(dy, cache):
         dX = dY W                    -> dcols, then dx = col2im(dcols): every patch row
                                         adds its gradient back onto the pixels it copied
     """
-    x_mat, cols_shape, x_shape, w_mat, weight_shape, no_bias, stride, padding = cache
-    c_out = weight_shape[0]
+    x, w_mat_t, weight_shape, (h_out, w_out), no_bias, stride, padding = cache
+    xp = get_array_module(dy)
+    x_shape, n = x.shape, x.shape[0]
+    c_out, _, kh, kw = weight_shape
     _checks.float_array(dy, "dy", "conv2d_backward")
-    expected = (x_shape[0], c_out, cols_shape[1], cols_shape[2])
-    _checks.shape(dy, expected, "dy", "conv2d_backward")
-    dy_mat = dy.transpose(0, 2, 3, 1).reshape(-1, c_out)     # (M, C_out); free if dy is NHWC in memory
-    # dW^T = X^T dY, (R, M) @ (M, C_out): OpenBLAS runs this orientation many times faster
-    # here than dY^T X, whose output has only C_out rows
-    dweight = from_patch_matrix((x_mat.T @ dy_mat).T, weight_shape)
-    dbias = None if no_bias else dy_mat.sum(axis=0)          # (C_out,)
-    dcols = (dy_mat @ w_mat).reshape(cols_shape)             # (M, C_out) @ (C_out, R)
-    dx = col2im(dcols, x_shape, stride, padding)
-    return dx, dweight, dbias
+    _checks.shape(dy, (n, c_out, h_out, w_out), "dy", "conv2d_backward")
+    dy_nhwc = dy.transpose(0, 2, 3, 1)                       # (N, H_out, W_out, C_out); a free view if dy is NHWC in memory
+    dx = xp.empty((n, *x_shape[2:], x_shape[1]), dtype=dy.dtype)   # (N, H, W, C_in)
+
+    def backward_chunk(lo, hi):                              # samples lo..hi-1
+        cols = im2col(x[lo:hi], (kh, kw), stride, padding)   # recomputed: cheaper than keeping all of it
+        x_mat = cols.reshape(-1, w_mat_t.shape[0])           # (m, R)
+        dy_mat = xp.ascontiguousarray(dy_nhwc[lo:hi]).reshape(-1, c_out)  # (m, C_out)
+        dcols = (dy_mat @ w_mat_t.T).reshape(cols.shape)     # dX = dY W
+        col2im(dcols, (hi - lo, *x_shape[1:]), stride, padding, out=dx[lo:hi])
+        # dW^T = X^T dY, (R, m) @ (m, C_out): OpenBLAS runs this orientation many times
+        # faster than dY^T X, whose output has only C_out rows
+        return x_mat.T @ dy_mat, dy_mat.sum(axis=0)
+
+    per_sample = h_out * w_out * w_mat_t.size // c_out * dy.itemsize
+    partials = _parallel.for_chunks(n, _parallel.chunk_size(per_sample), backward_chunk, xp=xp)
+    dweight = from_patch_matrix(sum(p[0] for p in partials).T, weight_shape)
+    dbias = None if no_bias else sum(p[1] for p in partials)  # (C_out,)
+    return dx.transpose(0, 3, 1, 2), dweight, dbias

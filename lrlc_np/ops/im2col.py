@@ -59,11 +59,12 @@ def padded_nhwc(x, padding):
     return xpad
 
 
-def im2col(x, kernel_size, stride, padding):
+def im2col(x, kernel_size, stride, padding, out=None):
     """Gather every kernel-sized patch of the padded input.
 
     x    (N, C, H, W)
     kernel_size, stride, padding: int or (h, w) pair
+    out  optional contiguous (N, H_out, W_out, kh, kw, C) array to write into
     cols (N, H_out, W_out, kh, kw, C)
          cols[n, i, j, p, q, c] = xpad[n, c, i*sh + p, j*sw + q]
 
@@ -88,13 +89,19 @@ def im2col(x, kernel_size, stride, padding):
     xpad = padded_nhwc(x, padding)                                    # (N, Hp, Wp, C)
     windows = xp.lib.stride_tricks.sliding_window_view(xpad, (kh, kw), axis=(1, 2))  # (N, Hp-kh+1, Wp-kw+1, C, kh, kw)
     windows = windows[:, : sh * (h_out - 1) + 1 : sh, : sw * (w_out - 1) + 1 : sw]  # (N, H_out, W_out, C, kh, kw)
-    return xp.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3))  # (N, H_out, W_out, kh, kw, C)
+    patches = windows.transpose(0, 1, 2, 4, 5, 3)                     # (N, H_out, W_out, kh, kw, C), a view
+    if out is None:
+        return xp.ascontiguousarray(patches)
+    _checks.shape(out, patches.shape, "out", "im2col")
+    out[...] = patches
+    return out
 
 
-def col2im(cols, x_shape, stride, padding):
+def col2im(cols, x_shape, stride, padding, out=None):
     """Adjoint of ``im2col``: add every patch back onto the pixels it was copied from.
 
     cols (N, H_out, W_out, kh, kw, C)
+    out  optional (N, H, W, C) array (channels last) to write into
     dx   x_shape = (N, C, H, W)
          dx[n, c, y, x] = sum over (i, j, p, q) with y = i*sh + p - ph, x = j*sw + q - pw
                           of cols[n, i, j, p, q, c]
@@ -111,8 +118,18 @@ def col2im(cols, x_shape, stride, padding):
     (sh, sw) = _checks.pair(stride, "stride", "col2im")
     (ph, pw) = _checks.pair(padding, "padding", "col2im", minimum=0)
     _, _, h, w = x_shape
-    dxpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
+    if out is not None:
+        _checks.shape(out, (n, h, w, c), "out (N, H, W, C)", "col2im")
+    if out is not None and ph == 0 and pw == 0:
+        dxpad = out                                              # no padding to cut off: add in place
+        dxpad[...] = 0
+    else:
+        dxpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
     for p in range(kh):
         for q in range(kw):
             dxpad[:, p : p + sh * (h_out - 1) + 1 : sh, q : q + sw * (w_out - 1) + 1 : sw, :] += cols[:, :, :, p, q, :]
-    return dxpad[:, ph : ph + h, pw : pw + w, :].transpose(0, 3, 1, 2)
+    dx = dxpad[:, ph : ph + h, pw : pw + w, :]
+    if out is not None and dx is not out:
+        out[...] = dx
+        dx = out
+    return dx.transpose(0, 3, 1, 2)

@@ -18,8 +18,8 @@ position as the batch axis. Nothing of size (H*W*C_in) x (P*C_out) is ever built
 from __future__ import annotations
 
 from ..backend import get_array_module
-from . import _checks
-from .im2col import col2im, im2col, output_hw
+from . import _checks, _parallel
+from .im2col import col2im, im2col, output_hw, padded_nhwc
 
 OWNER = "locally_connected2d_forward"
 
@@ -57,33 +57,85 @@ def lc_patch_weight(weight):
     return weight.transpose(0, 1, 2, 4, 5, 3).reshape(h_out * w_out, c_out, -1)
 
 
-def lc_forward_patches(cols, w_p):
-    """The LC product on im2col patches: one (N, R) @ (R, C_out) product per position.
+def _band(xpad, lo, hi, kernel_size, stride):
+    """Input rows that output rows lo..hi-1 read: xpad (N, Hp, Wp, C) -> (top row, band view)."""
+    top = lo * stride[0]
+    return top, xpad[:, top : (hi - 1) * stride[0] + kernel_size[0]]
 
-    cols (N, H_out, W_out, kh, kw, C_in), w_p (P, C_out, R) -> y (N, C_out, H_out, W_out)
+
+def _band_patches(xpad, lo, hi, kernel_size, stride):
+    """Patches of output rows lo..hi-1 as a position-major view (p, N, R), p = (hi-lo)*W_out."""
+    _, band = _band(xpad, lo, hi, kernel_size, stride)
+    cols = im2col(band.transpose(0, 3, 1, 2), kernel_size, stride, 0)   # (N, hi-lo, W_out, kh, kw, C)
+    n = cols.shape[0]
+    return cols.reshape(n, -1, cols[0, 0, 0].size).transpose(1, 0, 2), cols.shape
+
+
+def lc_rows_forward(xpad, kernel_size, stride, out_hw, weight_rows):
+    """The LC product, one band of output rows at a time, on all cores.
+
+    xpad        (N, Hp, Wp, C_in)   zero-padded input, channels last (``im2col.padded_nhwc``)
+    out_hw      (H_out, W_out)
+    weight_rows function (lo, hi) -> (p, C_out, R): the filter banks of the p = (hi-lo)*W_out
+                positions in output rows lo..hi-1 (the LC weights, or LRLC's sum_k alpha_k B_k)
+    y_pos       (H_out, W_out, N, C_out), position-major: each position is one
+                (N, R) @ (R, C_out) product, and ``matmul`` runs a band's positions as a batch
+
+    A band of one output row keeps its patches (N*W_out*R numbers) and its weights in the
+    caches; nothing of size (H*W*C_in) x (P*C_out) is ever built.
     """
-    xp = get_array_module(cols)
-    n, h_out, w_out = cols.shape[:3]
-    cols_p = cols.reshape(n, h_out * w_out, -1).transpose(1, 0, 2)   # (P, N, R), a view
-    y_p = xp.matmul(cols_p, w_p.transpose(0, 2, 1))                 # (P, N, R) @ (P, R, C_out) -> (P, N, C_out)
-    return y_p.reshape(h_out, w_out, n, -1).transpose(2, 3, 0, 1)   # -> (N, C_out, H_out, W_out), a view
+    xp = get_array_module(xpad)
+    h_out, w_out = out_hw
+    y_pos = None
+
+    def band(lo, hi):
+        cols_p, _ = _band_patches(xpad, lo, hi, kernel_size, stride)      # (p, N, R)
+        w_rows = weight_rows(lo, hi)                                        # (p, C_out, R)
+        xp.matmul(cols_p, w_rows.transpose(0, 2, 1), out=y_pos[lo:hi].reshape(-1, *y_pos.shape[2:]))
+
+    n, c_out = xpad.shape[0], weight_rows(0, 1).shape[1]
+    y_pos = xp.empty((h_out, w_out, n, c_out), dtype=xpad.dtype)
+    _parallel.for_chunks(h_out, _rows_per_chunk(xpad, kernel_size, w_out), band, xp=xp)
+    return y_pos
 
 
-def lc_backward_patches(dy, cols, w_p):
-    """Gradients of ``lc_forward_patches``.
+def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, weight_grad_rows):
+    """Gradients of ``lc_rows_forward``, band by band.
 
-    dy (N, C_out, H_out, W_out) -> dcols (N, H_out, W_out, kh, kw, C_in), dw_p (P, C_out, R)
-    Per position: Y = X W^T, so dW = dY^T X and dX = dY W.
+    dy_pos           (H_out, W_out, N, C_out) upstream gradient, position-major
+    weight_grad_rows function (lo, hi, dw) -> anything, called once per band with
+                     dw (p, C_out, R), that band's weight gradient (a temporary to consume)
+    -> dxpad (N, Hp, Wp, C_in), and the list of weight_grad_rows results in band order
+
+    Per position: Y = X W^T, so dW = dY^T X and dX = dY W. Neighbouring bands read
+    overlapping input rows when kh > stride, so each band returns its own input gradient and
+    the bands are added into dxpad one after the other, in order.
     """
-    xp = get_array_module(dy)
-    n, h_out, w_out = cols.shape[:3]
-    positions = h_out * w_out
-    cols_p = cols.reshape(n, positions, -1).transpose(1, 0, 2)      # (P, N, R)
-    dy_p = dy.transpose(2, 3, 0, 1).reshape(positions, n, -1)       # (P, N, C_out)
-    dw_p = xp.matmul(dy_p.transpose(0, 2, 1), cols_p)              # (P, C_out, N) @ (P, N, R) -> (P, C_out, R)
-    dcols_p = xp.matmul(dy_p, w_p)                                  # (P, N, C_out) @ (P, C_out, R) -> (P, N, R)
-    dcols = dcols_p.reshape(h_out, w_out, n, *cols.shape[3:]).transpose(2, 0, 1, 3, 4, 5)
-    return dcols, dw_p
+    xp = get_array_module(xpad)
+    h_out, w_out = out_hw
+    n = xpad.shape[0]
+
+    def band(lo, hi):
+        cols_p, cols_shape = _band_patches(xpad, lo, hi, kernel_size, stride)   # (p, N, R)
+        dy_p = dy_pos[lo:hi].reshape(-1, *dy_pos.shape[2:])                  # (p, N, C_out)
+        result = weight_grad_rows(lo, hi, xp.matmul(dy_p.transpose(0, 2, 1), cols_p))  # (p, C_out, N) @ (p, N, R)
+        dcols = xp.matmul(dy_p, weight_rows(lo, hi))                          # (p, N, C_out) @ (p, C_out, R)
+        dcols = dcols.reshape(hi - lo, w_out, n, *cols_shape[3:]).transpose(2, 0, 1, 3, 4, 5)
+        top, rows = _band(xpad, lo, hi, kernel_size, stride)
+        dband = col2im(dcols, (n, xpad.shape[3], rows.shape[1], xpad.shape[2]), stride, 0)
+        return top, dband.transpose(0, 2, 3, 1), result                     # (N, band_h, Wp, C_in)
+
+    bands = _parallel.for_chunks(h_out, _rows_per_chunk(xpad, kernel_size, w_out), band, xp=xp)
+    dxpad = xp.zeros_like(xpad)
+    for top, dband, _ in bands:
+        dxpad[:, top : top + dband.shape[1]] += dband
+    return dxpad, [result for _, _, result in bands]
+
+
+def _rows_per_chunk(xpad, kernel_size, w_out):
+    """Output rows per band: about 4 MB of patches (usually one row at the paper's shape)."""
+    n, _, _, c = xpad.shape
+    return _parallel.chunk_size(n * w_out * kernel_size[0] * kernel_size[1] * c * xpad.itemsize)
 
 
 def locally_connected2d_forward(x, weight, bias=None, stride=1, padding=0):
@@ -96,12 +148,16 @@ def locally_connected2d_forward(x, weight, bias=None, stride=1, padding=0):
     cache  what ``locally_connected2d_backward`` needs
     """
     stride, padding = _check_lc_inputs(x, weight, bias, stride, padding)
-    cols = im2col(x, weight.shape[4:], stride, padding)           # (N, H_out, W_out, kh, kw, C_in)
-    w_p = lc_patch_weight(weight)                                 # (P, C_out, R)
-    y = lc_forward_patches(cols, w_p)
+    h_out, w_out = weight.shape[:2]
+    xpad = padded_nhwc(x, padding)                                # (N, Hp, Wp, C_in)
+
+    def weight_rows(lo, hi):                                      # (p, C_out, R), in im2col's order
+        return lc_patch_weight(weight[lo:hi])
+
+    y = lc_rows_forward(xpad, weight.shape[4:], stride, (h_out, w_out), weight_rows).transpose(2, 3, 0, 1)
     if bias is not None:
         y = y + bias
-    cache = (cols, w_p, x.shape, weight.shape, bias is None, stride, padding)
+    cache = (xpad, weight, x.shape, bias is None, stride, padding)
     return y, cache
 
 
@@ -119,14 +175,22 @@ def locally_connected2d_backward(dy, cache):
         dX_ij = dY_ij W_ij      -> dcols, then dx = col2im(dcols)
         dbias = sum_n dy        (one bias per channel and position)
     """
-    cols, w_p, x_shape, weight_shape, no_bias, stride, padding = cache
+    xpad, weight, x_shape, no_bias, stride, padding = cache
     xp = get_array_module(dy)
-    h_out, w_out, c_out, c_in, kh, kw = weight_shape
+    h_out, w_out, c_out, c_in, kh, kw = weight.shape
     _checks.float_array(dy, "dy", "locally_connected2d_backward")
     _checks.shape(dy, (x_shape[0], c_out, h_out, w_out), "dy", "locally_connected2d_backward")
-    dcols, dw_p = lc_backward_patches(dy, cols, w_p)
-    dweight = xp.ascontiguousarray(                               # back to (H_out, W_out, C_out, C_in, kh, kw)
-        dw_p.reshape(h_out, w_out, c_out, kh, kw, c_in).transpose(0, 1, 2, 5, 3, 4))
-    dx = col2im(dcols, x_shape, stride, padding)
+    dweight = xp.empty_like(weight)
+
+    def weight_rows(lo, hi):
+        return lc_patch_weight(weight[lo:hi])
+
+    def store_weight_grad(lo, hi, dw):                            # (p, C_out, R) -> dweight rows
+        dweight[lo:hi] = dw.reshape(hi - lo, w_out, c_out, kh, kw, c_in).transpose(0, 1, 2, 5, 3, 4)
+
+    dy_pos = dy.transpose(2, 3, 0, 1)                             # (H_out, W_out, N, C_out)
+    dxpad, _ = lc_rows_backward(dy_pos, xpad, (kh, kw), stride, (h_out, w_out), weight_rows, store_weight_grad)
+    ph, pw = padding
+    dx = dxpad[:, ph : ph + x_shape[2], pw : pw + x_shape[3]].transpose(0, 3, 1, 2)
     dbias = None if no_bias else dy.sum(axis=0)
     return dx, dweight, dbias

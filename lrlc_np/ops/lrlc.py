@@ -28,8 +28,8 @@ from __future__ import annotations
 from ..backend import get_array_module
 from . import _checks
 from .conv import conv2d_backward, conv2d_forward
-from .im2col import col2im, im2col, output_hw
-from .local import lc_backward_patches, lc_forward_patches
+from .im2col import output_hw, padded_nhwc
+from .local import lc_rows_backward, lc_rows_forward
 
 METHODS = ("auto", "conv", "lc")
 OWNER = "lrlc2d_forward"
@@ -88,6 +88,22 @@ def _bases_patch_matrix(bases):
     return bases.transpose(0, 1, 3, 4, 2).reshape(bases.shape[0], -1)
 
 
+def _effective_weight_rows(alpha, bases_p, c_out):
+    """weight_rows for the LC path: the effective filter banks of a band of output rows.
+
+    -> function (lo, hi) -> (p, C_out, R), W[i, j] = sum_k alpha[k, i, j] B_k for the
+    positions of rows lo..hi-1, as one (p, K) @ (K, C_out*R) product. Made band by band, so
+    the P effective filter banks never exist all at once.
+    """
+    k, _, w_out = alpha.shape
+    alpha_p = alpha.reshape(k, -1)                                   # (K, P)
+
+    def weight_rows(lo, hi):
+        return (alpha_p[:, lo * w_out : hi * w_out].T @ bases_p).reshape(-1, c_out, bases_p.shape[1] // c_out)
+
+    return weight_rows
+
+
 def lrlc2d_forward(x, bases, alpha, stride=1, padding=0, method="auto"):
     """LRLC forward pass (without biases).
 
@@ -100,12 +116,13 @@ def lrlc2d_forward(x, bases, alpha, stride=1, padding=0, method="auto"):
     stride, padding, method = _check_lrlc_inputs(x, bases, alpha, stride, padding, method)
     k, c_out = bases.shape[:2]
     if method == "lc":
-        # effective weights straight in the LC product's layout: (P, K) @ (K, C_out*R)
-        cols = im2col(x, bases.shape[3:], stride, padding)          # (N, H_out, W_out, kh, kw, C_in)
+        h_out, w_out = alpha.shape[1:]
+        xpad = padded_nhwc(x, padding)                              # (N, Hp, Wp, C_in)
         bases_p = _bases_patch_matrix(bases)                         # (K, C_out*R)
-        w_p = (alpha.reshape(k, -1).T @ bases_p).reshape(alpha.shape[1] * alpha.shape[2], c_out, -1)
-        y = lc_forward_patches(cols, w_p)
-        return y, ("lc", (cols, w_p, bases_p, x.shape, stride, padding), bases, alpha)
+        y_pos = lc_rows_forward(xpad, bases.shape[3:], stride, (h_out, w_out),
+                                _effective_weight_rows(alpha, bases_p, c_out))
+        sub_cache = (xpad, bases_p, x.shape, stride, padding)
+        return y_pos.transpose(2, 3, 0, 1), ("lc", sub_cache, bases, alpha)
     # conv route: one convolution with all K*C_out filters, z[n, i, j, k, o] = (x ⋆ B_k)[n, o, i, j]
     z, conv_cache = conv2d_forward(x, bases.reshape(k * c_out, *bases.shape[2:]), None, stride, padding)
     n, _, h_out, w_out = z.shape
@@ -137,14 +154,23 @@ def lrlc2d_backward(dy, cache):
     k, c_out, c_in, kh, kw = bases.shape
     _checks.float_array(dy, "dy", "lrlc2d_backward")
     if route == "lc":
-        cols, w_p, bases_p, x_shape, stride, padding = sub_cache
+        xpad, bases_p, x_shape, stride, padding = sub_cache
         _checks.shape(dy, (x_shape[0], c_out, *alpha.shape[1:]), "dy", "lrlc2d_backward")
-        dcols, dw_p = lc_backward_patches(dy, cols, w_p)
-        dw_p = dw_p.reshape(w_p.shape[0], -1)                         # (P, C_out*R)
-        dbases_p = alpha.reshape(k, -1) @ dw_p                        # (K, P) @ (P, C_out*R)
+        h_out, w_out = alpha.shape[1:]
+        alpha_p = alpha.reshape(k, -1)                                # (K, P)
+
+        def band_grads(lo, hi, dw):                                  # dw (p, C_out, R): this band's dW
+            dw = dw.reshape(dw.shape[0], -1)                          # (p, C_out*R)
+            return alpha_p[:, lo * w_out : hi * w_out] @ dw, bases_p @ dw.T   # (K, C_out*R), (K, p)
+
+        dxpad, parts = lc_rows_backward(dy.transpose(2, 3, 0, 1), xpad, (kh, kw), stride, (h_out, w_out),
+                                        _effective_weight_rows(alpha, bases_p, c_out), band_grads)
+        dbases_p = sum(p[0] for p in parts[1:]) + parts[0][0]          # sum over positions, band by band
         dbases = xp.ascontiguousarray(dbases_p.reshape(k, c_out, kh, kw, c_in).transpose(0, 1, 4, 2, 3))
-        dalpha = (bases_p @ dw_p.T).reshape(alpha.shape)             # (K, C_out*R) @ (C_out*R, P)
-        return col2im(dcols, x_shape, stride, padding), dbases, dalpha
+        dalpha = xp.concatenate([p[1] for p in parts], axis=1).reshape(alpha.shape)
+        ph, pw = padding
+        dx = dxpad[:, ph : ph + x_shape[2], pw : pw + x_shape[3]].transpose(0, 3, 1, 2)
+        return dx, dbases, dalpha
     z = cache[4]                                                     # (N, H_out, W_out, K, C_out)
     n, h_out, w_out = z.shape[:3]
     _checks.shape(dy, (n, c_out, h_out, w_out), "dy", "lrlc2d_backward")

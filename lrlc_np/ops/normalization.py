@@ -16,7 +16,8 @@ Evaluation: the same with running_mean and running_var in place of mu and var.
 
 from __future__ import annotations
 
-from . import _checks
+from ..backend import get_array_module
+from . import _checks, _parallel
 
 
 def _check_bn_inputs(x, weight, bias, running_mean, running_var, owner):
@@ -30,37 +31,61 @@ def _check_bn_inputs(x, weight, bias, running_mean, running_var, owner):
     _checks.same_dtype({"x": x, "weight": weight, "bias": bias}, owner)
 
 
+def _channel_sums(parts):
+    """Add the per-chunk (C,) partial sums that ``for_chunks`` returns, in chunk order."""
+    return sum(parts[1:], parts[0])
+
+
 def batchnorm2d_forward(x, weight, bias, running_mean, running_var, training=True,
                         momentum=0.1, eps=1e-5):
     """Batch-norm forward pass; in training mode updates running_mean/var in place.
 
     x (N, C, H, W); weight, bias, running_mean, running_var (C,) -> y (N, C, H, W)
     In training mode a batch needs more than one value per channel (N*H*W > 1).
+
+    Every pass over x runs in chunks of the batch on all cores (``_parallel``): two passes
+    for the statistics (the sum, then the squared deviations from the mean, which stays
+    accurate in float32 where sum(x^2) - sum(x)^2 / M would not), one for xhat and y.
     """
     owner = "batchnorm2d_forward"
     _check_bn_inputs(x, weight, bias, running_mean, running_var, owner)
-    count = x.shape[0] * x.shape[2] * x.shape[3]
+    xp = get_array_module(x)
+    n = x.shape[0]
+    count = n * x.shape[2] * x.shape[3]
+    chunk = _parallel.chunk_size(x[0].nbytes)
     if training:
         if count < 2:
             raise ValueError(
                 f"{owner}: training mode needs more than 1 value per channel to estimate a "
                 f"variance, got x of shape {tuple(x.shape)}"
             )
-        mean = x.mean(axis=(0, 2, 3))
-        centred = x - mean[:, None, None]
-        var = (centred * centred).mean(axis=(0, 2, 3))
+        mean = _channel_sums(_parallel.for_chunks(
+            n, chunk, lambda lo, hi: x[lo:hi].sum(axis=(0, 2, 3)), xp=xp)) / count
+
+        def squared_deviations(lo, hi):
+            d = x[lo:hi] - mean[:, None, None]
+            d *= d
+            return d.sum(axis=(0, 2, 3))
+
+        var = _channel_sums(_parallel.for_chunks(n, chunk, squared_deviations, xp=xp)) / count
         running_mean *= 1 - momentum
         running_mean += momentum * mean
         running_var *= 1 - momentum
         running_var += momentum * var * (count / (count - 1))
     else:
-        centred = x - running_mean.astype(x.dtype)[:, None, None]
+        mean = running_mean.astype(x.dtype)
         var = running_var.astype(x.dtype)
     inv_std = 1 / (var + eps) ** 0.5                             # (C,)
-    xhat = centred                                               # reuse the buffer: xhat = centred * inv_std
-    xhat *= inv_std[:, None, None]
-    y = xhat * weight[:, None, None]
-    y += bias[:, None, None]
+    xhat = xp.empty_like(x)                                      # same memory layout as x
+    y = xp.empty_like(x)
+
+    def normalise(lo, hi):                                       # xhat = (x - mu) * inv_std; y = weight * xhat + bias
+        xp.subtract(x[lo:hi], mean[:, None, None], out=xhat[lo:hi])
+        xhat[lo:hi] *= inv_std[:, None, None]
+        xp.multiply(xhat[lo:hi], weight[:, None, None], out=y[lo:hi])
+        y[lo:hi] += bias[:, None, None]
+
+    _parallel.for_chunks(n, chunk, normalise, xp=xp)
     return y, (xhat, inv_std, weight, training)
 
 
@@ -76,18 +101,36 @@ def batchnorm2d_backward(dy, cache):
     (the two means remove the components of dy along the constant and xhat directions,
     which the normalisation cannot pass on).
     Evaluation: the statistics are constants, so dx = weight * inv_std * dy.
+    One pass over the chunks gives both sums, a second writes dx.
     """
     xhat, inv_std, weight, training = cache
     _checks.float_array(dy, "dy", "batchnorm2d_backward")
     _checks.shape(dy, xhat.shape, "dy", "batchnorm2d_backward")
-    dbias = dy.sum(axis=(0, 2, 3))
-    dweight = (dy * xhat).sum(axis=(0, 2, 3))
+    xp = get_array_module(dy)
+    n = dy.shape[0]
+    count = n * xhat.shape[2] * xhat.shape[3]
+    chunk = _parallel.chunk_size(dy[0].nbytes)
+
+    def sums(lo, hi):
+        return dy[lo:hi].sum(axis=(0, 2, 3)), (dy[lo:hi] * xhat[lo:hi]).sum(axis=(0, 2, 3))
+
+    parts = _parallel.for_chunks(n, chunk, sums, xp=xp)
+    dbias = _channel_sums([p[0] for p in parts])
+    dweight = _channel_sums([p[1] for p in parts])
     scale = (weight * inv_std)[:, None, None]                    # (C, 1, 1)
-    if not training:
-        return dy * scale, dweight, dbias
-    count = xhat.shape[0] * xhat.shape[2] * xhat.shape[3]
-    dx = xhat * (-dweight / count)[:, None, None]                # - xhat * mean(dy * xhat)
-    dx += dy
-    dx -= (dbias / count)[:, None, None]                         # - mean(dy)
-    dx *= scale
+    dx = xp.empty_like(xhat)
+    if training:
+        xhat_coef = (-dweight / count)[:, None, None]            # - xhat * mean(dy * xhat)
+        shift = (dbias / count)[:, None, None]                   # - mean(dy)
+
+    def input_gradient(lo, hi):
+        if training:
+            xp.multiply(xhat[lo:hi], xhat_coef, out=dx[lo:hi])
+            dx[lo:hi] += dy[lo:hi]
+            dx[lo:hi] -= shift
+            dx[lo:hi] *= scale
+        else:
+            xp.multiply(dy[lo:hi], scale, out=dx[lo:hi])
+
+    _parallel.for_chunks(n, chunk, input_gradient, xp=xp)
     return dx, dweight, dbias

@@ -1,0 +1,99 @@
+"""Run an op in chunks of the batch, on every CPU core.
+
+Why: NumPy runs its copies and element-wise loops (im2col, col2im, batch norm) on one
+core; only matrix products use more (through the BLAS). On a two-core laptop that leaves
+half the machine idle for about half of a layer's time. Splitting the batch into chunks
+and handing the chunks to a few Python threads puts every core to work on the copies too:
+NumPy releases Python's global lock inside its loops and inside ``matmul``, so the
+threads really run at the same time. Chunks of a few samples also keep each chunk's
+temporaries (1-5 MB) inside the CPU caches.
+
+While the threads run, the BLAS is told to use one thread per call (``threadpoolctl``):
+two threads that each start a two-thread BLAS would fight over the cores, and OpenBLAS
+threads that spin-wait for a busy core run many times slower.
+
+``for_chunks(total, chunk, body)`` is the only entry point:
+
+    results = for_chunks(n, 4, body)      # body(start, stop) for start = 0, 4, 8, ...
+
+The chunks are independent: each body writes its own rows of preallocated outputs and may
+return a partial result (a weight gradient, a sum). ``results`` lists them in chunk order,
+whichever thread ran them, so a sum over them is the same, bit for bit, on every run.
+
+Serial fallback: on CuPy (the GPU is already parallel, so one chunk covers everything),
+with one worker (``LRLC_NP_THREADS=1`` or a one-core machine), or without threadpoolctl.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+THREADS_VARIABLE = "LRLC_NP_THREADS"
+
+_pool = None            # (workers, ThreadPoolExecutor), made on first use
+_controller = None
+
+
+def worker_count() -> int:
+    """Threads to use: ``$LRLC_NP_THREADS`` if set, else the cores this process may run on."""
+    value = os.environ.get(THREADS_VARIABLE, "").strip()
+    if value:
+        try:
+            count = int(value)
+        except ValueError:
+            raise ValueError(f"{THREADS_VARIABLE}: expected a positive integer, got {value!r}") from None
+        if count < 1:
+            raise ValueError(f"{THREADS_VARIABLE}: expected a positive integer, got {value!r}")
+        return count
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                     # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _blas_controller():
+    """threadpoolctl's controller for the loaded BLAS, or None without threadpoolctl."""
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _controller = False
+        else:
+            _controller = ThreadpoolController()
+    return _controller or None
+
+
+def _executor(workers):
+    global _pool
+    if _pool is None or _pool[0] != workers:
+        if _pool is not None:
+            _pool[1].shutdown(wait=False)
+        _pool = (workers, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lrlc_np"))
+    return _pool[1]
+
+
+def for_chunks(total: int, chunk: int, body, *, xp=None) -> list:
+    """Call ``body(start, stop)`` for consecutive chunks of ``range(total)``; return the results.
+
+    total  number of items (samples, rows) to cover
+    chunk  items per call (>= 1); the last chunk may be shorter
+    body   function (start, stop) -> anything; chunks must not write to shared memory
+    xp     the array module of the data: CuPy runs one body call over everything
+    """
+    if xp is not None and xp.__name__ != "numpy":
+        return [body(0, total)]
+    starts = range(0, total, max(1, chunk))
+    spans = [(s, min(s + chunk, total)) for s in starts]
+    workers = min(worker_count(), len(spans))
+    controller = _blas_controller() if workers > 1 else None
+    if controller is None:
+        return [body(start, stop) for start, stop in spans]
+    with controller.limit(limits=1, user_api="blas"):
+        return list(_executor(workers).map(lambda span: body(*span), spans))
+
+
+def chunk_size(per_item_bytes: int, target_bytes: int = 4 << 20) -> int:
+    """Items per chunk so that a chunk's largest temporary is about ``target_bytes`` (4 MB)."""
+    return max(1, target_bytes // max(1, per_item_bytes))
