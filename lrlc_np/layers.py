@@ -23,19 +23,24 @@ import numpy
 
 from . import backend
 from .ops import _checks
-from .ops.activations import relu_backward, relu_forward
+from .ops.activations import relu_backward, relu_forward, sigmoid_backward, sigmoid_forward
 from .ops.combining import NORMALIZATIONS, combining_weights_backward, combining_weights_forward
 from .ops.conv import conv2d_backward, conv2d_forward
 from .ops.dense import dense_backward, dense_forward
+from .ops.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from .ops.im2col import output_hw
 from .ops.local import locally_connected2d_backward, locally_connected2d_forward
 from .ops.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .ops.lrlc import effective_weight, lrlc2d_backward, lrlc2d_forward
 from .ops.normalization import batchnorm2d_backward, batchnorm2d_forward
-from .ops.pooling import global_avg_pool2d_backward, global_avg_pool2d_forward
+from .ops.pooling import (global_avg_pool2d_backward, global_avg_pool2d_forward, spatial_mean_backward,
+                          spatial_mean_forward)
+from .ops.resize import bilinear_resize_backward, bilinear_resize_forward
+from .ops.shape import concat_channels_backward, concat_channels_forward
 
 __all__ = [
-    "Layer", "Conv2D", "LocallyConnected2D", "LowRankLocallyConnected2D", "Dense", "ReLU",
+    "Layer", "Conv2D", "LocallyConnected2D", "LowRankLocallyConnected2D", "InputDependentCombiningWeights",
+    "Dense", "ReLU",
     "BatchNorm2D", "GlobalAvgPool2D", "AddCoordinates", "Flatten", "SoftmaxCrossEntropy", "Sequential",
 ]
 
@@ -282,7 +287,7 @@ class LowRankLocallyConnected2D(_SpatialLayer):
 
     def __init__(self, in_channels, out_channels, kernel_size, input_size, rank, stride=1,
                  padding=0, combining="row_col", normalize="softmax", bias=True, spatial_bias=True,
-                 init="conv", *, rng=None, dtype=numpy.float32, method="auto"):
+                 init="conv", *, rng=None, dtype=numpy.float32, method="auto", input_dependent=False):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, rng, dtype)
         owner = type(self).__name__
         self.rank = _checks.positive_int(rank, "rank", owner)
@@ -290,6 +295,19 @@ class LowRankLocallyConnected2D(_SpatialLayer):
         self.normalize = _checks.choice(normalize, NORMALIZATIONS, "normalize", owner)
         self.init = _checks.choice(init, INITS, "init", owner)
         self.method = _checks.choice(method, ("auto", "conv", "lc"), "method", owner)
+        if not isinstance(input_dependent, bool):
+            raise TypeError(f"{owner}: expected input_dependent as True or False, got {input_dependent!r}")
+        if input_dependent and self.combining != "full":
+            raise ValueError(
+                f"{owner}: input_dependent=True computes a logit for every position, so it needs "
+                f"combining='full', got combining={self.combining!r}"
+            )
+        if input_dependent and self.method == "lc":
+            raise ValueError(
+                f"{owner}: input_dependent=True gives every example its own alpha, which method "
+                f"'lc' cannot use; use method 'auto' or 'conv'"
+            )
+        self.input_dependent = input_dependent
         self._bind_input_size(input_size)
         k, (ho, wo) = self.rank, self.output_size
         shape = (k, self.out_channels, self.in_channels, *self.kernel_size)
@@ -298,6 +316,13 @@ class LowRankLocallyConnected2D(_SpatialLayer):
                         "row": {"row_logits": (k, ho)},
                         "col": {"col_logits": (k, wo)},
                         "full": {"logits": (k, ho, wo)}}[self.combining]
+        if input_dependent:   # the logits come from the combining network instead
+            logit_shapes = {}
+            self.combiner = InputDependentCombiningWeights(
+                self.in_channels, k, self.input_size, self.output_size, rng=self.rng, dtype=self.dtype)
+            for name, value in self.combiner.params.items():
+                self._add_param(f"combiner.{name}", value)     # the same arrays, shared
+            self.decayed = ("bases",) + tuple(f"combiner.{n}" for n in self.combiner.decayed)
         # With init="conv" every logit gets the same value; the full logit of a position is
         # the sum of len(logit_shapes) parts, so each part holds an equal share of it.
         full_value = 0.0 if self.normalize == "softmax" else 1.0 / math.sqrt(k)
@@ -347,19 +372,42 @@ class LowRankLocallyConnected2D(_SpatialLayer):
             sbias += p["col_bias"][None, :]
         return sbias
 
-    def combining_weights(self):
-        """alpha (K, H_out, W_out): the weight of each basis at each output position."""
-        alpha, _ = combining_weights_forward(self._full_logits(), self.normalize)
+    def _combiner_logits(self, x, training):
+        """Input-dependent logits (N, K, H_out, W_out), computed with this layer's parameters."""
+        for name in self.combiner.params:                # this layer's params are the source of truth
+            self.combiner.params[name] = self.params[f"combiner.{name}"]
+        return self.combiner.forward(x, training=training)
+
+    def combining_weights(self, x=None):
+        """alpha: the weight of each basis at each output position.
+
+        -> (K, H_out, W_out); with input_dependent=True, pass the layer's input x
+           (N, C_in, H, W) and get one map per example, (N, K, H_out, W_out)
+        """
+        if self.input_dependent:
+            if x is None:
+                raise ValueError(f"{type(self).__name__}: input-dependent combining weights need the "
+                                 f"layer's input, combining_weights(x) with x (N, {self.in_channels}, "
+                                 f"{self.input_size[0]}, {self.input_size[1]})")
+            self._check_input(x, "(N, C, H, W)", channels=self.in_channels, spatial=self.input_size)
+            logits = self._combiner_logits(x, training=False)
+        else:
+            logits = self._full_logits()
+        alpha, _ = combining_weights_forward(logits, self.normalize)
         return alpha
 
     def effective_weight(self):
         """(H_out, W_out, C_out, C_in, kh, kw): the LC kernel at each position, sum_k alpha[k] B_k."""
+        if self.input_dependent:
+            raise ValueError(f"{type(self).__name__}: with input_dependent=True every example has its "
+                             f"own kernels; there is no single effective weight")
         return effective_weight(self.params["bases"], self.combining_weights())
 
     # -- forward / backward -----------------------------------------------------------
     def forward(self, x, training=True):
         self._check_input(x, "(N, C, H, W)", channels=self.in_channels, spatial=self.input_size)
-        alpha, alpha_cache = combining_weights_forward(self._full_logits(), self.normalize)
+        logits = self._combiner_logits(x, training) if self.input_dependent else self._full_logits()
+        alpha, alpha_cache = combining_weights_forward(logits, self.normalize)
         y, lrlc_cache = lrlc2d_forward(x, self.params["bases"], alpha, self.stride, self.padding, self.method)
         if "bias" in self.params:
             y = y + self.params["bias"][:, None, None]
@@ -372,10 +420,14 @@ class LowRankLocallyConnected2D(_SpatialLayer):
     def backward(self, dy):
         alpha_cache, lrlc_cache = self._need_cache()
         dx, dbases, dalpha = lrlc2d_backward(dy, lrlc_cache)
-        dlogits = combining_weights_backward(dalpha, alpha_cache)   # (K, H_out, W_out)
+        dlogits = combining_weights_backward(dalpha, alpha_cache)   # (K, H_out, W_out) or (N, K, H_out, W_out)
         g = self.grads
         g["bases"] = dbases
-        if self.combining == "full":
+        if self.input_dependent:                    # x feeds both the LRLC product and the combiner
+            dx = dx + self.combiner.backward(dlogits)
+            for name, grad in self.combiner.grads.items():
+                g[f"combiner.{name}"] = grad
+        elif self.combining == "full":
             g["logits"] = dlogits
         if "row_logits" in g:
             g["row_logits"] = dlogits.sum(axis=2)   # each row logit feeds every column of its row
@@ -394,8 +446,121 @@ class LowRankLocallyConnected2D(_SpatialLayer):
         return dx
 
     def _describe(self):
-        return (f"{super()._describe()}, rank {self.rank}, combining {self.combining!r}, "
-                f"normalize {self.normalize!r}")
+        return (f"{super()._describe()}, rank {self.rank}, combining {self.combining!r}"
+                f"{' (input-dependent)' if self.input_dependent else ''}, normalize {self.normalize!r}")
+
+
+# --------------------------------------------------------------------------- input-dependent alpha
+
+def _glorot_uniform(rng, shape, fan_in, fan_out, dtype):
+    """U(-b, b) with b = sqrt(6 / (fan_in + fan_out)) (Glorot and Bengio, 2010)."""
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    return backend.to_device(rng.uniform(-bound, bound, size=shape).astype(dtype))
+
+
+class InputDependentCombiningWeights(Layer):
+    """The paper's small network that computes LRLC combining logits from the layer's input.
+
+    x (N, C_in, H, W) -> logits (N, K, H_out, W_out)    (normalise over K to get alpha)
+
+        x_low   = 1x1 conv of x to K channels                      (N, K, H, W)
+        x_pool  = spatial mean of x_low                            (N, K, 1, 1)
+        d_r     = 3x3 depthwise conv of x_low, dilation r, valid   (N, K, H - 2r, W - 2r)
+                  for r in (1, 2, 4, 8) with r <= (min(H, W) - 1) // 2
+        maps    = [x_low, x_pool, d_1, d_2, ...], each resized to (H_out, W_out) by bilinear
+                  interpolation with aligned corners (x_pool becomes a constant map)
+        h       = ReLU(1x1 conv of concat(maps) to (6K)//2 channels)
+        g       = sigmoid(1x1 conv of h to 6K channels)
+        logits  = 1x1 conv of g to K channels
+
+    The dilated branches see ever wider neighbourhoods (up to 17x17 pixels at r = 8) and the
+    pooled branch the whole image, so each position's mix of bases can depend on where the
+    digit is and what surrounds it. Every convolution has a bias; weights start
+    Glorot-uniform (the depthwise ones with Keras's fans, 9*K in and 9 out), biases at zero.
+
+    params  low.weight (K, C_in, 1, 1), low.bias (K,)
+            dilated{r}.weight (K, 1, 3, 3), dilated{r}.bias (K,) for each dilation r used
+            hidden.weight ((6K)//2, K*len(maps), 1, 1), hidden.bias
+            gate.weight (6K, (6K)//2, 1, 1), gate.bias
+            out.weight (K, 6K, 1, 1), out.bias (K,)
+    """
+
+    DILATIONS = (1, 2, 4, 8)
+
+    def __init__(self, in_channels, rank, input_size, output_size, *, rng=None, dtype=numpy.float32):
+        super().__init__()
+        owner = type(self).__name__
+        self.in_channels = _checks.positive_int(in_channels, "in_channels", owner)
+        self.rank = k = _checks.positive_int(rank, "rank", owner)
+        self.input_size = _checks.pair(input_size, "input_size", owner)
+        self.output_size = _checks.pair(output_size, "output_size", owner)
+        self.dtype = _float_dtype(dtype, owner)
+        rng = numpy.random.default_rng() if rng is None else rng
+        self.dilations = tuple(r for r in self.DILATIONS if r <= (min(self.input_size) - 1) // 2)
+        hidden, gate = (6 * k) // 2, 6 * k
+        maps = 2 + len(self.dilations)
+
+        def conv1x1(name, c_out, c_in):
+            self._add_param(f"{name}.weight", _glorot_uniform(rng, (c_out, c_in, 1, 1), c_in, c_out, self.dtype))
+            self._add_param(f"{name}.bias", _zeros((c_out,), self.dtype))
+
+        conv1x1("low", k, self.in_channels)
+        for r in self.dilations:
+            self._add_param(f"dilated{r}.weight", _glorot_uniform(rng, (k, 1, 3, 3), 9 * k, 9, self.dtype))
+            self._add_param(f"dilated{r}.bias", _zeros((k,), self.dtype))
+        conv1x1("hidden", hidden, k * maps)
+        conv1x1("gate", gate, hidden)
+        conv1x1("out", k, gate)
+        self.decayed = tuple(name for name in self.params if name.endswith(".weight"))
+
+    def _conv1x1(self, name, x):
+        return conv2d_forward(x, self.params[f"{name}.weight"], self.params[f"{name}.bias"])
+
+    def forward(self, x, training=True):
+        self._check_input(x, "(N, C, H, W)", channels=self.in_channels, spatial=self.input_size)
+        size = self.output_size
+        x_low, low_cache = self._conv1x1("low", x)
+        x_pool, pool_cache = spatial_mean_forward(x_low)
+        branches = [x_low, x_pool]
+        dilated_caches = []
+        for r in self.dilations:
+            d, cache = depthwise_conv2d_forward(x_low, self.params[f"dilated{r}.weight"],
+                                                self.params[f"dilated{r}.bias"], dilation=r)
+            branches.append(d)
+            dilated_caches.append(cache)
+        resized, resize_caches = zip(*(bilinear_resize_forward(b, size) for b in branches))
+        stacked, concat_cache = concat_channels_forward(list(resized))
+        h, hidden_cache = self._conv1x1("hidden", stacked)
+        h, relu_cache = relu_forward(h)
+        g, gate_cache = self._conv1x1("gate", h)
+        g, sigmoid_cache = sigmoid_forward(g)
+        logits, out_cache = self._conv1x1("out", g)
+        self._cache = (low_cache, pool_cache, dilated_caches, resize_caches, concat_cache,
+                       hidden_cache, relu_cache, gate_cache, sigmoid_cache, out_cache)
+        return logits
+
+    def backward(self, dlogits):
+        (low_cache, pool_cache, dilated_caches, resize_caches, concat_cache,
+         hidden_cache, relu_cache, gate_cache, sigmoid_cache, out_cache) = self._need_cache()
+        g = self.grads
+        dg, g["out.weight"], g["out.bias"] = conv2d_backward(dlogits, out_cache)
+        dg = sigmoid_backward(dg, sigmoid_cache)
+        dh, g["gate.weight"], g["gate.bias"] = conv2d_backward(dg, gate_cache)
+        dh = relu_backward(dh, relu_cache)
+        dstacked, g["hidden.weight"], g["hidden.bias"] = conv2d_backward(dh, hidden_cache)
+        dresized = concat_channels_backward(dstacked, concat_cache)
+        dbranches = [bilinear_resize_backward(d, c) for d, c in zip(dresized, resize_caches)]
+        dx_low = dbranches[0] + spatial_mean_backward(dbranches[1], pool_cache)
+        for r, d, cache in zip(self.dilations, dbranches[2:], dilated_caches):
+            dd, g[f"dilated{r}.weight"], g[f"dilated{r}.bias"] = depthwise_conv2d_backward(d, cache)
+            dx_low += dd
+        dx, g["low.weight"], g["low.bias"] = conv2d_backward(dx_low, low_cache)
+        return dx
+
+    def _describe(self):
+        (h, w), (ho, wo) = self.input_size, self.output_size
+        dil = ", ".join(str(r) for r in self.dilations) or "none"
+        return f"{self.in_channels} -> K={self.rank}, input {h}x{w} -> output {ho}x{wo}, dilations {dil}"
 
 
 # --------------------------------------------------------------------------- other layers
