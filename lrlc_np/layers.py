@@ -279,8 +279,14 @@ class LowRankLocallyConnected2D(_SpatialLayer):
     init       "conv": constant logits, so every position starts with the same filter bank
                (alpha = 1/K for softmax, 1/sqrt(K) for norm and none): the layer starts
                as a convolution. "random": standard-normal logits.
-    params     bases (K, C_out, C_in, kh, kw) He-uniform; the logits above; bias (C_out,)
-               if bias=True; the spatial biases above if spatial_bias=True (all zeros)
+    input_dependent
+               True: the logits come from the input instead of free parameters, one map per
+               example, logits (N, K, H_out, W_out) = InputDependentCombiningWeights(x)
+               (the paper's input-dependent variant; needs combining="full"). Its
+               parameters appear here as "combiner.<name>" (e.g. "combiner.low.weight").
+    params     bases (K, C_out, C_in, kh, kw) He-uniform; the logits above (none when
+               input_dependent); bias (C_out,) if bias=True; the spatial biases above if
+               spatial_bias=True (all zeros)
     """
 
     decayed = ("bases",)

@@ -129,3 +129,13 @@ def test_chunked_ops_gradients(name, geom, seed):
     case = op_case(name, geom, rng)
     with tiny_chunks():
         assert_gradients(name, case.forward, case.backward, case.inputs, case.grad_names, rng)
+
+
+def test_nested_for_chunks_runs_serially_inside_a_chunk(monkeypatch):
+    """A body that itself calls for_chunks must not wait for the busy pool (no deadlock)."""
+    monkeypatch.setenv(_parallel.THREADS_VARIABLE, "2")
+
+    def outer(lo, hi):
+        return sum(_parallel.for_chunks(4, 1, lambda a, b: b - a))
+
+    assert _parallel.for_chunks(6, 1, outer) == [4] * 6

@@ -21,15 +21,18 @@ return a partial result (a weight gradient, a sum). ``results`` lists them in ch
 whichever thread ran them, so a sum over them is the same, bit for bit, on every run.
 
 Serial fallback: on CuPy (the GPU is already parallel, so one chunk covers everything),
-with one worker (``LRLC_NP_THREADS=1`` or a one-core machine), or without threadpoolctl.
+with one worker (``LRLC_NP_THREADS=1`` or a one-core machine), without threadpoolctl, or
+when called from inside another chunk.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 THREADS_VARIABLE = "LRLC_NP_THREADS"
+_THREAD_PREFIX = "lrlc_np"
 
 _pool = None            # (workers, ThreadPoolExecutor), made on first use
 _controller = None
@@ -70,7 +73,7 @@ def _executor(workers):
     if _pool is None or _pool[0] != workers:
         if _pool is not None:
             _pool[1].shutdown(wait=False)
-        _pool = (workers, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lrlc_np"))
+        _pool = (workers, ThreadPoolExecutor(max_workers=workers, thread_name_prefix=_THREAD_PREFIX))
     return _pool[1]
 
 
@@ -87,6 +90,8 @@ def for_chunks(total: int, chunk: int, body, *, xp=None) -> list:
     starts = range(0, total, max(1, chunk))
     spans = [(s, min(s + chunk, total)) for s in starts]
     workers = min(worker_count(), len(spans))
+    if threading.current_thread().name.startswith(_THREAD_PREFIX):
+        workers = 1                        # called from inside a chunk: the pool is busy, stay serial
     controller = _blas_controller() if workers > 1 else None
     if controller is None:
         return [body(start, stop) for start, stop in spans]
