@@ -44,6 +44,10 @@ def gradcheck_cases(rng):
                                            method=method, **geom, rng=rng, dtype=f64)
         _randomise_biases(layer, rng)
         yield f"LRLC K=2 row_col/softmax via {method}", layer, x, {}
+    layer = L.LowRankLocallyConnected2D(3, 4, input_size=(7, 6), rank=2, combining="full",
+                                       input_dependent=True, **geom, rng=rng, dtype=f64)
+    _randomise_biases(layer, rng)
+    yield "LRLC K=2 input-dependent alpha", layer, x, {}
     yield "Dense", L.Dense(5, 3, rng=rng, dtype=f64), to_device(rng.standard_normal((4, 5))), {}
     away_from_zero = rng.standard_normal((2, 3, 4, 5))
     away_from_zero += numpy.where(away_from_zero >= 0, 0.1, -0.1)  # ReLU has a kink at 0
@@ -84,7 +88,7 @@ def run_gradcheck(args) -> int:
     print(f"float64, eps {args.eps:g}, random upstream gradient, seed {args.seed}, backend {get_backend()}")
     print("relative error = max|analytic - numeric| / max(max|analytic|, max|numeric|, 1e-2)")
     print(f"pass when relative error <= {tol:g}\n")
-    header = f"{'layer':<36} {'parameter':<13} {'shape':<20} {'rel. error':>10}  result"
+    header = f"{'layer':<36} {'parameter':<24} {'shape':<20} {'rel. error':>10}  result"
     print(header)
     print("-" * len(header))
     rows = []
@@ -100,7 +104,7 @@ def run_gradcheck(args) -> int:
     for label, name, shape, err in rows:
         ok = err <= tol
         failed += not ok
-        print(f"{label:<36} {name:<13} {_shape(shape):<20} {err:>10.1e}  {'pass' if ok else 'FAIL'}")
+        print(f"{label:<36} {name:<24} {_shape(shape):<20} {err:>10.1e}  {'pass' if ok else 'FAIL'}")
     print("-" * len(header))
     if failed:
         print(f"{failed} of {len(rows)} gradients FAILED (relative error > {tol:g})")
@@ -116,13 +120,32 @@ def _fail(command, message) -> int:
     return 1
 
 
-def run_train(args) -> int:
-    from .data import DataError
-    from .plots import plot_run
-    from .train import TrainConfig, TrainingDiverged, train
+def _resolve_combining(args, command):
+    """--combining defaults to row_col, or full with --input-dependent; None when they conflict
+    (after printing the error)."""
+    if args.input_dependent and args.combining not in (None, "full"):
+        _fail(command, f"--input-dependent computes a logit for every position, so it needs "
+                       f"--combining full, got --combining {args.combining}")
+        return None
+    return "full" if args.input_dependent else (args.combining or "row_col")
 
+
+def run_train(args) -> int:
+    import json
+
+    from .data import DataError, load_mnist
+    from .plots import plot_run
+    from .train import CONFIG, TrainConfig, TrainingDiverged, train
+
+    combining = _resolve_combining(args, "train")
+    if combining is None:
+        return 1
+    if args.input_dependent and "lrlc" not in args.layers and not args.resume:
+        return _fail("train", f"--input-dependent changes LRLC layers, but --layers {','.join(args.layers)} "
+                              f"has none; add one, e.g. --layers conv,conv,lrlc")
     config = TrainConfig(
-        layers=tuple(args.layers), rank=args.rank, filters=args.filters, combining=args.combining,
+        layers=tuple(args.layers), rank=args.rank, filters=args.filters, combining=combining,
+        input_dependent=args.input_dependent,
         normalize=args.normalize, coord_conv=args.coord_conv, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
@@ -136,7 +159,14 @@ def run_train(args) -> int:
     except (DataError, FileExistsError, FileNotFoundError, TrainingDiverged, ValueError) as err:
         return _fail("train", err)
     if history:
-        paths = plot_run(model, history, args.out)
+        examples = None
+        if any(getattr(layer, "input_dependent", False) for layer in model.layers):
+            saved = TrainConfig.from_json(json.loads((Path(args.out) / CONFIG).read_text()))  # also on --resume
+            try:
+                examples = load_mnist("test", data_dir=saved.data_dir, dataset=saved.dataset)
+            except DataError as err:
+                return _fail("train", err)
+        paths = plot_run(model, history, args.out, examples=examples)
         last = history[-1]
         print(f"final test accuracy {100 * last['test_acc']:.2f}% (validation {100 * last['val_acc']:.2f}%)")
         print(f"wrote {args.out}/metrics.jsonl, checkpoint.npz, " + ", ".join(p.name for p in paths))
@@ -159,8 +189,8 @@ def run_compare(args) -> int:
     for key in QUICK:
         if getattr(args, key) is None:
             setattr(args, key, (QUICK if args.quick else COMPARE_DEFAULTS)[key])
-    base = TrainConfig(
-        layers=("conv",) * args.num_layers, filters=args.filters, combining=args.combining,
+    base = TrainConfig(   # --combining is for the fixed LRLC rows; input-dependent rows use full
+        layers=("conv",) * args.num_layers, filters=args.filters, combining=args.combining or "row_col",
         normalize=args.normalize, coord_conv=args.coord_conv, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
@@ -168,7 +198,7 @@ def run_compare(args) -> int:
     try:
         run_comparison(base, args.out, args.position, args.ranks, args.seeds,
                        wide_rank=args.wide_rank, progress=not args.no_progress and args.jobs == 1,
-                       jobs=args.jobs)
+                       jobs=args.jobs, input_dependent=args.input_dependent)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished runs are kept in {args.out}; run the same command "
               "again to continue", file=sys.stderr)
@@ -262,8 +292,9 @@ def _layer_list(text):
 
 def _add_model_flags(p):
     p.add_argument("--filters", type=_positive_int, default=64, help="filters per layer (default: 64)")
-    p.add_argument("--combining", choices=("row_col", "row", "col", "full"), default="row_col",
-                   help="how LRLC combining weights vary over positions (default: row_col)")
+    p.add_argument("--combining", choices=("row_col", "row", "col", "full"), default=None,
+                   help="how the combining weights of (fixed) LRLC layers vary over positions "
+                        "(default: row_col; input-dependent LRLC always uses full)")
     p.add_argument("--normalize", choices=("softmax", "norm", "none"), default="softmax",
                    help="normalisation of the combining weights over K (default: softmax)")
     p.add_argument("--coord-conv", action="store_true",
@@ -332,6 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--rank", type=_positive_int, default=1,
                     help="rank K of LRLC layers, and the width target of wide_conv (default: 1)")
     _add_model_flags(tr)
+    tr.add_argument("--input-dependent", action="store_true",
+                    help="combining weights computed from each input by a small network, the "
+                         "paper's input-dependent variant (implies --combining full); also writes "
+                         "alpha_per_digit.png, the weights for one test image of each of six digits")
     _add_training_flags(tr, epochs=10)
     tr.add_argument("--seed", type=_non_negative_int, default=0, help="seed for weights and data order (default: 0)")
     tr.add_argument("--out", required=True, help="run directory for metrics, checkpoint and figures")
@@ -357,6 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rank whose parameter count the wide conv matches (default: 4 if listed, else the largest rank)")
     cp.add_argument("--seeds", type=_int_list, default=[0, 1, 2], help="seeds (default: 0,1,2)")
     _add_model_flags(cp)
+    cp.add_argument("--input-dependent", action="store_true",
+                    help="also train, for every rank in --ranks, LRLC whose combining weights are "
+                         "computed from each input by a small network (the paper's input-dependent "
+                         "variant, combining full), with the same seeds and budget: rows "
+                         "'lrlc input-dependent K=r' and a second LRLC line in the plot")
     _add_training_flags(cp, epochs=5)
     cp.add_argument("--jobs", type=_positive_int, default=1,
                     help="runs trained at once, each in its own single-threaded process; "

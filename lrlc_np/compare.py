@@ -2,11 +2,15 @@
 
 Every variant is the paper's network with one layer position swapped; every run is a
 normal training run (``train.train``) in ``out/<variant>/seed<seed>/``, so a comparison
-that was interrupted continues where it stopped when started again. The summary files:
+that was interrupted continues where it stopped when started again. With
+``input_dependent=True`` each rank also gets an "lrlc input-dependent K=r" variant: LRLC whose
+combining weights come from each input (``combining="full"``), same seeds and budget. The
+summary files:
 
     results.csv            one row per run: variant, rank, seed, accuracies, parameters, seconds per epoch
-    results.md             mean ± std per variant
-    accuracy_vs_rank.png   LRLC test accuracy against rank, with conv, wide conv and LC as lines
+    results.md             mean ± std per variant, with parameters and seconds per epoch
+    accuracy_vs_rank.png   LRLC test accuracy against rank (fixed and input-dependent alpha as
+                           two lines), with conv, wide conv and LC as horizontal lines
 """
 
 from __future__ import annotations
@@ -20,15 +24,23 @@ from pathlib import Path
 from .train import CHECKPOINT, CONFIG, METRICS, TrainConfig, _read_metrics, train
 
 
+#: name prefix of the input-dependent LRLC variants ("lrlc input-dependent K=4")
+INPUT_DEPENDENT = "lrlc input-dependent"
+
+
 @dataclasses.dataclass(frozen=True)
 class Variant:
     name: str
     layers: tuple
     rank: int
+    input_dependent: bool = False
 
 
-def variants(position, num_layers, ranks, wide_rank):
-    """The networks to compare: conv everywhere, then one position swapped."""
+def variants(position, num_layers, ranks, wide_rank, input_dependent=False):
+    """The networks to compare: conv everywhere, then one position swapped.
+
+    input_dependent  also one input-dependent LRLC variant per rank, after the fixed ones
+    """
     def swapped(kind):
         return tuple(kind if i == position - 1 else "conv" for i in range(num_layers))
 
@@ -36,7 +48,22 @@ def variants(position, num_layers, ranks, wide_rank):
            Variant(f"wide_conv (K={wide_rank})", swapped("wide_conv"), wide_rank),
            Variant("lc", swapped("lc"), 1)]
     out += [Variant(f"lrlc K={r}", swapped("lrlc"), r) for r in ranks]
+    if input_dependent:
+        out += [Variant(f"{INPUT_DEPENDENT} K={r}", swapped("lrlc"), r, True) for r in ranks]
     return out
+
+
+def variant_config(base, variant, seed):
+    """The TrainConfig of one run: ``base`` with the variant's layers and rank, and ``seed``.
+
+    Input-dependent variants use combining "full" (the only mode the combining network
+    supports); the other variants keep ``base.combining``.
+    """
+    config = dataclasses.replace(base, layers=variant.layers, rank=variant.rank, seed=seed,
+                                 input_dependent=variant.input_dependent)
+    if variant.input_dependent:
+        config = dataclasses.replace(config, combining="full")
+    return config
 
 
 def _slug(name):
@@ -62,11 +89,12 @@ def _is_finished(config, run_dir):
 
 
 def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank=None,
-                   progress=True, jobs=1, log=print):
+                   progress=True, jobs=1, log=print, input_dependent=False):
     """Train every variant for every seed (skipping finished runs) and write the summaries.
 
     base      settings shared by all runs (epochs, filters, data, optimiser ...)
     position  1-based layer position that is swapped
+    input_dependent  also train "lrlc input-dependent K=r" for every rank r
     jobs      runs trained at the same time, each in its own process with a single-threaded
               BLAS: on a machine with that many cores this uses all of them for the copies
               and element-wise work too, which one multi-threaded process does not
@@ -80,9 +108,9 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
     wide_rank = wide_rank or (4 if 4 in ranks else max(ranks))
     out = Path(out_dir)
     todo = []
-    for variant in variants(position, num_layers, ranks, wide_rank):
+    for variant in variants(position, num_layers, ranks, wide_rank, input_dependent):
         for seed in seeds:
-            config = dataclasses.replace(base, layers=variant.layers, rank=variant.rank, seed=seed)
+            config = variant_config(base, variant, seed)
             todo.append((variant, seed, config, out / _slug(variant.name) / f"seed{seed}"))
 
     histories = {}
@@ -132,7 +160,7 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
             params_of[variant] = build_network(
                 config.layers, filters=config.filters, rank=config.rank, combining=config.combining,
                 normalize=config.normalize, batch_norm=config.batch_norm,
-                coord_conv=config.coord_conv).num_parameters
+                coord_conv=config.coord_conv, input_dependent=config.input_dependent).num_parameters
         params = params_of[variant]
         rows.append({
             "variant": variant.name, "layers": ",".join(variant.layers), "rank": variant.rank,
@@ -190,10 +218,12 @@ def plot_accuracy_vs_rank(summary, path, position):
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    lrlc = [s for s in summary if s["variant"].startswith("lrlc")]
-    if lrlc:
-        ax.errorbar([s["rank"] for s in lrlc], [s["mean"] for s in lrlc], yerr=[s["std"] for s in lrlc],
-                    fmt="o-", capsize=4, label="LRLC")
+    lrlc = [s for s in summary if s["variant"].startswith("lrlc K=")]
+    dependent = [s for s in summary if s["variant"].startswith(INPUT_DEPENDENT)]
+    for group, fmt, label in ((lrlc, "o-", "LRLC"), (dependent, "s--", "LRLC, input-dependent alpha")):
+        if group:
+            ax.errorbar([s["rank"] for s in group], [s["mean"] for s in group], yerr=[s["std"] for s in group],
+                        fmt=fmt, capsize=4, label=label)
     styles = {"conv": ("k", "--"), "lc": ("tab:red", ":"), "wide_conv": ("tab:green", "-.")}
     for s in summary:
         key = s["variant"].split(" ")[0]
@@ -203,9 +233,10 @@ def plot_accuracy_vs_rank(summary, path, position):
             if s["std"]:
                 ax.axhspan(s["mean"] - s["std"], s["mean"] + s["std"], color=color, alpha=0.08)
     ax.set(xlabel="LRLC rank K", ylabel="test accuracy (%)", title=f"Layer position {position}")
-    if lrlc:
+    ranks = sorted({s["rank"] for s in lrlc + dependent})
+    if ranks:
         ax.set_xscale("log", base=2)
-        ax.set_xticks([s["rank"] for s in lrlc], [str(s["rank"]) for s in lrlc])
+        ax.set_xticks(ranks, [str(r) for r in ranks])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)

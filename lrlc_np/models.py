@@ -16,6 +16,8 @@ Each layer is one of
 Conv and LRLC layers drop their channel bias when BatchNorm follows (BatchNorm's shift
 replaces it); LRLC keeps its spatial bias, which BatchNorm cannot replace. LC keeps its
 bias. ``coord_conv=True`` first appends two coordinate channels (the CoordConv baseline).
+``input_dependent=True`` makes every LRLC layer compute its combining weights from its input
+with the paper's small combining network (``combining="full"``, one alpha map per example).
 """
 
 from __future__ import annotations
@@ -70,16 +72,23 @@ def _fmt(shape):
 
 
 def build_network(layer_types=("conv", "conv", "conv"), filters=64, kernel_size=3, rank=1,
-                  combining="row_col", normalize="softmax", batch_norm=True, coord_conv=False,
-                  input_shape=(1, 28, 28), num_classes=10, rng=None, dtype=numpy.float32):
+                  combining=None, normalize="softmax", batch_norm=True, coord_conv=False,
+                  input_shape=(1, 28, 28), num_classes=10, rng=None, dtype=numpy.float32,
+                  input_dependent=False):
     """Build the paper's network; see the module docstring.
 
-    layer_types  one entry per 3x3 layer: "conv", "lc", "lrlc" or "wide_conv"
-    filters      output channels of every layer (C_out)
-    rank         K of the LRLC layers, and the width target of "wide_conv"
-    input_shape  (C, H, W) of one example
-    rng          numpy.random.Generator for the initial weights (None: unseeded)
-    -> Network (a Sequential); input (N, C, H, W) -> class logits (N, num_classes)
+    layer_types      one entry per 3x3 layer: "conv", "lc", "lrlc" or "wide_conv"
+    filters          output channels of every layer (C_out)
+    rank             K of the LRLC layers, and the width target of "wide_conv"
+    combining        how LRLC logits vary over positions (None: "row_col", or "full" with
+                     input_dependent=True)
+    input_dependent  True: every LRLC layer computes alpha (N, K, H_out, W_out) from its input
+                     with a small network; needs an "lrlc" layer and combining "full" (or None)
+    input_shape      (C, H, W) of one example
+    rng              numpy.random.Generator for the initial weights (None: unseeded)
+    -> Network (a Sequential); input (N, C, H, W) -> class logits (N, num_classes).
+       ``network.config`` holds the resolved arguments: ``build_network(**network.config)``
+       builds the same architecture.
     """
     owner = "build_network"
     if isinstance(layer_types, str):
@@ -88,6 +97,18 @@ def build_network(layer_types=("conv", "conv", "conv"), filters=64, kernel_size=
         raise ValueError(f"{owner}: expected at least one layer type, got {layer_types!r}")
     for t in layer_types:
         _checks.choice(t, LAYER_TYPES, "each layer type", owner)
+    if not isinstance(input_dependent, bool):
+        raise TypeError(f"{owner}: expected input_dependent as True or False, got {input_dependent!r}")
+    if input_dependent:
+        if "lrlc" not in layer_types:
+            raise ValueError(f"{owner}: input_dependent=True applies to LRLC layers, but layer_types "
+                             f"{list(layer_types)!r} has no 'lrlc'")
+        if combining not in (None, "full"):
+            raise ValueError(f"{owner}: input_dependent=True computes a logit for every position, so it "
+                             f"needs combining='full' (or None), got combining={combining!r}")
+        combining = "full"
+    elif combining is None:
+        combining = "row_col"
     filters = _checks.positive_int(filters, "filters", owner)
     kernel_size = _checks.positive_int(kernel_size, "kernel_size", owner)
     rank = _checks.positive_int(rank, "rank", owner)
@@ -117,7 +138,8 @@ def build_network(layer_types=("conv", "conv", "conv"), filters=64, kernel_size=
         else:
             layer = L.LowRankLocallyConnected2D(
                 channels, out, kernel_size, (height, width), rank, combining=combining,
-                normalize=normalize, bias=not batch_norm, spatial_bias=True, **common)
+                normalize=normalize, bias=not batch_norm, spatial_bias=True,
+                input_dependent=input_dependent, **common)
         layers.append(layer)
         if batch_norm:
             layers.append(L.BatchNorm2D(out, dtype=dtype))
@@ -128,5 +150,6 @@ def build_network(layer_types=("conv", "conv", "conv"), filters=64, kernel_size=
     layers += [L.GlobalAvgPool2D(), L.Dense(channels, num_classes, **common)]
     config = dict(layer_types=list(layer_types), filters=filters, kernel_size=kernel_size, rank=rank,
                   combining=combining, normalize=normalize, batch_norm=batch_norm,
-                  coord_conv=coord_conv, input_shape=list(input_shape), num_classes=num_classes)
+                  coord_conv=coord_conv, input_shape=list(input_shape), num_classes=num_classes,
+                  input_dependent=input_dependent)
     return Network(*layers, input_shape=input_shape, config=config)

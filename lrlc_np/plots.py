@@ -1,4 +1,5 @@
-"""Figures, saved as PNG files: training curves, first-layer filters, combining-weight maps.
+"""Figures, saved as PNG files: training curves, first-layer filters, combining-weight maps
+(fixed, or per example for input-dependent LRLC layers).
 
 Matplotlib is imported inside each function with the non-interactive Agg backend, so
 plotting works on machines without a display and ``import lrlc_np`` does not need it.
@@ -102,8 +103,109 @@ def plot_combining_weights(alpha, path, title="Combining weights"):
     return _save(fig, path)
 
 
-def plot_run(model, history, out_dir):
-    """All figures of a finished run, saved into ``out_dir``; returns the paths written."""
+def _input_dependent_layers(model):
+    """Indices (into ``model.layers``) of the LRLC layers with input-dependent combining weights."""
+    return [i for i, layer in enumerate(model.layers) if getattr(layer, "input_dependent", False)]
+
+
+def one_per_class(labels, count):
+    """Indices of the first example of each class 0, 1, ..., count - 1 that occurs in labels (N,)."""
+    labels = numpy.asarray(labels)
+    picked = []
+    for c in range(int(count)):
+        where = numpy.flatnonzero(labels == c)
+        if where.size:
+            picked.append(int(where[0]))
+    return numpy.array(picked, dtype=numpy.int64)
+
+
+def plot_input_dependent_alpha(model, images, labels, path, layer_index=None, max_examples=6):
+    """Per-example combining weights of an input-dependent LRLC layer, one row per example.
+
+    model        a Sequential (e.g. from ``build_network(..., input_dependent=True)``)
+    images       model input (N, C, H, W), float, or uint8 pixels (N, H, W) (converted with
+                 ``data.to_model_input``); the first ``max_examples`` are shown
+    labels       (N,) class of each image, shown at the left of its row, or None
+    layer_index  index into ``model.layers`` of the layer to show (None: the first
+                 input-dependent LRLC layer)
+
+    The network runs in evaluation mode (``training=False``, no statistics change) up to the
+    layer, whose input h gives alpha = layer.combining_weights(h), (N, K, H_out, W_out). Each
+    row shows the image, then the K maps alpha[n, k] on one colour scale (0..1 for softmax).
+    """
+    from . import backend
+    from .data import to_model_input
+
+    owner = "plot_input_dependent_alpha"
+    candidates = _input_dependent_layers(model)
+    if not candidates:
+        raise ValueError(f"{owner}: the model has no LRLC layer with input-dependent combining weights "
+                         f"(build it with input_dependent=True)")
+    if layer_index is None:
+        layer_index = candidates[0]
+    elif layer_index not in candidates:
+        raise ValueError(f"{owner}: expected layer_index in {candidates} (the input-dependent LRLC "
+                         f"layers), got {layer_index!r}")
+    if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
+        raise ValueError(f"{owner}: expected max_examples as an int >= 1, got {max_examples!r}")
+    x = numpy.asarray(to_numpy(images))
+    if x.dtype == numpy.uint8:
+        x = to_model_input(x)
+    shape = tuple(getattr(model, "input_shape", ()))       # (C, H, W) of a Network
+    want = "(N, " + ", ".join(map(str, shape or ("C", "H", "W"))) + ")"
+    if x.ndim != 4 or len(x) == 0 or (shape and x.shape[1:] != shape):
+        raise ValueError(f"{owner}: expected images {want} with N >= 1, got shape {x.shape}")
+    if labels is not None and len(labels) != len(x):
+        raise ValueError(f"{owner}: {len(x)} images but {len(labels)} labels")
+    x = x[:max_examples]
+    dtype = next(iter(model.params.values())).dtype
+    h = backend.to_device(x.astype(dtype, copy=False))
+    for layer in model.layers[:layer_index]:
+        h = layer.forward(h, training=False)
+    layer = model.layers[layer_index]
+    alpha = to_numpy(layer.combining_weights(h))          # (N, K, H_out, W_out)
+
+    plt = _pyplot()
+    n, k = alpha.shape[:2]
+    if layer.normalize == "softmax":
+        low, high = 0.0, 1.0
+    else:
+        low, high = float(alpha.min()), float(alpha.max())
+        if high - low < 1e-12:
+            low, high = low - 0.5, high + 0.5
+    height = 1.7 * n + 0.9
+    fig, axes = plt.subplots(n, k + 1, figsize=(1.7 * (k + 1) + 1.2, height), squeeze=False)
+    fig.subplots_adjust(top=1 - 0.75 / height)       # the title's room, not a fixed fraction
+    image = None
+    for row in range(n):
+        ax = axes[row, 0]
+        ax.imshow(x[row, 0], cmap="gray")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if labels is not None:
+            ax.set_ylabel(f"class {int(labels[row])}")
+        for col in range(k):
+            ax = axes[row, col + 1]
+            image = ax.imshow(alpha[row, col], cmap="viridis", vmin=low, vmax=high)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_title("input")
+    for col in range(k):
+        axes[0, col + 1].set_title(f"basis {col + 1}")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="alpha")
+    fig.suptitle(f"Input-dependent combining weights of layer {layer_index} "
+                 f"(K={layer.rank}, {layer.normalize})")
+    return _save(fig, path)
+
+
+def plot_run(model, history, out_dir, examples=None):
+    """All figures of a finished run, saved into ``out_dir``; returns the paths written.
+
+    examples  (images uint8 (N, 28, 28), labels (N,)), e.g. the test set: for a model with
+              input-dependent LRLC layers, one image of each of the first six classes goes
+              into alpha_per_digit.png (the first such layer; later ones get
+              alpha_per_digit_<layer index>.png). Without examples those figures are skipped.
+    """
     from .layers import Conv2D, LowRankLocallyConnected2D
 
     out = Path(out_dir)
@@ -113,8 +215,17 @@ def plot_run(model, history, out_dir):
         paths.append(plot_filters(spatial[0].params["weight"], out / "filters_layer1.png",
                                   title="First-layer filters (first input channel)"))
     for i, layer in enumerate(model.layers):
-        if isinstance(layer, LowRankLocallyConnected2D):
+        if isinstance(layer, LowRankLocallyConnected2D) and not layer.input_dependent:
             paths.append(plot_combining_weights(
                 layer.combining_weights(), out / f"combining_weights_{i}.png",
                 title=f"Combining weights of layer {i} (K={layer.rank}, {layer.combining}, {layer.normalize})"))
+    if examples is not None:
+        images, labels = examples
+        chosen = one_per_class(labels, 6)
+        if len(chosen) == 0:                  # none of the classes 0..5: take the first images
+            chosen = numpy.arange(min(6, len(labels)))
+        for number, i in enumerate(_input_dependent_layers(model)):
+            name = "alpha_per_digit.png" if number == 0 else f"alpha_per_digit_{i}.png"
+            paths.append(plot_input_dependent_alpha(model, images[chosen], numpy.asarray(labels)[chosen],
+                                                    out / name, layer_index=i))
     return paths

@@ -49,6 +49,7 @@ class TrainConfig:
     normalize: str = "softmax"
     coord_conv: bool = False
     batch_norm: bool = True
+    input_dependent: bool = False    # LRLC alpha computed from each input (needs combining "full")
     epochs: int = 10
     batch_size: int = 128
     lr: float = 0.05
@@ -84,6 +85,14 @@ class TrainConfig:
             bad("combining", "in row_col, row, col, full")
         if self.normalize not in ("softmax", "norm", "none"):
             bad("normalize", "in softmax, norm, none")
+        for name in ("coord_conv", "batch_norm", "nesterov", "input_dependent"):
+            if not isinstance(getattr(self, name), bool):
+                bad(name, "as True or False")
+        if self.input_dependent and "lrlc" not in self.layers:
+            bad("layers", "to include 'lrlc' with input_dependent=True (it changes LRLC layers only)")
+        if self.input_dependent and self.combining != "full":
+            bad("combining", "'full' with input_dependent=True (the combining network gives every "
+                             "position its own logits)")
         if self.schedule not in SCHEDULES:
             bad("schedule", f"in {', '.join(SCHEDULES)}")
         for name in ("lr", "momentum", "weight_decay", "warmup_epochs"):
@@ -246,7 +255,7 @@ def train(config: TrainConfig, out_dir, *, resume=False, progress=True, on_epoch
     model = build_network(config.layers, filters=config.filters, rank=config.rank,
                           combining=config.combining, normalize=config.normalize,
                           batch_norm=config.batch_norm, coord_conv=config.coord_conv,
-                          rng=numpy.random.default_rng(seeds[0]))
+                          input_dependent=config.input_dependent, rng=numpy.random.default_rng(seeds[0]))
     data_rng = numpy.random.default_rng(seeds[1])
     optimizer = SGD(model.params, config.lr, momentum=config.momentum, nesterov=config.nesterov,
                     weight_decay=config.weight_decay, decay=model.decay_names())

@@ -30,9 +30,11 @@ def test_gradcheck_prints_an_all_pass_table(capsys):
     assert lines and all(line.endswith("pass") for line in lines)
     for name in ("Conv2D", "LocallyConnected2D", "row_col/softmax", "row/norm", "col/none",
                  "full/softmax", "via conv", "via lc", "Dense", "ReLU", "BatchNorm2D (training)",
-                 "BatchNorm2D (evaluation)", "GlobalAvgPool2D", "Flatten", "SoftmaxCrossEntropy"):
+                 "BatchNorm2D (evaluation)", "GlobalAvgPool2D", "Flatten", "SoftmaxCrossEntropy",
+                 "LRLC K=2 input-dependent alpha"):
         assert name in out, name
-    for param in ("bases", "row_logits", "col_logits", "logits", "spatial_bias", "row_bias", "col_bias"):
+    for param in ("bases", "row_logits", "col_logits", "logits", "spatial_bias", "row_bias", "col_bias",
+                  "combiner.low.weight", "combiner.dilated2.weight", "combiner.out.bias"):
         assert f" {param} " in out, param
     assert f"all {len(lines)} gradients match" in out
 

@@ -9,19 +9,23 @@ import csv
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from lrlc_np import cli, compare, data
-from lrlc_np.compare import run_comparison, summarise, variants, write_results
+from lrlc_np import cli, compare, data, plots
+from lrlc_np.compare import run_comparison, summarise, variant_config, variants, write_results
 from lrlc_np.models import build_network
-from lrlc_np.plots import plot_combining_weights, plot_filters, plot_run, plot_training_curves
-from lrlc_np.train import TrainConfig
+from lrlc_np.optim import SGD
+from lrlc_np.plots import (one_per_class, plot_combining_weights, plot_filters, plot_input_dependent_alpha,
+                           plot_run, plot_training_curves)
+from lrlc_np.train import TrainConfig, evaluate, load_checkpoint
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -35,6 +39,13 @@ SLUGS = ["conv", "wide_conv_K2", "lc", "lrlc_K1", "lrlc_K2"]
 
 def _is_png(path):
     return path.is_file() and path.read_bytes()[:8] == PNG
+
+
+def _png_size(path):
+    """(width, height) in pixels from the PNG's IHDR chunk."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == PNG and head[12:16] == b"IHDR", head
+    return struct.unpack(">II", head[16:24])
 
 
 @pytest.fixture(scope="module")
@@ -230,8 +241,10 @@ def test_single_figures_and_their_errors(tmp_path):
 
 @pytest.mark.parametrize("command,flags", [
     ("train", ["--layers", "--rank", "--filters", "--epochs", "--batch-size", "--lr", "--schedule",
-               "--dataset", "--limit-train", "--coord-conv", "--seed", "--out", "--resume", "--no-progress"]),
-    ("compare", ["--position", "--ranks", "--seeds", "--wide-rank", "--quick", "--epochs", "--out"]),
+               "--dataset", "--limit-train", "--coord-conv", "--seed", "--out", "--resume", "--no-progress",
+               "--input-dependent"]),
+    ("compare", ["--position", "--ranks", "--seeds", "--wide-rank", "--quick", "--epochs", "--out",
+                 "--input-dependent"]),
     ("download", ["--dataset", "--data-dir", "--no-progress"]),
 ])
 def test_subcommand_help(command, flags, capsys):
@@ -354,3 +367,246 @@ def test_download_without_network_lists_the_urls_tried(tmp_path, monkeypatch, ca
         assert base + "train-images-idx3-ubyte.gz" in captured.err
     # nothing half-written is left behind
     assert [p.name for p in (tmp_path / "mnist").iterdir()] == []
+
+
+# --------------------------------------------------------------------------- input-dependent LRLC: compare
+
+ID_VARIANTS = ["lrlc input-dependent K=1", "lrlc input-dependent K=2"]
+
+
+def test_variants_with_input_dependent_rows():
+    vs = variants(position=2, num_layers=3, ranks=[1, 4], wide_rank=4, input_dependent=True)
+    assert [v.name for v in vs] == ["conv", "wide_conv (K=4)", "lc", "lrlc K=1", "lrlc K=4",
+                                    "lrlc input-dependent K=1", "lrlc input-dependent K=4"]
+    assert [v.input_dependent for v in vs] == [False] * 5 + [True] * 2
+    assert vs[-1].layers == ("conv", "lrlc", "conv") and vs[-1].rank == 4
+    assert [v.name for v in variants(2, 3, [1, 4], 4)] == [v.name for v in vs[:5]]
+    # input-dependent rows use combining "full"; the fixed rows keep the base setting
+    base = TrainConfig(combining="row", filters=4, epochs=2)
+    configs = [variant_config(base, v, seed=7) for v in vs]
+    assert [c.combining for c in configs] == ["row"] * 5 + ["full"] * 2
+    assert [c.input_dependent for c in configs] == [False] * 5 + [True] * 2
+    assert all(c.seed == 7 and c.epochs == 2 and c.filters == 4 for c in configs)
+    for c in configs:
+        c.validate()
+
+
+def test_comparison_with_input_dependent_rows(comparison, tmp_path, capsys, monkeypatch):
+    """The fixed runs are reused; one input-dependent run per rank and seed is added."""
+    out = tmp_path / "c"
+    shutil.copytree(comparison["out"], out)
+    trained = []
+    real_train = compare.train
+
+    def counting_train(config, run_dir, **kwargs):
+        trained.append((config.layers, config.rank, config.seed, config.input_dependent, config.combining))
+        return real_train(config, run_dir, **kwargs)
+
+    monkeypatch.setattr(compare, "train", counting_train)
+    messages = []
+    rows = run_comparison(BASE, out, position=3, ranks=RANKS, seeds=SEEDS, progress=False,
+                          log=messages.append, input_dependent=True)
+    assert sum("already done" in m for m in messages) == 10
+    assert sorted(trained) == sorted((("conv", "conv", "lrlc"), r, s, True, "full") for r in RANKS for s in SEEDS)
+    names = VARIANTS + ID_VARIANTS
+    assert [(r["variant"], r["seed"]) for r in rows] == [(v, s) for v in names for s in SEEDS]
+    with open(out / "results.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [row["variant"] for row in table] == [v for v in names for _ in SEEDS]
+    by_name = {r["variant"]: r for r in rows}
+    for rank, name in zip(RANKS, ID_VARIANTS):
+        r = by_name[name]
+        assert r["layers"] == "conv,conv,lrlc" and r["rank"] == rank
+        assert r["params"] == build_network(("conv", "conv", "lrlc"), filters=4, rank=rank,
+                                            input_dependent=True).num_parameters
+        assert r["params"] != by_name[f"lrlc K={rank}"]["params"]
+        config = json.loads((out / f"lrlc_input-dependent_K{rank}" / "seed1" / "config.json").read_text())
+        assert config["input_dependent"] is True and config["combining"] == "full" and config["seed"] == 1
+        assert config["epochs"] == BASE.epochs and config["limit_train"] == BASE.limit_train
+    assert all(r["seconds_per_epoch"] > 0 for r in rows) and all(float(t["seconds_per_epoch"]) > 0 for t in table)
+    text = (out / "results.md").read_text()
+    for name in ID_VARIANTS:
+        line = next(line for line in text.splitlines() if line.startswith(f"| {name} |"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[3] == "2" and float(cells[5]) >= 0          # runs, seconds / epoch
+    assert _is_png(out / "accuracy_vs_rank.png")
+
+    # the command line with the same flags finds every run finished
+    argv = ["compare", "--dataset", "mnist-sample", "--filters", "4", "--limit-train", "128", "--epochs", "1",
+            "--batch-size", "64", "--ranks", "1,2", "--seeds", "0,1", "--position", "3", "--no-progress",
+            "--input-dependent", "--out", str(out)]
+    trained.clear()
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert trained == [] and printed.count("already done") == 14
+    assert "| lrlc input-dependent K=2 | conv,conv,lrlc |" in printed
+
+
+def test_accuracy_plot_has_a_second_lrlc_line(tmp_path, monkeypatch):
+    from matplotlib.container import ErrorbarContainer
+
+    figures = []
+    real_save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or real_save(fig, path))
+    rows = [_row("conv", 0.5, 0), _row("lc", 0.4, 0), _row("lrlc K=1", 0.6, 0), _row("lrlc K=4", 0.65, 0, rank=4),
+            _row("lrlc input-dependent K=1", 0.7, 0), _row("lrlc input-dependent K=1", 0.8, 1),
+            _row("lrlc input-dependent K=4", 0.75, 0, rank=4)]
+    write_results(rows, tmp_path, BASE, position=3)
+    assert _is_png(tmp_path / "accuracy_vs_rank.png") and len(figures) == 1
+    ax = figures[0].axes[0]
+    lines = {c.get_label(): c.lines[0] for c in ax.containers if isinstance(c, ErrorbarContainer)}
+    assert set(lines) == {"LRLC", "LRLC, input-dependent alpha"}
+    fixed, dependent = lines["LRLC"], lines["LRLC, input-dependent alpha"]
+    assert list(fixed.get_xdata()) == [1, 4] and list(fixed.get_ydata()) == pytest.approx([60, 65])
+    assert list(dependent.get_xdata()) == [1, 4] and list(dependent.get_ydata()) == pytest.approx([75, 75])
+    assert fixed.get_marker() != dependent.get_marker()
+    labels = ax.get_legend_handles_labels()[1]
+    assert "LRLC" in labels and "LRLC, input-dependent alpha" in labels
+
+
+@pytest.mark.parametrize("extra,expected", [([], False), (["--input-dependent"], True)])
+def test_quick_compare_adds_input_dependent_rows_only_when_asked(extra, expected, tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_run_comparison(base, out_dir, position, ranks, seeds, **kwargs):
+        calls.append(dict(base=base, ranks=ranks, **kwargs))
+        (tmp_path / "results.md").write_text("table\n")
+
+    monkeypatch.setattr(compare, "run_comparison", fake_run_comparison)
+    assert cli.main(["compare", "--quick", "--out", str(tmp_path)] + extra) == 0
+    (call,) = calls
+    assert call["input_dependent"] is expected
+    assert call["ranks"] == cli.QUICK["ranks"] and call["base"].dataset == "mnist-sample"
+    assert call["base"].combining == "row_col" and call["base"].input_dependent is False
+    assert "input_dependent" not in cli.QUICK
+
+
+# --------------------------------------------------------------------------- input-dependent LRLC: train
+
+def test_train_command_with_input_dependent_alpha(tmp_path, capsys):
+    out = tmp_path / "id"
+    argv = ["train", "--dataset", "mnist-sample", "--filters", "4", "--limit-train", "128", "--epochs", "1",
+            "--batch-size", "64", "--layers", "conv,conv,lrlc", "--rank", "2", "--input-dependent",
+            "--no-progress", "--out", str(out)]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "alpha_per_digit.png" in printed
+    config = json.loads((out / "config.json").read_text())
+    assert config["input_dependent"] is True and config["combining"] == "full"
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "metrics.jsonl", "checkpoint.npz", "curves.png", "alpha_per_digit.png"} <= names
+    assert not any(n.startswith("combining_weights") for n in names)   # no single alpha to show
+    width, height = _png_size(out / "alpha_per_digit.png")
+    assert 300 < width < height < 3000                                 # six rows of three maps
+
+    # the checkpoint loads into the network config.json describes, and scores what the run reported
+    model = build_network(tuple(config["layers"]), filters=4, rank=2, combining=config["combining"],
+                          input_dependent=config["input_dependent"], rng=np.random.default_rng(9))
+    assert load_checkpoint(out / "checkpoint.npz", model, SGD(model.params, 0.1), np.random.default_rng()) == (1, 2)
+    test_images, test_labels = data.load_mnist("test", dataset="mnist-sample")
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert evaluate(model, test_images, test_labels) == last["test_acc"]
+
+    # --resume takes the saved settings (no --input-dependent needed) and draws the figure again
+    (out / "alpha_per_digit.png").unlink()
+    resume = ["train", "--dataset", "mnist-sample", "--resume", "--no-progress", "--out", str(out)]
+    assert cli.main(resume) == 0
+    assert "final test accuracy" in capsys.readouterr().out
+    assert _is_png(out / "alpha_per_digit.png")
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--layers", "conv,conv,lrlc", "--combining", "row"], "needs --combining full, got --combining row"),
+    (["--layers", "conv,lc,conv"], "--layers conv,lc,conv has none"),
+])
+def test_train_command_input_dependent_errors(flags, message, tmp_path, capsys):
+    argv = ["train", "--dataset", "mnist-sample", "--input-dependent", "--out", str(tmp_path / "x")] + flags
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lrlc train: error: --input-dependent") and message in err[0]
+    assert not (tmp_path / "x").exists()
+
+
+# --------------------------------------------------------------------------- input-dependent LRLC: figures
+
+def _id_model(layer_types=("conv", "lrlc", "conv"), rank=3):
+    return build_network(layer_types, filters=3, rank=rank, input_dependent=True, rng=np.random.default_rng(0))
+
+
+def test_one_per_class_picks_the_first_example_of_each_class():
+    labels = np.array([3, 1, 1, 0, 2, 3, 5, 0])
+    assert one_per_class(labels, 4).tolist() == [3, 1, 4, 0]
+    assert one_per_class(labels, 6).tolist() == [3, 1, 4, 0, 6]      # no 4 in labels
+    assert one_per_class(labels, 0).tolist() == []
+
+
+def test_plot_input_dependent_alpha(tmp_path):
+    model = _id_model()
+    images, labels = data.load_mnist("test", dataset="mnist-sample")
+    chosen = one_per_class(labels, 6)
+    assert labels[chosen].tolist() == [0, 1, 2, 3, 4, 5]
+    x = data.to_model_input(images[chosen])
+    model.forward(x, training=True)                     # non-trivial BatchNorm statistics
+    buffers = {k: v.copy() for k, v in model.buffers.items()}
+    layer = model.layers[3]
+    seen = []
+    real = layer.combining_weights
+    layer.combining_weights = lambda h: seen.append((h, real(h))) or seen[-1][1]
+
+    path = plot_input_dependent_alpha(model, x, labels[chosen], tmp_path / "a" / "alpha.png")
+    assert path == tmp_path / "a" / "alpha.png"
+    width, height = _png_size(path)
+    assert 300 < width < height < 3000
+    # the layer's input is the evaluation-mode output of the layers before it
+    h = x
+    for before in model.layers[:3]:
+        h = before.forward(h, training=False)
+    (got_h, alpha), = seen
+    np.testing.assert_array_equal(got_h, h)
+    assert alpha.shape == (6, 3, 24, 24)
+    for k, v in model.buffers.items():
+        np.testing.assert_array_equal(v, buffers[k], err_msg=k)
+
+    # max_examples keeps the first rows; uint8 pixels (N, 28, 28) give the same figure as model input
+    two = plot_input_dependent_alpha(model, images[chosen], labels[chosen], tmp_path / "two.png",
+                                     layer_index=3, max_examples=2)
+    np.testing.assert_array_equal(seen[-1][0], h[:2])
+    w2, h2 = _png_size(two)
+    assert abs(w2 - width) < 0.1 * width and h2 < 0.6 * height      # two rows instead of six
+    assert _png_size(plot_input_dependent_alpha(model, x[:2], labels[chosen][:2], tmp_path / "b.png")) == (w2, h2)
+    assert _is_png(plot_input_dependent_alpha(model, x[:1], None, tmp_path / "nolabel.png"))
+
+
+def test_plot_input_dependent_alpha_errors(tmp_path):
+    x = np.zeros((2, 1, 28, 28), np.float32)
+    bad = tmp_path / "bad.png"
+    for model in (build_network(("conv", "lrlc", "conv"), filters=2, rank=2, combining="full"),
+                  build_network(filters=2)):
+        with pytest.raises(ValueError, match=r"plot_input_dependent_alpha: the model has no LRLC layer with "
+                                             r"input-dependent combining weights"):
+            plot_input_dependent_alpha(model, x, [0, 1], bad)
+    model = _id_model()
+    with pytest.raises(ValueError, match=r"expected layer_index in \[3\] .*got 0"):
+        plot_input_dependent_alpha(model, x, [0, 1], bad, layer_index=0)
+    with pytest.raises(ValueError, match=r"expected images \(N, 1, 28, 28\) with N >= 1, got shape \(2, 1, 20, 20\)"):
+        plot_input_dependent_alpha(model, np.zeros((2, 1, 20, 20), np.float32), [0, 1], bad)
+    with pytest.raises(ValueError, match=r"got shape \(0, 1, 28, 28\)"):
+        plot_input_dependent_alpha(model, x[:0], [], bad)
+    with pytest.raises(ValueError, match=r"expected max_examples as an int >= 1, got 0"):
+        plot_input_dependent_alpha(model, x, [0, 1], bad, max_examples=0)
+    with pytest.raises(ValueError, match=r"2 images but 3 labels"):
+        plot_input_dependent_alpha(model, x, [0, 1, 2], bad)
+    assert not bad.exists()
+
+
+def test_plot_run_with_input_dependent_layers(tmp_path):
+    images, labels = data.load_mnist("test", dataset="mnist-sample")
+    history = [{"epoch": 1, "train_loss": 2.0, "train_acc": 0.1, "val_acc": 0.1, "test_acc": 0.1}]
+    model = _id_model(("conv", "lrlc", "lrlc"), rank=2)
+    assert [p.name for p in plot_run(model, history, tmp_path / "none")] == ["curves.png", "filters_layer1.png"]
+    paths = plot_run(model, history, tmp_path / "all", examples=(images, labels))
+    assert [p.name for p in paths] == ["curves.png", "filters_layer1.png", "alpha_per_digit.png",
+                                       "alpha_per_digit_6.png"]
+    assert all(_is_png(p) for p in paths)
+    width, height = _png_size(paths[2])
+    assert height > width                                              # six rows of two maps

@@ -303,3 +303,95 @@ def test_whole_network_gradient_check():
     bad = {k: v for k, v in errors.items() if not v <= TOLERANCE}
     assert not bad, f"relative errors above {TOLERANCE}: {bad}"
     assert TOLERANCE == 1e-5
+
+
+# --------------------------------------------------------------------------- input-dependent LRLC
+
+def _combiner_params(c_in, k, size):
+    """Parameters of the combining network from its documented layout (LRLC input size x size)."""
+    dilations = [r for r in (1, 2, 4, 8) if r <= (size - 1) // 2]
+    hidden, gate, maps = (6 * k) // 2, 6 * k, 2 + len(dilations)
+    return ((k * c_in + k) + len(dilations) * (9 * k + k) + (hidden * k * maps + hidden)
+            + (gate * hidden + gate) + (k * gate + k))
+
+
+def test_input_dependent_lrlc_layers():
+    model = build_network(("conv", "lrlc", "lrlc"), filters=4, rank=2, input_dependent=True, rng=_rng())
+    assert type(model.layers[0]) is L.Conv2D
+    for index, size in ((3, 26), (6, 24)):
+        layer = model.layers[index]
+        assert type(layer) is L.LowRankLocallyConnected2D
+        assert layer.input_dependent and layer.combining == "full" and layer.rank == 2
+        names = set(layer.params)
+        assert {"bases", "spatial_bias", "combiner.low.weight", "combiner.dilated8.weight",
+                "combiner.hidden.weight", "combiner.gate.weight", "combiner.out.bias"} <= names
+        assert "logits" not in names and "bias" not in names     # alpha comes from the input; BatchNorm follows
+        fixed = build_network(("conv", "lrlc", "lrlc"), filters=4, rank=2, combining="full", rng=_rng())[index]
+        h_out = size - 2
+        assert layer.num_parameters == (fixed.num_parameters - 2 * h_out * h_out
+                                        + _combiner_params(4, 2, size))
+    assert {n for n in model.params if ".combiner." in n} == (
+        {f"3.{n}" for n in model.layers[3].params if n.startswith("combiner.")}
+        | {f"6.{n}" for n in model.layers[6].params if n.startswith("combiner.")})
+    # weight decay reaches the combining network's weights, not its biases
+    decayed = set(model.decay_names())
+    assert "3.combiner.low.weight" in decayed and "3.combiner.low.bias" not in decayed
+    x = _rng(1).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    logits = model.forward(x, training=False)
+    assert logits.shape == (3, 10) and np.isfinite(logits).all()
+    # one alpha map per example: the examples' maps differ
+    h = x
+    for layer in model.layers[:3]:
+        h = layer.forward(h, training=False)
+    alpha = model.layers[3].combining_weights(h)
+    assert alpha.shape == (3, 2, 24, 24)
+    np.testing.assert_allclose(alpha.sum(axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(alpha[0], alpha[1])
+
+
+def test_input_dependent_config_round_trip():
+    model = build_network(("conv", "conv", "lrlc"), filters=4, rank=3, input_dependent=True, rng=_rng(4))
+    assert model.config["input_dependent"] is True and model.config["combining"] == "full"
+    again = build_network(**model.config, rng=_rng(4))
+    assert again.config == model.config
+    assert again.params.keys() == model.params.keys()
+    for name, p in model.params.items():
+        np.testing.assert_array_equal(again.params[name], p, err_msg=name)
+    # a config recorded before input_dependent existed builds the fixed-alpha layer
+    old = {k: v for k, v in model.config.items() if k != "input_dependent"}
+    fixed = build_network(**old, rng=_rng(4))
+    assert not fixed.layers[6].input_dependent and "logits" in fixed.layers[6].params
+    assert fixed.config["input_dependent"] is False
+    plain = build_network(("conv", "conv", "lrlc"), filters=4, rng=_rng())
+    assert plain.config["input_dependent"] is False and plain.config["combining"] == "row_col"
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    (dict(layer_types=("conv", "conv", "lrlc"), combining="row_col"), ValueError,
+     r"build_network: input_dependent=True .* needs combining='full' \(or None\), got combining='row_col'"),
+    (dict(layer_types=("conv", "lc", "wide_conv")), ValueError,
+     r"build_network: input_dependent=True applies to LRLC layers, but layer_types \['conv', 'lc', 'wide_conv'\] has no 'lrlc'"),
+])
+def test_input_dependent_errors_name_build_network(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        build_network(filters=2, input_dependent=True, rng=_rng(), **kwargs)
+
+
+def test_input_dependent_must_be_a_bool():
+    with pytest.raises(TypeError, match=r"build_network: expected input_dependent as True or False, got 'yes'"):
+        build_network(("lrlc",), filters=2, input_dependent="yes", rng=_rng())
+
+
+def test_whole_network_gradient_check_with_input_dependent_alpha():
+    """The combining network's gradients flow through the rest of the network."""
+    rng = _rng(12)
+    model = build_network(("conv", "lrlc"), filters=2, rank=2, input_shape=(1, 8, 8), input_dependent=True,
+                          rng=rng, dtype=np.float64)
+    for name, p in model.params.items():
+        if name.endswith("bias"):           # biases start at zero: move them off it
+            p[...] = rng.standard_normal(p.shape)
+    errors = check_layer(model, rng.standard_normal((3, 1, 8, 8)), rng=rng)
+    assert set(errors) == {"x"} | set(model.params)
+    assert any(".combiner." in name for name in errors)
+    bad = {k: v for k, v in errors.items() if not v <= TOLERANCE}
+    assert not bad, f"relative errors above {TOLERANCE}: {bad}"

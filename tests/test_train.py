@@ -395,3 +395,70 @@ def test_train_config_json_round_trip():
     assert d["layers"] == ["conv", "lrlc", "lc"]
     assert TrainConfig.from_json(d) == config
     assert TrainConfig.from_json({**d, "unknown_future_key": 1}) == config
+
+
+# --------------------------------------------------------------------------- input-dependent LRLC
+
+TINY_ID = TrainConfig(layers=("conv", "conv", "lrlc"), rank=2, filters=4, epochs=2, batch_size=64,
+                      combining="full", input_dependent=True, lr=0.05, dataset="mnist-sample",
+                      limit_train=128, seed=1, eval_batch_size=200)
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(input_dependent=True, layers=("conv", "lrlc")), r"TrainConfig: expected combining 'full' with input_dependent=True .*got 'row_col'"),
+    (dict(input_dependent=True, combining="full", layers=("conv", "lc", "conv")),
+     r"TrainConfig: expected layers to include 'lrlc' with input_dependent=True .*got \('conv', 'lc', 'conv'\)"),
+    (dict(input_dependent="yes", combining="full", layers=("conv", "lrlc")),
+     r"TrainConfig: expected input_dependent as True or False, got 'yes'"),
+    (dict(input_dependent=1, combining="full", layers=("conv", "lrlc")),
+     r"TrainConfig: expected input_dependent as True or False, got 1"),
+])
+def test_input_dependent_settings_are_validated(tmp_path, changes, message):
+    config = TrainConfig(dataset="mnist-sample", filters=2, limit_train=64, epochs=1, **changes)
+    with pytest.raises(ValueError, match=message):
+        config.validate()
+    with pytest.raises(ValueError, match=message):
+        train(config, tmp_path / "run", progress=False, log=_quiet)
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_input_dependent_config_json():
+    assert TINY_ID.validate() is TINY_ID
+    d = json.loads(json.dumps(TINY_ID.to_json()))
+    assert d["input_dependent"] is True and d["combining"] == "full"
+    assert TrainConfig.from_json(d) == TINY_ID
+    # a config.json written before the field existed loads as fixed combining weights
+    old = TrainConfig(layers=("conv", "conv", "lrlc"), rank=2).to_json()
+    del old["input_dependent"]
+    assert TrainConfig.from_json(old).input_dependent is False
+    assert TrainConfig.from_json(old) == TrainConfig(layers=("conv", "conv", "lrlc"), rank=2)
+
+
+def test_input_dependent_run_resumes_exactly(tmp_path):
+    """The combining network's parameters and momentum are in the checkpoint, and resume
+    rebuilds the input-dependent network from config.json whatever config is passed in."""
+    reference, model = train(TINY_ID, tmp_path / "reference", progress=False, log=_quiet)
+    layer = model.layers[6]
+    assert isinstance(layer, layers.LowRankLocallyConnected2D) and layer.input_dependent
+    saved = json.loads((tmp_path / "reference" / "config.json").read_text())
+    assert saved["input_dependent"] is True and saved["combining"] == "full"
+    checkpoint = _npz(tmp_path / "reference" / "checkpoint.npz")
+    assert "param/6.combiner.out.weight" in checkpoint and "optim/velocity/6.combiner.out.weight" in checkpoint
+    assert "param/6.logits" not in checkpoint
+
+    def interrupt(metrics):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(TINY_ID, tmp_path / "resumed", progress=False, on_epoch_end=interrupt, log=_quiet)
+    plain = TrainConfig(layers=("conv", "conv", "lrlc"), rank=2, filters=4, dataset="mnist-sample")
+    resumed, resumed_model = train(plain, tmp_path / "resumed", resume=True, progress=False, log=_quiet)
+    assert resumed_model.layers[6].input_dependent
+    assert _without_timing(resumed) == _without_timing(reference)
+    _assert_same_arrays(_npz(tmp_path / "resumed" / "checkpoint.npz"), checkpoint)
+
+    # the checkpoint does not fit the fixed-alpha network of the same layers
+    fixed = build_network(TINY_ID.layers, filters=4, rank=2, combining="full", rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"checkpoint has no param/6\.logits"):
+        load_checkpoint(tmp_path / "reference" / "checkpoint.npz", fixed, SGD(fixed.params, 0.1),
+                        np.random.default_rng())
