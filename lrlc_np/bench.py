@@ -360,7 +360,7 @@ def time_reference(kind, *, batch=2, channels=8, size=10, kernel=3, rank=4, repe
 # --------------------------------------------------------------------------- training
 
 def training_throughput(layer_types=("conv", "conv", "conv"), rank=4, *, batch=128, filters=64,
-                        steps=7, warmup=1, dtype=numpy.float32, seed=0) -> dict:
+                        steps=7, warmup=1, dtype=numpy.float32, seed=0, input_dependent=False) -> dict:
     """Training speed of the paper's network, and the memory one step allocates.
 
     One step = forward + softmax cross-entropy + backward + SGD update (momentum 0.9,
@@ -371,7 +371,9 @@ def training_throughput(layer_types=("conv", "conv", "conv"), rank=4, *, batch=1
     parameters and optimiser state that existed before. Then ``warmup`` untimed steps and
     ``steps`` timed ones. -> dict with the median step time, images/s = batch / step time,
     peak_traced_mb (None on CuPy, whose device memory tracemalloc does not see) and
-    params_mb (parameters + momentum buffers).
+    params_mb (parameters + momentum buffers). ``input_dependent=True`` builds the LRLC layers
+    with per-example combining weights (``combining="full"``, the paper's input-dependent
+    variant).
     """
     from . import backend
     from .layers import SoftmaxCrossEntropy
@@ -380,7 +382,8 @@ def training_throughput(layer_types=("conv", "conv", "conv"), rank=4, *, batch=1
 
     xp = _xp()
     rng = numpy.random.default_rng(seed)
-    model = build_network(tuple(layer_types), filters=filters, rank=rank, rng=rng, dtype=dtype)
+    extra = dict(combining="full", input_dependent=True) if input_dependent else {}
+    model = build_network(tuple(layer_types), filters=filters, rank=rank, rng=rng, dtype=dtype, **extra)
     optimizer = SGD(model.params, lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4,
                     decay=model.decay_names())
     loss_fn = SoftmaxCrossEntropy()
@@ -407,7 +410,8 @@ def training_throughput(layer_types=("conv", "conv", "conv"), rank=4, *, batch=1
     seconds = _median_seconds(step, steps, warmup=warmup, xp=xp)
     params_bytes = sum(p.nbytes for p in model.params.values())
     params_bytes += sum(v.nbytes for v in optimizer.velocity.values())
-    name = ",".join(f"lrlc K={rank}" if t == "lrlc" else t for t in layer_types)
+    lrlc_name = f"lrlc K={rank}" + (" input-dependent" if input_dependent else "")
+    name = ",".join(lrlc_name if t == "lrlc" else t for t in layer_types)
     return dict(name=name, layer_types=list(layer_types), rank=rank if "lrlc" in layer_types else None,
                 batch=batch, filters=filters, steps=steps, step_s=seconds,
                 images_per_s=batch / seconds if seconds > 0 else None,
@@ -461,11 +465,11 @@ def run_benchmark(settings=None, log=None) -> dict:
     lrlc_types = ["conv"] * 3
     lrlc_types[position - 1] = "lrlc"
     training_rows = []
-    for types in (["conv"] * 3, lrlc_types):
-        say(f"training: {','.join(types)}")
+    for types, dependent in ((["conv"] * 3, False), (lrlc_types, False), (lrlc_types, True)):
+        say(f"training: {','.join(types)}" + (" (input-dependent)" if dependent else ""))
         training_rows.append(training_throughput(types, s["train_rank"], batch=s["train_batch"],
                                                  filters=s["train_filters"], steps=s["repeats"],
-                                                 warmup=s["warmup"], dtype=dtype))
+                                                 warmup=s["warmup"], dtype=dtype, input_dependent=dependent))
     return dict(settings=s, machine=machine, layers=layer_rows, reference=reference_rows,
                 training=training_rows, notes=dict(NOTES), elapsed_s=time.perf_counter() - started)
 

@@ -284,6 +284,8 @@ class LowRankLocallyConnected2D(_SpatialLayer):
                example, logits (N, K, H_out, W_out) = InputDependentCombiningWeights(x)
                (the paper's input-dependent variant; needs combining="full"). Its
                parameters appear here as "combiner.<name>" (e.g. "combiner.low.weight").
+               ``init`` does not apply: the network starts as in the authors' code
+               (Glorot-uniform weights, zero biases), so alpha starts near uniform, not at it.
     params     bases (K, C_out, C_in, kh, kw) He-uniform; the logits above (none when
                input_dependent); bias (C_out,) if bias=True; the spatial biases above if
                spatial_bias=True (all zeros)

@@ -40,7 +40,8 @@ def test_all_sections_are_present(result):
     assert result["settings"] == TINY
     assert [r["name"] for r in result["layers"]] == ["conv", "LC", "LRLC K=1", "LRLC K=4"]
     assert [r["name"] for r in result["reference"]] == ["conv", "LC", "LRLC K=2"]
-    assert [r["layer_types"] for r in result["training"]] == [["conv"] * 3, ["conv", "conv", "lrlc"]]
+    assert [r["layer_types"] for r in result["training"]] == [["conv"] * 3, ["conv", "conv", "lrlc"],
+                                                              ["conv", "conv", "lrlc"]]
 
 
 def test_machine_section(result):
@@ -92,6 +93,8 @@ def test_training_rows(result):
             assert _positive_finite(row[key]), (row["name"], key)
         assert row["images_per_s"] == pytest.approx(row["batch"] / row["step_s"])
     assert result["training"][1]["rank"] == 4 and "lrlc K=4" in result["training"][1]["name"]
+    assert result["training"][2]["name"] == "conv,conv,lrlc K=4 input-dependent"
+    assert result["training"][2]["params_mb"] > result["training"][1]["params_mb"]   # the combining network
 
 
 def test_report_mentions_every_section_and_layer(result):
