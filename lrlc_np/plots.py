@@ -131,7 +131,8 @@ def plot_input_dependent_alpha(model, images, labels, path, layer_index=None, ma
 
     The network runs in evaluation mode (``training=False``, no statistics change) up to the
     layer, whose input h gives alpha = layer.combining_weights(h), (N, K, H_out, W_out). Each
-    row shows the image, then the K maps alpha[n, k] on one colour scale (0..1 for softmax).
+    row shows the image, then the K maps alpha[n, k], all on one colour scale (the range of
+    the values shown), so the same colour means the same weight everywhere.
     """
     from . import backend
     from .data import to_model_input
@@ -167,12 +168,9 @@ def plot_input_dependent_alpha(model, images, labels, path, layer_index=None, ma
 
     plt = _pyplot()
     n, k = alpha.shape[:2]
-    if layer.normalize == "softmax":
-        low, high = 0.0, 1.0
-    else:
-        low, high = float(alpha.min()), float(alpha.max())
-        if high - low < 1e-12:
-            low, high = low - 0.5, high + 0.5
+    low, high = float(alpha.min()), float(alpha.max())     # one scale for every map, so they compare
+    if high - low < 1e-12:
+        low, high = low - 0.5, high + 0.5
     height = 1.7 * n + 0.9
     fig, axes = plt.subplots(n, k + 1, figsize=(1.7 * (k + 1) + 1.2, height), squeeze=False)
     fig.subplots_adjust(top=1 - 0.75 / height)       # the title's room, not a fixed fraction
