@@ -417,11 +417,11 @@ class LowRankLocallyConnected2D(_SpatialLayer):
         logits = self._combiner_logits(x, training) if self.input_dependent else self._full_logits()
         alpha, alpha_cache = combining_weights_forward(logits, self.normalize)
         y, lrlc_cache = lrlc2d_forward(x, self.params["bases"], alpha, self.stride, self.padding, self.method)
-        if "bias" in self.params:
-            y = y + self.params["bias"][:, None, None]
+        if "bias" in self.params:                      # y is a fresh array: add in place
+            y += self.params["bias"][:, None, None]
         sbias = self._spatial_bias()
         if sbias is not None:
-            y = y + sbias
+            y += sbias
         self._cache = (alpha_cache, lrlc_cache)
         return y
 
