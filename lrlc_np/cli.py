@@ -437,9 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "percentage of the matmul rate and relative to conv; (3) the naive loop "
                     "references against the vectorised ops on a small shape; (4) training "
                     f"images/s of the paper's network at batch {full['train_batch']}, all conv "
-                    f"and with LRLC K={full['train_rank']} in position {full['train_position']}, "
-                    "and the peak memory of one step (tracemalloc). Times are medians after a "
-                    "warm-up; on a shared machine compare numbers from the same run.",
+                    f"and with LRLC K={full['train_rank']} (fixed and input-dependent) in position "
+                    f"{full['train_position']}, and the peak memory of one step (tracemalloc). Times "
+                    "are medians after a warm-up; on a shared machine compare numbers from the same "
+                    "run. The ops use every core; LRLC_NP_THREADS sets how many threads (1: one).",
     )
     bn.add_argument("--quick", action="store_true",
                     help=f"a small run, well under a minute: layer batch {quick['batch']}, ranks "
