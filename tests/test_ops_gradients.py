@@ -348,28 +348,25 @@ def _assert_unchanged(before, after, what, op):
             assert np.array_equal(old, new), f"{op}: {what} {key} was modified in place"
 
 
-@pytest.mark.parametrize("name", OP_NAMES)
-@given(geom=geometries(), rank=ranks, seed=seeds)
-def test_backward_leaves_inputs_alone_and_is_repeatable(name, geom, rank, seed):
-    """backward(dy, cache) mutates neither the forward inputs nor dy, returns no array sharing
-    memory with dy or an input, and a second call with the same cache gives identical
-    gradients without changing the first call's arrays (nothing accumulates)."""
-    if name == "batchnorm2d_train":
-        assume(geom.n * geom.h * geom.w >= 2)
-    rng = np.random.default_rng(seed)
-    case = op_case(name, geom, rng, rank=rank)
+def assert_backward_contract(name, case, rng):
+    """backward(dy, cache) mutates neither the forward inputs nor dy, returns one array per
+    name in ``case.grad_names``, none sharing memory with dy or an input, and a second call
+    with the same cache gives identical gradients without changing the first call's arrays
+    (nothing accumulates)."""
     inputs_before = _snapshot(case.inputs)
     y, cache = case.forward(**case.inputs)
     dy = rng.standard_normal(np.shape(y))
     dy_before = dy.copy()
 
     first = case.grads(dy, cache)
+    assert len(first) == len(case.grad_names), f"{name}: {len(first)} gradients for {case.grad_names}"
     first_before = [None if g is None else g.copy() for g in first]
     _assert_unchanged(inputs_before, case.inputs, "input", name)
     assert np.array_equal(dy, dy_before), f"{name}: backward modified dy in place"
     for grad_name, g in zip(case.grad_names, first):
         if g is None:
             continue
+        assert g.shape == np.shape(case.inputs[grad_name]), f"{name}: d{grad_name} has shape {g.shape}"
         assert not np.shares_memory(g, dy), f"{name}: d{grad_name} shares memory with dy"
         for input_name, value in case.inputs.items():
             if value is not None:
@@ -386,6 +383,16 @@ def test_backward_leaves_inputs_alone_and_is_repeatable(name, geom, rank, seed):
         assert np.array_equal(g1_before, g1), f"{name}: second backward changed the first d{grad_name}"
     _assert_unchanged(inputs_before, case.inputs, "input", name)
     assert np.array_equal(dy, dy_before), f"{name}: backward modified dy in place"
+
+
+@pytest.mark.parametrize("name", OP_NAMES)
+@given(geom=geometries(), rank=ranks, seed=seeds)
+def test_backward_leaves_inputs_alone_and_is_repeatable(name, geom, rank, seed):
+    """Every op keeps the backward contract (``assert_backward_contract``)."""
+    if name == "batchnorm2d_train":
+        assume(geom.n * geom.h * geom.w >= 2)
+    rng = np.random.default_rng(seed)
+    assert_backward_contract(name, op_case(name, geom, rng, rank=rank), rng)
 
 
 # --- batch norm statistics and loss stability ----------------------------------------------
