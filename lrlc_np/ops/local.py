@@ -11,8 +11,11 @@ Every output position (i, j) has its own filter bank ``weight[i, j]`` (C_out, C_
 
 The patches are the same as a convolution's (``im2col``); only the product changes. With
 P = H_out*W_out positions and R = C_in*kh*kw, each position is a small matrix product,
-(N, R) @ (R, C_out), and ``matmul`` runs all P of them as one batched product with the
-position as the batch axis. Nothing of size (H*W*C_in) x (P*C_out) is ever built.
+(N, R) @ (R, C_out), and ``matmul`` runs the positions of a band of output rows as one
+batched product with the position as the batch axis. The bands (one row each at the
+paper's shape) run on every core (``lc_rows_forward``, ``lc_rows_backward``), and their
+patches are made again in the backward pass instead of being kept. Nothing of size
+(H*W*C_in) x (P*C_out) is ever built.
 """
 
 from __future__ import annotations
@@ -145,7 +148,8 @@ def locally_connected2d_forward(x, weight, bias=None, stride=1, padding=0):
     weight (H_out, W_out, C_out, C_in, kh, kw)
     bias   (C_out, H_out, W_out) or None
     y      (N, C_out, H_out, W_out)
-    cache  what ``locally_connected2d_backward`` needs
+    cache  what ``locally_connected2d_backward`` needs: the padded input (x itself when there
+           is no padding: do not modify x in place before the backward pass) and the weight
     """
     stride, padding = _check_lc_inputs(x, weight, bias, stride, padding)
     h_out, w_out = weight.shape[:2]

@@ -15,8 +15,9 @@ rank-K family of LC kernels. That gives two ways to compute it:
     method="conv"  one convolution with all K*C_out basis filters, then a per-position mix
                    over K. Costs K convolutions; works for shared and per-example alpha.
     method="lc"    build the per-position effective weights W[i, j] = sum_k alpha[k, i, j] B_k,
-                   then run the LC layer. Costs about one LC layer, almost flat in K;
-                   shared alpha only (per-example alpha would need N weight sets).
+                   one band of output rows at a time, and run the LC product on them. Costs
+                   about one LC layer, almost flat in K; shared alpha only (per-example
+                   alpha would need N weight sets).
     method="auto"  "lc" for shared alpha with K >= 3, else "conv".
 
 Both give the same numbers up to rounding (the tests hold them to it). The layer's channel
