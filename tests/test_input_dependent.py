@@ -87,13 +87,16 @@ def test_every_dilation_branch_gradients(backend_name):
     _assert_all_small(errors, "17x17 input-dependent LRLC")
 
 
-def test_combining_network_alone_gradients():
-    rng = np.random.default_rng(0)
-    net = InputDependentCombiningWeights(3, 2, (9, 11), (7, 5), rng=rng, dtype=np.float64)
+@given(c_in=st.integers(1, 2), rank=st.integers(1, 3), h=st.integers(3, 18), w=st.integers(3, 18),
+       out_h=st.integers(1, 9), out_w=st.integers(1, 9), seed=seeds)
+def test_combining_network_alone_gradients(c_in, rank, h, w, out_h, out_w, seed):
+    """The combining network on its own, any input and output size (resizing up or down)."""
+    rng = np.random.default_rng(seed)
+    net = InputDependentCombiningWeights(c_in, rank, (h, w), (out_h, out_w), rng=rng, dtype=np.float64)
     for p in net.params.values():
         p[...] += 0.1 * rng.standard_normal(p.shape)
-    errors = check_layer(net, rng.standard_normal((2, 3, 9, 11)), rng=rng)
-    _assert_all_small(errors, "InputDependentCombiningWeights")
+    errors = check_layer(net, rng.standard_normal((2, c_in, h, w)), rng=rng)
+    _assert_all_small(errors, f"InputDependentCombiningWeights {h}x{w} -> {out_h}x{out_w}, K={rank}")
 
 
 @pytest.mark.parametrize("size, dilations", [(3, (1,)), (4, (1,)), (5, (1, 2)), (8, (1, 2)), (9, (1, 2, 4)),
