@@ -74,11 +74,11 @@ def _band_patches(xpad, lo, hi, kernel_size, stride):
     return cols.reshape(n, -1, cols[0, 0, 0].size).transpose(1, 0, 2), cols.shape
 
 
-def lc_rows_forward(xpad, kernel_size, stride, out_hw, weight_rows):
+def lc_rows_forward(xpad, kernel_size, stride, out_hw, out_channels, weight_rows):
     """The LC product, one band of output rows at a time, on all cores.
 
     xpad        (N, Hp, Wp, C_in)   zero-padded input, channels last (``im2col.padded_nhwc``)
-    out_hw      (H_out, W_out)
+    out_hw      (H_out, W_out);  out_channels  C_out
     weight_rows function (lo, hi) -> (p, C_out, R): the filter banks of the p = (hi-lo)*W_out
                 positions in output rows lo..hi-1 (the LC weights, or LRLC's sum_k alpha_k B_k)
     y_pos       (H_out, W_out, N, C_out), position-major: each position is one
@@ -89,15 +89,13 @@ def lc_rows_forward(xpad, kernel_size, stride, out_hw, weight_rows):
     """
     xp = get_array_module(xpad)
     h_out, w_out = out_hw
-    y_pos = None
+    y_pos = xp.empty((h_out, w_out, xpad.shape[0], out_channels), dtype=xpad.dtype)
 
     def band(lo, hi):
         cols_p, _ = _band_patches(xpad, lo, hi, kernel_size, stride)      # (p, N, R)
         w_rows = weight_rows(lo, hi)                                        # (p, C_out, R)
         xp.matmul(cols_p, w_rows.transpose(0, 2, 1), out=y_pos[lo:hi].reshape(-1, *y_pos.shape[2:]))
 
-    n, c_out = xpad.shape[0], weight_rows(0, 1).shape[1]
-    y_pos = xp.empty((h_out, w_out, n, c_out), dtype=xpad.dtype)
     _parallel.for_chunks(h_out, _rows_per_chunk(xpad, kernel_size, w_out), band, xp=xp)
     return y_pos
 
@@ -158,7 +156,8 @@ def locally_connected2d_forward(x, weight, bias=None, stride=1, padding=0):
     def weight_rows(lo, hi):                                      # (p, C_out, R), in im2col's order
         return lc_patch_weight(weight[lo:hi])
 
-    y = lc_rows_forward(xpad, weight.shape[4:], stride, (h_out, w_out), weight_rows).transpose(2, 3, 0, 1)
+    y = lc_rows_forward(xpad, weight.shape[4:], stride, (h_out, w_out), weight.shape[2],
+                        weight_rows).transpose(2, 3, 0, 1)
     if bias is not None:
         y = y + bias
     cache = (xpad, weight, x.shape, bias is None, stride, padding)

@@ -120,7 +120,7 @@ def lrlc2d_forward(x, bases, alpha, stride=1, padding=0, method="auto"):
         h_out, w_out = alpha.shape[1:]
         xpad = padded_nhwc(x, padding)                              # (N, Hp, Wp, C_in)
         bases_p = _bases_patch_matrix(bases)                         # (K, C_out*R)
-        y_pos = lc_rows_forward(xpad, bases.shape[3:], stride, (h_out, w_out),
+        y_pos = lc_rows_forward(xpad, bases.shape[3:], stride, (h_out, w_out), c_out,
                                 _effective_weight_rows(alpha, bases_p, c_out))
         sub_cache = (xpad, bases_p, x.shape, stride, padding)
         return y_pos.transpose(2, 3, 0, 1), ("lc", sub_cache, bases, alpha)
