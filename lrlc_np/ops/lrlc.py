@@ -166,7 +166,7 @@ def lrlc2d_backward(dy, cache):
 
         dxpad, parts = lc_rows_backward(dy.transpose(2, 3, 0, 1), xpad, (kh, kw), stride, (h_out, w_out),
                                         _effective_weight_rows(alpha, bases_p, c_out), band_grads)
-        dbases_p = sum(p[0] for p in parts[1:]) + parts[0][0]          # sum over positions, band by band
+        dbases_p = sum(p[0] for p in parts)                          # sum over positions, band by band
         dbases = xp.ascontiguousarray(dbases_p.reshape(k, c_out, kh, kw, c_in).transpose(0, 1, 4, 2, 3))
         dalpha = xp.concatenate([p[1] for p in parts], axis=1).reshape(alpha.shape)
         ph, pw = padding

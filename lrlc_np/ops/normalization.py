@@ -31,11 +31,6 @@ def _check_bn_inputs(x, weight, bias, running_mean, running_var, owner):
     _checks.same_dtype({"x": x, "weight": weight, "bias": bias}, owner)
 
 
-def _channel_sums(parts):
-    """Add the per-chunk (C,) partial sums that ``for_chunks`` returns, in chunk order."""
-    return sum(parts[1:], parts[0])
-
-
 def batchnorm2d_forward(x, weight, bias, running_mean, running_var, training=True,
                         momentum=0.1, eps=1e-5):
     """Batch-norm forward pass; in training mode updates running_mean/var in place.
@@ -59,7 +54,7 @@ def batchnorm2d_forward(x, weight, bias, running_mean, running_var, training=Tru
                 f"{owner}: training mode needs more than 1 value per channel to estimate a "
                 f"variance, got x of shape {tuple(x.shape)}"
             )
-        mean = _channel_sums(_parallel.for_chunks(
+        mean = sum(_parallel.for_chunks(                        # per-chunk (C,) sums, added in chunk order
             n, chunk, lambda lo, hi: x[lo:hi].sum(axis=(0, 2, 3)), xp=xp)) / count
 
         def squared_deviations(lo, hi):
@@ -67,7 +62,7 @@ def batchnorm2d_forward(x, weight, bias, running_mean, running_var, training=Tru
             d *= d
             return d.sum(axis=(0, 2, 3))
 
-        var = _channel_sums(_parallel.for_chunks(n, chunk, squared_deviations, xp=xp)) / count
+        var = sum(_parallel.for_chunks(n, chunk, squared_deviations, xp=xp)) / count
         running_mean *= 1 - momentum
         running_mean += momentum * mean
         running_var *= 1 - momentum
@@ -115,8 +110,8 @@ def batchnorm2d_backward(dy, cache):
         return dy[lo:hi].sum(axis=(0, 2, 3)), (dy[lo:hi] * xhat[lo:hi]).sum(axis=(0, 2, 3))
 
     parts = _parallel.for_chunks(n, chunk, sums, xp=xp)
-    dbias = _channel_sums([p[0] for p in parts])
-    dweight = _channel_sums([p[1] for p in parts])
+    dbias = sum(p[0] for p in parts)
+    dweight = sum(p[1] for p in parts)
     scale = (weight * inv_std)[:, None, None]                    # (C, 1, 1)
     dx = xp.empty_like(xhat)
     if training:
