@@ -147,15 +147,20 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("exception, call, fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_raises_with_a_helpful_message(exception, call, fragments):
-    """Each bad call raises the stated exception; the message names the op (first fragment),
-    what was expected and what was received."""
+def assert_helpful_error(exception, call, fragments):
+    """call() raises ``exception`` whose message contains every fragment (the first names the op)."""
     with pytest.raises(exception, match=re.escape(fragments[0])) as info:
         call()
     message = str(info.value)
     missing = [f for f in fragments if f not in message]
     assert not missing, f"message {message!r} lacks {missing}"
+
+
+@pytest.mark.parametrize("exception, call, fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_raises_with_a_helpful_message(exception, call, fragments):
+    """Each bad call raises the stated exception; the message names the op (first fragment),
+    what was expected and what was received."""
+    assert_helpful_error(exception, call, fragments)
 
 
 @given(geom=geometries(), dh=st.integers(-2, 2), dw=st.integers(-2, 2))
