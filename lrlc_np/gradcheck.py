@@ -33,7 +33,8 @@ def numerical_gradient(f, x, dy=None, eps=1e-6):
     """Centred-difference gradient of ``sum(f(x) * dy)`` with respect to ``x``.
 
     f   a function of x returning an array (or a scalar when ``dy`` is None)
-    x   float array, perturbed in place one entry at a time and restored afterwards
+    x   float array (any memory layout, views too), perturbed in place one entry at a time
+        and restored afterwards
     dy  upstream gradient, shaped like f(x); None when f(x) is a scalar (a loss)
     ->  array shaped like x
 
@@ -54,21 +55,15 @@ def numerical_gradient(f, x, dy=None, eps=1e-6):
             return float(out)
         return float((out * dy).sum())
 
-    if not x.flags.c_contiguous:
-        raise ValueError(
-            "numerical_gradient: x must be C-contiguous so that it can be perturbed in place; "
-            "pass x.copy()"
-        )
     grad = xp.zeros_like(x)
-    flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)  # views: writing flat_x changes x
-    for idx in range(x.size):
-        original = flat_x[idx].item()
-        flat_x[idx] = original + eps
+    for idx in numpy.ndindex(x.shape):          # any memory layout: x is indexed, not flattened
+        original = x[idx].item()
+        x[idx] = original + eps
         plus = objective()
-        flat_x[idx] = original - eps
+        x[idx] = original - eps
         minus = objective()
-        flat_x[idx] = original
-        flat_grad[idx] = (plus - minus) / (2 * eps)
+        x[idx] = original
+        grad[idx] = (plus - minus) / (2 * eps)
     return grad
 
 

@@ -29,7 +29,7 @@ from .ops.conv import conv2d_backward, conv2d_forward
 from .ops.dense import dense_backward, dense_forward
 from .ops.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from .ops.im2col import output_hw
-from .ops.local import locally_connected2d_backward, locally_connected2d_forward
+from .ops.local import locally_connected2d_backward, locally_connected2d_forward, with_lc_layout
 from .ops.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .ops.lrlc import effective_weight, lrlc2d_backward, lrlc2d_forward
 from .ops.normalization import batchnorm2d_backward, batchnorm2d_forward
@@ -244,7 +244,8 @@ class LocallyConnected2D(_SpatialLayer):
         self._bind_input_size(input_size)
         ho, wo = self.output_size
         shape = (ho, wo, self.out_channels, self.in_channels, *self.kernel_size)
-        self._add_param("weight", _he_uniform(self.rng, shape, self.fan_in, self.dtype))
+        # memory order (H_out, W_out, kh, kw, C_in, C_out), the order the product reads (ops/local.py)
+        self._add_param("weight", with_lc_layout(_he_uniform(self.rng, shape, self.fan_in, self.dtype)))
         if bias:
             self._add_param("bias", _zeros((self.out_channels, ho, wo), self.dtype))
 

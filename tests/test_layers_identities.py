@@ -535,3 +535,22 @@ def test_repr_of_sequential_lists_children_and_total():
     assert text.startswith("Sequential(") and f"{total:,} params" in text, text
     for child in children:
         assert repr(child) in text, f"{child!r} missing from {text}"
+
+
+def test_lc_weight_keeps_its_fast_memory_order_through_training():
+    """LocallyConnected2D stores its weight in the order the product reads, (H_out, W_out,
+    kh, kw, C_in, C_out) in memory, with the documented shape; its gradient comes back in that
+    order, and an SGD step and a checkpoint-style in-place load keep it."""
+    from lrlc_np.optim import SGD
+
+    layer = LocallyConnected2D(3, 4, (3, 2), (6, 5), rng=np.random.default_rng(0), dtype=np.float64)
+    weight = layer.params["weight"]
+    assert weight.shape == (4, 4, 4, 3, 3, 2)
+    assert weight.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous
+    layer.forward(np.random.default_rng(1).standard_normal((2, 3, 6, 5)))
+    layer.backward(np.ones((2, 4, 4, 4)))
+    assert layer.grads["weight"].transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous
+    SGD(layer.params, lr=0.1, momentum=0.9).step(layer.grads)
+    weight[...] = np.arange(weight.size, dtype=np.float64).reshape(weight.shape)   # as load_checkpoint does
+    assert layer.params["weight"] is weight and weight.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous
+    assert weight[1, 2, 3, 0, 2, 1] == np.ravel_multi_index((1, 2, 3, 0, 2, 1), weight.shape)

@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from lrlc_np import ops
 from lrlc_np.backend import to_device, to_numpy
 from lrlc_np.gradcheck import numerical_gradient, relative_error
+from lrlc_np.ops.local import with_lc_layout
 
 from .conftest import BACKEND_PARAMS, on_backend, use_backend
 from .strategies import (
     OP_NAMES,
     arrays,
+    Geometry,
     away_from_zero,
     geometries,
     normalizations,
@@ -89,6 +91,11 @@ def assert_gradients(op, forward, backward, inputs, grad_names, rng):
 
 @pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), with_bias=st.booleans(), seed=seeds)
+# dx's two routes, whatever hypothesis draws: stride 1 with padding < kernel (a convolution
+# of the padded dy), padding >= kernel along W and a stride of 2 (col2im)
+@example(geom=Geometry(2, 3, 2, 6, 5, (3, 2), (1, 1), (2, 1)), with_bias=True, seed=1)
+@example(geom=Geometry(2, 3, 2, 6, 5, (3, 2), (1, 1), (1, 2)), with_bias=False, seed=2)
+@example(geom=Geometry(2, 3, 2, 6, 5, (3, 2), (1, 2), (1, 1)), with_bias=True, seed=3)
 def test_conv2d_gradients(backend_name, geom, with_bias, seed):
     """conv2d_backward: dx, dweight and dbias (None without bias) are the VJP of the forward."""
     rng = np.random.default_rng(seed)
@@ -132,6 +139,31 @@ def test_locally_connected2d_input_and_bias_gradients(backend_name, geom, with_b
         weight = on_backend(inputs["weight"])
         assert_gradients("locally_connected2d", forward, backward,
                          dict(x=inputs["x"], bias=inputs["bias"]), ("x", "bias"), rng)
+
+
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
+@given(geom=geometries(), seed=seeds)
+def test_locally_connected2d_weight_layout_changes_speed_not_values(backend_name, geom, seed):
+    """The LC weight in its fast memory order (``with_lc_layout``, what LocallyConnected2D
+    stores) gives the same y, dx, dweight and dbias as a plain C-ordered weight; the values and
+    shape are unchanged, and dweight comes back in the fast order whatever the weight's."""
+    rng = np.random.default_rng(seed)
+    inputs = _lc_inputs(geom, True, rng)
+    with use_backend(backend_name):
+        x, weight, bias = on_backend(inputs["x"], inputs["weight"], inputs["bias"])
+        fast = with_lc_layout(weight)
+        assert fast.shape == weight.shape and not np.shares_memory(to_numpy(fast), inputs["weight"])
+        assert fast.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous     # memory (H_out, W_out, kh, kw, C_in, C_out)
+        np.testing.assert_array_equal(to_numpy(fast), inputs["weight"])
+        dy = to_device(rng.standard_normal((geom.n, geom.c_out, *geom.out_hw)))
+        results = []
+        for w in (weight, fast):
+            y, cache = ops.locally_connected2d_forward(x, w, bias, geom.stride, geom.padding)
+            grads = ops.locally_connected2d_backward(dy, cache)
+            assert grads[1].transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous
+            results.append([to_numpy(a) for a in (y, *grads)])
+        for name, plain, laid_out in zip(("y", "dx", "dweight", "dbias"), *results):
+            np.testing.assert_allclose(laid_out, plain, rtol=1e-12, atol=1e-12, err_msg=name)
 
 
 # The weight has H_out*W_out*C_out*C_in*kh*kw entries, two forward calls each: the costliest

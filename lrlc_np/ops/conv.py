@@ -36,6 +36,18 @@ def from_patch_matrix(w_mat, weight_shape):
     return xp.ascontiguousarray(w_mat.reshape(c_out, kh, kw, c_in).transpose(0, 3, 1, 2))
 
 
+def flipped_patch_matrix(w_mat_t, weight_shape):
+    """The filters of dx's convolution: (kh*kw*C_in, C_out) -> (kh*kw*C_out, C_in), contiguous.
+
+    w_mat_t = ``patch_matrix(weight).T``, rows (p, q, c). The result has rows (p, q, o) and
+    holds weight[o, c, kh-1-p, kw-1-q]: every filter turned by 180 degrees, C_in and C_out swapped.
+    """
+    c_out, c_in, kh, kw = weight_shape
+    w = w_mat_t.reshape(kh, kw, c_in, c_out)[::-1, ::-1].transpose(0, 1, 3, 2)
+    xp = get_array_module(w_mat_t)
+    return xp.ascontiguousarray(w).reshape(kh * kw * c_out, c_in)
+
+
 def _check_conv_inputs(x, weight, bias, stride, padding, owner):
     _checks.float_array(x, "x", owner)
     _checks.ndim(x, 4, "(N, C_in, H, W)", "x", owner)
@@ -102,6 +114,13 @@ def conv2d_backward(dy, cache):
         db = sum over rows of dY     -> sum of dy over n, i, j
         dX = dY W                    -> dcols, then dx = col2im(dcols): every patch row
                                         adds its gradient back onto the pixels it copied
+
+    With stride 1, dx is itself a convolution, which is faster (no col2im):
+        dx[n, c, y, x] = sum_{o, p, q} dy[n, o, y + ph - p, x + pw - q] * weight[o, c, p, q]
+    is, with p' = kh-1-p and dy zero-padded by kh-1-ph (kw-1-pw along W), the convolution of
+    padded dy with the filters flipped in space and with C_in and C_out swapped
+    (``flipped_patch_matrix``); its output is exactly H x W. (This is why frameworks call
+    the backward of a convolution a "transposed convolution".)
     """
     x, w_mat_t, weight_shape, (h_out, w_out), no_bias, stride, padding = cache
     xp = get_array_module(dy)
@@ -111,13 +130,21 @@ def conv2d_backward(dy, cache):
     _checks.shape(dy, (n, c_out, h_out, w_out), "dy", "conv2d_backward")
     dy_nhwc = dy.transpose(0, 2, 3, 1)                       # (N, H_out, W_out, C_out); a free view if dy is NHWC in memory
     dx = xp.empty((n, *x_shape[2:], x_shape[1]), dtype=dy.dtype)   # (N, H, W, C_in)
+    by_correlation = stride == (1, 1) and padding[0] < kh and padding[1] < kw
+    if by_correlation:
+        w_flip_t = flipped_patch_matrix(w_mat_t, weight_shape)        # (kh*kw*C_out, C_in)
+        dy_padding = (kh - 1 - padding[0], kw - 1 - padding[1])
 
     def backward_chunk(lo, hi):                              # samples lo..hi-1
         cols = im2col(x[lo:hi], (kh, kw), stride, padding)   # recomputed: cheaper than keeping all of it
         x_mat = cols.reshape(-1, w_mat_t.shape[0])           # (m, R)
         dy_mat = xp.ascontiguousarray(dy_nhwc[lo:hi]).reshape(-1, c_out)  # (m, C_out)
-        dcols = (dy_mat @ w_mat_t.T).reshape(cols.shape)     # dX = dY W
-        col2im(dcols, (hi - lo, *x_shape[1:]), stride, padding, out=dx[lo:hi])
+        if by_correlation:                                   # dx = (padded dy) ⋆ (flipped filters)
+            dy_cols = im2col(dy_nhwc[lo:hi].transpose(0, 3, 1, 2), (kh, kw), 1, dy_padding)
+            xp.matmul(dy_cols.reshape(-1, w_flip_t.shape[0]), w_flip_t, out=dx[lo:hi].reshape(-1, x_shape[1]))
+        else:
+            dcols = (dy_mat @ w_mat_t.T).reshape(cols.shape)     # dX = dY W
+            col2im(dcols, (hi - lo, *x_shape[1:]), stride, padding, out=dx[lo:hi])
         # dW^T = X^T dY, (R, m) @ (m, C_out): OpenBLAS runs this orientation many times
         # faster than dY^T X, whose output has only C_out rows
         return x_mat.T @ dy_mat, dy_mat.sum(axis=0)

@@ -16,6 +16,15 @@ batched product with the position as the batch axis. The bands (one row each at 
 paper's shape) run on every core (``lc_rows_forward``, ``lc_rows_backward``), and their
 patches are made again in the backward pass instead of being kept. Nothing of size
 (H*W*C_in) x (P*C_out) is ever built.
+
+Weight memory layout, for speed: the product reads position (i, j)'s filters as an
+(R, C_out) matrix with rows in im2col's (p, q, c) order. ``LocallyConnected2D`` therefore
+stores its weight with memory order (H_out, W_out, kh, kw, C_in, C_out) while the array's
+shape stays (H_out, W_out, C_out, C_in, kh, kw) (``with_lc_layout``; the same idea as the
+NHWC activations seen as NCHW). Then ``lc_weight_matrices`` is a free view and the 71 MB of
+weights at the paper's shape are read once, in order, instead of being gathered into a
+transposed copy on every pass. Weights in any other layout give the same result, through a
+copy. The weight gradient is returned in the same fast layout.
 """
 
 from __future__ import annotations
@@ -54,10 +63,32 @@ def _check_lc_inputs(x, weight, bias, stride, padding):
     return stride, padding
 
 
-def lc_patch_weight(weight):
-    """weight (H_out, W_out, C_out, C_in, kh, kw) -> (P, C_out, kh*kw*C_in), in im2col's (p, q, c) order."""
+def lc_weight_matrices(weight):
+    """weight (H_out, W_out, C_out, C_in, kh, kw) -> (P, R, C_out): every position's W_ij^T.
+
+    Rows in im2col's (p, q, c) order, R = kh*kw*C_in. A free view when the weight's memory
+    order is (H_out, W_out, kh, kw, C_in, C_out) (``with_lc_layout``), else a copy.
+    """
     h_out, w_out, c_out = weight.shape[:3]
-    return weight.transpose(0, 1, 2, 4, 5, 3).reshape(h_out * w_out, c_out, -1)
+    return weight.transpose(0, 1, 4, 5, 3, 2).reshape(h_out * w_out, -1, c_out)
+
+
+def lc_layout_empty(shape, dtype, xp):
+    """Uninitialised LC weight of ``shape`` (H_out, W_out, C_out, C_in, kh, kw), fast layout.
+
+    The memory order is (H_out, W_out, kh, kw, C_in, C_out); the returned array is a
+    transposed view with the usual shape.
+    """
+    h_out, w_out, c_out, c_in, kh, kw = shape
+    return xp.empty((h_out, w_out, kh, kw, c_in, c_out), dtype=dtype).transpose(0, 1, 5, 4, 2, 3)
+
+
+def with_lc_layout(weight):
+    """The same LC weight (same shape, same values) stored in the fast memory order."""
+    xp = get_array_module(weight)
+    out = lc_layout_empty(weight.shape, weight.dtype, xp)
+    out[...] = weight
+    return out
 
 
 def _band(xpad, lo, hi, kernel_size, stride):
@@ -79,8 +110,9 @@ def lc_rows_forward(xpad, kernel_size, stride, out_hw, out_channels, weight_rows
 
     xpad        (N, Hp, Wp, C_in)   zero-padded input, channels last (``im2col.padded_nhwc``)
     out_hw      (H_out, W_out);  out_channels  C_out
-    weight_rows function (lo, hi) -> (p, C_out, R): the filter banks of the p = (hi-lo)*W_out
-                positions in output rows lo..hi-1 (the LC weights, or LRLC's sum_k alpha_k B_k)
+    weight_rows function (lo, hi) -> (p, R, C_out): the filter banks (as W_ij^T) of the
+                p = (hi-lo)*W_out positions in output rows lo..hi-1 (the LC weights, or
+                LRLC's sum_k alpha_k B_k)
     y_pos       (H_out, W_out, N, C_out), position-major: each position is one
                 (N, R) @ (R, C_out) product, and ``matmul`` runs a band's positions as a batch
 
@@ -93,8 +125,7 @@ def lc_rows_forward(xpad, kernel_size, stride, out_hw, out_channels, weight_rows
 
     def band(lo, hi):
         cols_p, _ = _band_patches(xpad, lo, hi, kernel_size, stride)      # (p, N, R)
-        w_rows = weight_rows(lo, hi)                                        # (p, C_out, R)
-        xp.matmul(cols_p, w_rows.transpose(0, 2, 1), out=y_pos[lo:hi].reshape(-1, *y_pos.shape[2:]))
+        xp.matmul(cols_p, weight_rows(lo, hi), out=y_pos[lo:hi].reshape(-1, *y_pos.shape[2:]))  # (p, N, R) @ (p, R, C_out)
 
     _parallel.for_chunks(h_out, _rows_per_chunk(xpad, kernel_size, w_out), band, xp=xp)
     return y_pos
@@ -105,10 +136,11 @@ def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, wei
 
     dy_pos           (H_out, W_out, N, C_out) upstream gradient, position-major
     weight_grad_rows function (lo, hi, dw) -> anything, called once per band with
-                     dw (p, C_out, R), that band's weight gradient (a temporary to consume)
+                     dw (p, R, C_out), that band's weight gradient as dW_ij^T (a temporary
+                     to consume)
     -> dxpad (N, Hp, Wp, C_in), and the list of weight_grad_rows results in band order
 
-    Per position: Y = X W^T, so dW = dY^T X and dX = dY W. Neighbouring bands read
+    Per position: Y = X W^T, so dW^T = X^T dY and dX = dY W. Neighbouring bands read
     overlapping input rows when kh > stride, so each band returns its own input gradient and
     the bands are added into dxpad one after the other, in order.
     """
@@ -119,8 +151,8 @@ def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, wei
     def band(lo, hi):
         cols_p, cols_shape = _band_patches(xpad, lo, hi, kernel_size, stride)   # (p, N, R)
         dy_p = dy_pos[lo:hi].reshape(-1, *dy_pos.shape[2:])                  # (p, N, C_out)
-        result = weight_grad_rows(lo, hi, xp.matmul(dy_p.transpose(0, 2, 1), cols_p))  # (p, C_out, N) @ (p, N, R)
-        dcols = xp.matmul(dy_p, weight_rows(lo, hi))                          # (p, N, C_out) @ (p, C_out, R)
+        result = weight_grad_rows(lo, hi, xp.matmul(cols_p.transpose(0, 2, 1), dy_p))  # (p, R, N) @ (p, N, C_out)
+        dcols = xp.matmul(dy_p, weight_rows(lo, hi).transpose(0, 2, 1))      # (p, N, C_out) @ (p, C_out, R)
         dcols = dcols.reshape(hi - lo, w_out, n, *cols_shape[3:]).transpose(2, 0, 1, 3, 4, 5)
         top, rows = _band(xpad, lo, hi, kernel_size, stride)
         dband = col2im(dcols, (n, xpad.shape[3], rows.shape[1], xpad.shape[2]), stride, 0)
@@ -153,8 +185,8 @@ def locally_connected2d_forward(x, weight, bias=None, stride=1, padding=0):
     h_out, w_out = weight.shape[:2]
     xpad = padded_nhwc(x, padding)                                # (N, Hp, Wp, C_in)
 
-    def weight_rows(lo, hi):                                      # (p, C_out, R), in im2col's order
-        return lc_patch_weight(weight[lo:hi])
+    def weight_rows(lo, hi):                                      # (p, R, C_out), in im2col's order
+        return lc_weight_matrices(weight[lo:hi])
 
     y = lc_rows_forward(xpad, weight.shape[4:], stride, (h_out, w_out), weight.shape[2],
                         weight_rows).transpose(2, 3, 0, 1)
@@ -183,13 +215,13 @@ def locally_connected2d_backward(dy, cache):
     h_out, w_out, c_out, c_in, kh, kw = weight.shape
     _checks.float_array(dy, "dy", "locally_connected2d_backward")
     _checks.shape(dy, (x_shape[0], c_out, h_out, w_out), "dy", "locally_connected2d_backward")
-    dweight = xp.empty_like(weight)
+    dweight = lc_layout_empty(weight.shape, weight.dtype, xp)    # memory (H_out, W_out, kh, kw, C_in, C_out)
 
     def weight_rows(lo, hi):
-        return lc_patch_weight(weight[lo:hi])
+        return lc_weight_matrices(weight[lo:hi])
 
-    def store_weight_grad(lo, hi, dw):                            # (p, C_out, R) -> dweight rows
-        dweight[lo:hi] = dw.reshape(hi - lo, w_out, c_out, kh, kw, c_in).transpose(0, 1, 2, 5, 3, 4)
+    def store_weight_grad(lo, hi, dw):                            # (p, R, C_out): a plain copy into dweight's rows
+        dweight[lo:hi].transpose(0, 1, 4, 5, 3, 2)[...] = dw.reshape(hi - lo, w_out, kh, kw, c_in, c_out)
 
     dy_pos = dy.transpose(2, 3, 0, 1)                             # (H_out, W_out, N, C_out)
     dxpad, _ = lc_rows_backward(dy_pos, xpad, (kh, kw), stride, (h_out, w_out), weight_rows, store_weight_grad)

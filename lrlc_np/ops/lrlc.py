@@ -85,22 +85,22 @@ def effective_weight(bases, alpha):
 
 
 def _bases_patch_matrix(bases):
-    """bases (K, C_out, C_in, kh, kw) -> (K, C_out*kh*kw*C_in), each filter in im2col's (p, q, c) order."""
-    return bases.transpose(0, 1, 3, 4, 2).reshape(bases.shape[0], -1)
+    """bases (K, C_out, C_in, kh, kw) -> (K, kh*kw*C_in*C_out): each B_k^T, rows in im2col's (p, q, c) order."""
+    return bases.transpose(0, 3, 4, 2, 1).reshape(bases.shape[0], -1)
 
 
 def _effective_weight_rows(alpha, bases_p, c_out):
     """weight_rows for the LC path: the effective filter banks of a band of output rows.
 
-    -> function (lo, hi) -> (p, C_out, R), W[i, j] = sum_k alpha[k, i, j] B_k for the
-    positions of rows lo..hi-1, as one (p, K) @ (K, C_out*R) product. Made band by band, so
+    -> function (lo, hi) -> (p, R, C_out), W[i, j]^T = sum_k alpha[k, i, j] B_k^T for the
+    positions of rows lo..hi-1, as one (p, K) @ (K, R*C_out) product. Made band by band, so
     the P effective filter banks never exist all at once.
     """
     k, _, w_out = alpha.shape
     alpha_p = alpha.reshape(k, -1)                                   # (K, P)
 
     def weight_rows(lo, hi):
-        return (alpha_p[:, lo * w_out : hi * w_out].T @ bases_p).reshape(-1, c_out, bases_p.shape[1] // c_out)
+        return (alpha_p[:, lo * w_out : hi * w_out].T @ bases_p).reshape(-1, bases_p.shape[1] // c_out, c_out)
 
     return weight_rows
 
@@ -160,14 +160,14 @@ def lrlc2d_backward(dy, cache):
         h_out, w_out = alpha.shape[1:]
         alpha_p = alpha.reshape(k, -1)                                # (K, P)
 
-        def band_grads(lo, hi, dw):                                  # dw (p, C_out, R): this band's dW
-            dw = dw.reshape(dw.shape[0], -1)                          # (p, C_out*R)
-            return alpha_p[:, lo * w_out : hi * w_out] @ dw, bases_p @ dw.T   # (K, C_out*R), (K, p)
+        def band_grads(lo, hi, dw):                                  # dw (p, R, C_out): this band's dW^T
+            dw = dw.reshape(dw.shape[0], -1)                          # (p, R*C_out)
+            return alpha_p[:, lo * w_out : hi * w_out] @ dw, bases_p @ dw.T   # (K, R*C_out), (K, p)
 
         dxpad, parts = lc_rows_backward(dy.transpose(2, 3, 0, 1), xpad, (kh, kw), stride, (h_out, w_out),
                                         _effective_weight_rows(alpha, bases_p, c_out), band_grads)
         dbases_p = sum(p[0] for p in parts)                          # sum over positions, band by band
-        dbases = xp.ascontiguousarray(dbases_p.reshape(k, c_out, kh, kw, c_in).transpose(0, 1, 4, 2, 3))
+        dbases = xp.ascontiguousarray(dbases_p.reshape(k, kh, kw, c_in, c_out).transpose(0, 4, 3, 1, 2))
         dalpha = xp.concatenate([p[1] for p in parts], axis=1).reshape(alpha.shape)
         ph, pw = padding
         dx = dxpad[:, ph : ph + x_shape[2], pw : pw + x_shape[3]].transpose(0, 3, 1, 2)
