@@ -91,11 +91,11 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     def forward_chunk(lo, hi):                               # samples lo..hi-1
         rows = im2col(x[lo:hi], (kh, kw), stride, padding).reshape(-1, w_mat_t.shape[0])  # (m, R)
         xp.matmul(rows, w_mat_t, out=y[lo:hi].reshape(-1, c_out))
+        if bias is not None:
+            y[lo:hi] += bias                                 # while the chunk is in cache
 
     per_sample = h_out * w_out * w_mat_t.size // c_out * x.itemsize   # one sample's patches, bytes
     _parallel.for_chunks(n, _parallel.chunk_size(per_sample), forward_chunk, xp=xp)
-    if bias is not None:
-        y += bias
     cache = (x, w_mat_t, weight.shape, (h_out, w_out), bias is None, stride, padding)
     return y.transpose(0, 3, 1, 2), cache                   # NHWC memory seen as NCHW (a view)
 

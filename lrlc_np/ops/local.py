@@ -105,7 +105,7 @@ def _band_patches(xpad, lo, hi, kernel_size, stride):
     return cols.reshape(n, -1, cols[0, 0, 0].size).transpose(1, 0, 2), cols.shape
 
 
-def lc_rows_forward(xpad, kernel_size, stride, out_hw, out_channels, weight_rows):
+def lc_rows_forward(xpad, kernel_size, stride, out_hw, out_channels, weight_rows, bias=None):
     """The LC product, one band of output rows at a time, on all cores.
 
     xpad        (N, Hp, Wp, C_in)   zero-padded input, channels last (``im2col.padded_nhwc``)
@@ -113,6 +113,7 @@ def lc_rows_forward(xpad, kernel_size, stride, out_hw, out_channels, weight_rows
     weight_rows function (lo, hi) -> (p, R, C_out): the filter banks (as W_ij^T) of the
                 p = (hi-lo)*W_out positions in output rows lo..hi-1 (the LC weights, or
                 LRLC's sum_k alpha_k B_k)
+    bias        (C_out, H_out, W_out) or None, added band by band while the band is in cache
     y_pos       (H_out, W_out, N, C_out), position-major: each position is one
                 (N, R) @ (R, C_out) product, and ``matmul`` runs a band's positions as a batch
 
@@ -126,18 +127,23 @@ def lc_rows_forward(xpad, kernel_size, stride, out_hw, out_channels, weight_rows
     def band(lo, hi):
         cols_p, _ = _band_patches(xpad, lo, hi, kernel_size, stride)      # (p, N, R)
         xp.matmul(cols_p, weight_rows(lo, hi), out=y_pos[lo:hi].reshape(-1, *y_pos.shape[2:]))  # (p, N, R) @ (p, R, C_out)
+        if bias is not None:
+            y_pos[lo:hi] += bias[:, lo:hi].transpose(1, 2, 0)[:, :, None, :]     # (rows, W_out, 1, C_out)
 
     _parallel.for_chunks(h_out, _rows_per_chunk(xpad, kernel_size, w_out), band, xp=xp)
     return y_pos
 
 
-def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, weight_grad_rows):
+def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, weight_grad_rows=None,
+                     weight_grad_out=None):
     """Gradients of ``lc_rows_forward``, band by band.
 
     dy_pos           (H_out, W_out, N, C_out) upstream gradient, position-major
     weight_grad_rows function (lo, hi, dw) -> anything, called once per band with
                      dw (p, R, C_out), that band's weight gradient as dW_ij^T (a temporary
-                     to consume)
+                     to consume); or None
+    weight_grad_out  None, or a (P, R, C_out) array that receives every dW_ij^T in place
+                     (the LC layer's gradient, with no copy)
     -> dxpad (N, Hp, Wp, C_in), and the list of weight_grad_rows results in band order
 
     Per position: Y = X W^T, so dW^T = X^T dY and dX = dY W. Neighbouring bands read
@@ -151,7 +157,9 @@ def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, wei
     def band(lo, hi):
         cols_p, cols_shape = _band_patches(xpad, lo, hi, kernel_size, stride)   # (p, N, R)
         dy_p = dy_pos[lo:hi].reshape(-1, *dy_pos.shape[2:])                  # (p, N, C_out)
-        result = weight_grad_rows(lo, hi, xp.matmul(cols_p.transpose(0, 2, 1), dy_p))  # (p, R, N) @ (p, N, C_out)
+        out = None if weight_grad_out is None else weight_grad_out[lo * w_out : hi * w_out]
+        dw = xp.matmul(cols_p.transpose(0, 2, 1), dy_p, out=out)            # (p, R, N) @ (p, N, C_out)
+        result = None if weight_grad_rows is None else weight_grad_rows(lo, hi, dw)
         dcols = xp.matmul(dy_p, weight_rows(lo, hi).transpose(0, 2, 1))      # (p, N, C_out) @ (p, C_out, R)
         dcols = dcols.reshape(hi - lo, w_out, n, *cols_shape[3:]).transpose(2, 0, 1, 3, 4, 5)
         top, rows = _band(xpad, lo, hi, kernel_size, stride)
@@ -189,9 +197,7 @@ def locally_connected2d_forward(x, weight, bias=None, stride=1, padding=0):
         return lc_weight_matrices(weight[lo:hi])
 
     y = lc_rows_forward(xpad, weight.shape[4:], stride, (h_out, w_out), weight.shape[2],
-                        weight_rows).transpose(2, 3, 0, 1)
-    if bias is not None:
-        y = y + bias
+                        weight_rows, bias).transpose(2, 3, 0, 1)
     cache = (xpad, weight, x.shape, bias is None, stride, padding)
     return y, cache
 
@@ -220,11 +226,9 @@ def locally_connected2d_backward(dy, cache):
     def weight_rows(lo, hi):
         return lc_weight_matrices(weight[lo:hi])
 
-    def store_weight_grad(lo, hi, dw):                            # (p, R, C_out): a plain copy into dweight's rows
-        dweight[lo:hi].transpose(0, 1, 4, 5, 3, 2)[...] = dw.reshape(hi - lo, w_out, kh, kw, c_in, c_out)
-
     dy_pos = dy.transpose(2, 3, 0, 1)                             # (H_out, W_out, N, C_out)
-    dxpad, _ = lc_rows_backward(dy_pos, xpad, (kh, kw), stride, (h_out, w_out), weight_rows, store_weight_grad)
+    dxpad, _ = lc_rows_backward(dy_pos, xpad, (kh, kw), stride, (h_out, w_out), weight_rows,
+                                weight_grad_out=lc_weight_matrices(dweight))   # a view: dweight's memory order
     ph, pw = padding
     dx = dxpad[:, ph : ph + x_shape[2], pw : pw + x_shape[3]].transpose(0, 3, 1, 2)
     dbias = None if no_bias else dy.sum(axis=0)
