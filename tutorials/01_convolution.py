@@ -245,6 +245,26 @@ print(f"<im2col(x), c> = {lhs:.12f}\n<x, col2im(c)> = {rhs:.12f}")
 assert np.isclose(lhs, rhs, rtol=1e-12, atol=1e-12)
 
 # %% [markdown]
+# ### With stride 1, dx is itself a convolution
+#
+# Follow one input pixel: `x[y, x]` meets filter tap `(p, q)` at output `(y + ph - p, x + pw - q)`.
+# So `dx[c, y, x] = sum_{o, p, q} dy[o, y + ph - p, x + pw - q] * w[o, c, p, q]`. Pad dy with
+# `kh - 1 - ph` zeros (`kw - 1 - pw` along W) and substitute `p' = kh - 1 - p`: this is an
+# ordinary convolution of the padded dy with every filter turned by 180 degrees and with
+# C_in and C_out swapped. Frameworks call it a "transposed convolution". `conv2d_backward`
+# computes dx this way whenever the stride is 1 (one more im2col and matrix product, no
+# col2im, which is faster); with larger strides it uses col2im.
+
+# %%
+w_turned = w2[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)      # (C_in, C_out, kh, kw) = (3, 4, 3, 2)
+y1, cache1 = conv2d_forward(x2, w2, b2, stride=1, padding=(1, 1))   # stride 1 this time
+dy1 = rng.standard_normal(y1.shape)
+dx1 = conv2d_backward(dy1, cache1)[0]
+dx_by_conv = conv2d_forward(dy1, w_turned, None, stride=1, padding=(3 - 1 - 1, 2 - 1 - 1))[0]
+assert dx_by_conv.shape == x2.shape and np.allclose(dx_by_conv, dx1)
+print("dx of a stride-1 convolution = convolution of padded dy with the turned, transposed filters")
+
+# %% [markdown]
 # ## 5. Check the backward pass numerically
 #
 # `numerical_gradient(f, x, dy)` nudges one entry of x at a time by `±eps` and measures

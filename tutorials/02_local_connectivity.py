@@ -72,6 +72,21 @@ assert np.allclose(y_loop, y) and np.allclose(y_ref, y)
 print("loop per position == reference.locally_connected2d == LocallyConnected2D")
 
 # %% [markdown]
+# **Shape versus memory order.** The loop above reads each position's filters as `(R, C_out)`
+# in patch order `(p, q, c)`, which is `weight[i, j].transpose(2, 3, 1, 0)`. The layer stores
+# its weight so that this transpose costs nothing: the array has the documented shape
+# `(H_out, W_out, C_out, C_in, kh, kw)`, but its numbers sit in memory in the order
+# `(H_out, W_out, kh, kw, C_in, C_out)`. At the paper's shape that saves a 71 MB gathered
+# copy on every pass. Indexing, arithmetic and saving work as for any array; only speed
+# depends on the order (`ops.local.with_lc_layout` makes such an array from any weight).
+
+# %%
+w = lc.params["weight"]                                    # shape (4, 4, 3, 2, 3, 2)
+print("shape", w.shape, " C-ordered:", w.flags.c_contiguous,
+      " in (H_out, W_out, kh, kw, C_in, C_out) order:", w.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous)
+assert w.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous
+
+# %% [markdown]
 # ## 2. Parameter counts: the paper's layer
 #
 # The paper's network has 3x3 layers with 64 -> 64 channels on 24x24 inputs, no padding,
