@@ -340,12 +340,13 @@ def test_spatial_mean_gradient(backend_name, size, seed):
 
 
 def test_spatial_mean_backward_gives_a_real_array():
-    """dx is a writable array of its own (no zero strides, not a broadcast view of dy)."""
+    """dx is a writable array of its own (no zero strides, not a broadcast view of dy), with
+    NHWC memory like the activations it is added to."""
     x = np.arange(24.0).reshape(2, 3, 2, 2)
     _, cache = ops.spatial_mean_forward(x)
     dy = np.arange(6.0).reshape(2, 3, 1, 1)
     dx = ops.spatial_mean_backward(dy, cache)
-    assert dx.flags.writeable and dx.flags.c_contiguous and 0 not in dx.strides
+    assert dx.flags.writeable and dx.transpose(0, 2, 3, 1).flags.c_contiguous and 0 not in dx.strides
     assert not np.shares_memory(dx, dy)
     np.testing.assert_array_equal(dx, np.broadcast_to(dy / 4.0, x.shape))
 

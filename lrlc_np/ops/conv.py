@@ -115,7 +115,7 @@ def conv2d_backward(dy, cache):
         dX = dY W                    -> dcols, then dx = col2im(dcols): every patch row
                                         adds its gradient back onto the pixels it copied
 
-    With stride 1, dx is itself a convolution, which is faster (no col2im):
+    With stride 1 and C_out <= C_in, dx is computed as a convolution, which is faster (no col2im):
         dx[n, c, y, x] = sum_{o, p, q} dy[n, o, y + ph - p, x + pw - q] * weight[o, c, p, q]
     is, with p' = kh-1-p and dy zero-padded by kh-1-ph (kw-1-pw along W), the convolution of
     padded dy with the filters flipped in space and with C_in and C_out swapped
@@ -130,7 +130,9 @@ def conv2d_backward(dy, cache):
     _checks.shape(dy, (n, c_out, h_out, w_out), "dy", "conv2d_backward")
     dy_nhwc = dy.transpose(0, 2, 3, 1)                       # (N, H_out, W_out, C_out); a free view if dy is NHWC in memory
     dx = xp.empty((n, *x_shape[2:], x_shape[1]), dtype=dy.dtype)   # (N, H, W, C_in)
-    by_correlation = stride == (1, 1) and padding[0] < kh and padding[1] < kw
+    # the convolution route copies kh*kw*C_out numbers per input pixel where col2im adds
+    # kh*kw*C_in per output pixel: faster only when C_out <= C_in (not for a first layer, C_in = 1)
+    by_correlation = stride == (1, 1) and padding[0] < kh and padding[1] < kw and c_out <= x_shape[1]
     if by_correlation:
         w_flip_t = flipped_patch_matrix(w_mat_t, weight_shape)        # (kh*kw*C_out, C_in)
         dy_padding = (kh - 1 - padding[0], kw - 1 - padding[1])

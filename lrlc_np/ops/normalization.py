@@ -31,6 +31,31 @@ def _check_bn_inputs(x, weight, bias, running_mean, running_var, owner):
     _checks.same_dtype({"x": x, "weight": weight, "bias": bias}, owner)
 
 
+def channels_last_rows(x):
+    """x (N, C, H, W) -> (N, H*W*C): each sample's numbers as one row, channels innermost.
+
+    A free view when x's memory is NHWC (what the convolution returns), else one copy.
+    """
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    return xp.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(n, h * w * c)
+
+
+def _per_channel(values, rows):
+    """(C,) -> (H*W*C,): one row's worth of a per-channel vector, repeated for every position.
+
+    ``rows[lo:hi] * _per_channel(scale, ...)`` then runs as one long loop per sample. (With a
+    (C,) vector the loop would restart every C numbers: about twice as slow here.)
+    """
+    xp = get_array_module(values)
+    return xp.tile(values, rows.shape[1] // values.shape[0])
+
+
+def _channel_sums(rows, channels):
+    """(m, H*W*C) -> (C,): every channel's sum over the m samples and the H*W positions."""
+    return rows.sum(axis=0).reshape(-1, channels).sum(axis=0)
+
+
 def batchnorm2d_forward(x, weight, bias, running_mean, running_var, training=True,
                         momentum=0.1, eps=1e-5):
     """Batch-norm forward pass; in training mode updates running_mean/var in place.
@@ -38,16 +63,22 @@ def batchnorm2d_forward(x, weight, bias, running_mean, running_var, training=Tru
     x (N, C, H, W); weight, bias, running_mean, running_var (C,) -> y (N, C, H, W)
     In training mode a batch needs more than one value per channel (N*H*W > 1).
 
-    Every pass over x runs in chunks of the batch on all cores (``_parallel``): two passes
-    for the statistics (the sum, then the squared deviations from the mean, which stays
-    accurate in float32 where sum(x^2) - sum(x)^2 / M would not), one for xhat and y.
+    The work runs on x seen as rows of channels-last numbers (``channels_last_rows``), in
+    chunks of samples on all cores (``_parallel``): two passes for the statistics (the sum,
+    then the squared deviations from the mean, which stays accurate in float32 where
+    sum(x^2) - sum(x)^2 / M would not) and one for y = x * a + b, with per-channel
+    a = weight * inv_std and b = bias - mean * a. y has NHWC memory.
+    cache: x's rows (not a copy when x is NHWC: do not modify x in place before the
+    backward pass), the statistics and the weight; xhat is recomputed in the backward pass.
     """
     owner = "batchnorm2d_forward"
     _check_bn_inputs(x, weight, bias, running_mean, running_var, owner)
     xp = get_array_module(x)
-    n = x.shape[0]
-    count = n * x.shape[2] * x.shape[3]
-    chunk = _parallel.chunk_size(x[0].nbytes)
+    n, c, h, w = x.shape
+    count = n * h * w
+    rows = channels_last_rows(x)                                  # (N, H*W*C)
+    chunk = _parallel.chunk_size(rows[0].nbytes)
+
     if training:
         if count < 2:
             raise ValueError(
@@ -55,12 +86,13 @@ def batchnorm2d_forward(x, weight, bias, running_mean, running_var, training=Tru
                 f"variance, got x of shape {tuple(x.shape)}"
             )
         mean = sum(_parallel.for_chunks(                        # per-chunk (C,) sums, added in chunk order
-            n, chunk, lambda lo, hi: x[lo:hi].sum(axis=(0, 2, 3)), xp=xp)) / count
+            n, chunk, lambda lo, hi: _channel_sums(rows[lo:hi], c), xp=xp)) / count
+        mean_row = _per_channel(mean, rows)
 
         def squared_deviations(lo, hi):
-            d = x[lo:hi] - mean[:, None, None]
+            d = rows[lo:hi] - mean_row
             d *= d
-            return d.sum(axis=(0, 2, 3))
+            return _channel_sums(d, c)
 
         var = sum(_parallel.for_chunks(n, chunk, squared_deviations, xp=xp)) / count
         running_mean *= 1 - momentum
@@ -71,17 +103,17 @@ def batchnorm2d_forward(x, weight, bias, running_mean, running_var, training=Tru
         mean = running_mean.astype(x.dtype)
         var = running_var.astype(x.dtype)
     inv_std = 1 / (var + eps) ** 0.5                             # (C,)
-    xhat = xp.empty_like(x)                                      # same memory layout as x
-    y = xp.empty_like(x)
+    scale = weight * inv_std                                     # y = scale * x + shift, per channel
+    scale_row, shift_row = _per_channel(scale, rows), _per_channel(bias - mean * scale, rows)
+    y_rows = xp.empty_like(rows)
 
-    def normalise(lo, hi):                                       # xhat = (x - mu) * inv_std; y = weight * xhat + bias
-        xp.subtract(x[lo:hi], mean[:, None, None], out=xhat[lo:hi])
-        xhat[lo:hi] *= inv_std[:, None, None]
-        xp.multiply(xhat[lo:hi], weight[:, None, None], out=y[lo:hi])
-        y[lo:hi] += bias[:, None, None]
+    def normalise(lo, hi):
+        xp.multiply(rows[lo:hi], scale_row, out=y_rows[lo:hi])
+        y_rows[lo:hi] += shift_row
 
     _parallel.for_chunks(n, chunk, normalise, xp=xp)
-    return y, (xhat, inv_std, weight, training)
+    y = y_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)         # NHWC memory seen as NCHW
+    return y, (rows, x.shape, mean, inv_std, weight, training)
 
 
 def batchnorm2d_backward(dy, cache):
@@ -89,43 +121,50 @@ def batchnorm2d_backward(dy, cache):
 
     dy (N, C, H, W) -> dx (N, C, H, W), dweight (C,), dbias (C,)
 
+    With xhat = (x - mean) * inv_std (recomputed from the cached x):
         dbias   = sum dy          dweight = sum dy * xhat        (sums over n, i, j)
-    Training: mu and var depend on x. With M = N*H*W values per channel,
+    Training: mean and var depend on x. With M = N*H*W values per channel,
         dx = weight * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
            = weight * inv_std * (dy - dbias / M - xhat * dweight / M)
     (the two means remove the components of dy along the constant and xhat directions,
     which the normalisation cannot pass on).
     Evaluation: the statistics are constants, so dx = weight * inv_std * dy.
-    One pass over the chunks gives both sums, a second writes dx.
+    One pass over the chunks gives both sums, a second writes dx, per channel as
+        dx = scale * dy + coef * (x - mean) + shift,   scale = weight * inv_std,
+        coef = -scale * inv_std * dweight / M,   shift = -scale * dbias / M   (0 in evaluation).
     """
-    xhat, inv_std, weight, training = cache
+    rows, x_shape, mean, inv_std, weight, training = cache
     _checks.float_array(dy, "dy", "batchnorm2d_backward")
-    _checks.shape(dy, xhat.shape, "dy", "batchnorm2d_backward")
+    _checks.shape(dy, x_shape, "dy", "batchnorm2d_backward")
     xp = get_array_module(dy)
-    n = dy.shape[0]
-    count = n * xhat.shape[2] * xhat.shape[3]
-    chunk = _parallel.chunk_size(dy[0].nbytes)
+    n, c, h, w = x_shape
+    count = n * h * w
+    dy_rows = channels_last_rows(dy)                              # (N, H*W*C), a view if dy is NHWC
+    chunk = _parallel.chunk_size(rows[0].nbytes)
+    mean_row = _per_channel(mean, rows)
 
     def sums(lo, hi):
-        return dy[lo:hi].sum(axis=(0, 2, 3)), (dy[lo:hi] * xhat[lo:hi]).sum(axis=(0, 2, 3))
+        centred = rows[lo:hi] - mean_row                          # x - mean
+        centred *= dy_rows[lo:hi]
+        return _channel_sums(dy_rows[lo:hi], c), _channel_sums(centred, c)
 
     parts = _parallel.for_chunks(n, chunk, sums, xp=xp)
     dbias = sum(p[0] for p in parts)
-    dweight = sum(p[1] for p in parts)
-    scale = (weight * inv_std)[:, None, None]                    # (C, 1, 1)
-    dx = xp.empty_like(xhat)
+    dweight = sum(p[1] for p in parts) * inv_std                 # sum dy * xhat
+    scale = weight * inv_std
+    scale_row = _per_channel(scale, rows)
     if training:
-        xhat_coef = (-dweight / count)[:, None, None]            # - xhat * mean(dy * xhat)
-        shift = (dbias / count)[:, None, None]                   # - mean(dy)
+        coef_row = _per_channel(-scale * inv_std * dweight / count, rows)
+        shift_row = _per_channel(-scale * dbias / count, rows)
+    dx_rows = xp.empty_like(rows)
 
     def input_gradient(lo, hi):
+        xp.multiply(dy_rows[lo:hi], scale_row, out=dx_rows[lo:hi])
         if training:
-            xp.multiply(xhat[lo:hi], xhat_coef, out=dx[lo:hi])
-            dx[lo:hi] += dy[lo:hi]
-            dx[lo:hi] -= shift
-            dx[lo:hi] *= scale
-        else:
-            xp.multiply(dy[lo:hi], scale, out=dx[lo:hi])
+            centred = rows[lo:hi] - mean_row
+            centred *= coef_row
+            dx_rows[lo:hi] += centred
+            dx_rows[lo:hi] += shift_row
 
     _parallel.for_chunks(n, chunk, input_gradient, xp=xp)
-    return dx, dweight, dbias
+    return dx_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2), dweight, dbias

@@ -27,9 +27,9 @@ def _mean_backward(dy, x_shape, expected, owner):
     _checks.shape(dy, expected, "dy", owner)
     n, c, h, w = x_shape
     xp = get_array_module(dy)
-    dx = xp.empty(x_shape, dtype=dy.dtype)
-    dx[...] = (dy / (h * w)).reshape(n, c, 1, 1)   # broadcast into a real array, not a view
-    return dx
+    dx = xp.empty((n, h, w, c), dtype=dy.dtype)   # NHWC memory, like the activations it meets
+    dx[...] = (dy / (h * w)).reshape(n, 1, 1, c)   # broadcast into a real array, not a view
+    return dx.transpose(0, 3, 1, 2)
 
 
 def global_avg_pool2d_forward(x):
