@@ -234,6 +234,7 @@ class LocallyConnected2D(_SpatialLayer):
 
     x (N, C_in, H, W) with (H, W) == input_size -> y (N, C_out, H_out, W_out)
     params: weight (H_out, W_out, C_out, C_in, kh, kw), He-uniform; bias (C_out, H_out, W_out), zeros
+    ``backward`` overwrites ``grads["weight"]`` in place (copy it to keep an old gradient).
     """
 
     decayed = ("weight",)
@@ -255,7 +256,8 @@ class LocallyConnected2D(_SpatialLayer):
         return y
 
     def backward(self, dy):
-        dx, dweight, dbias = locally_connected2d_backward(dy, self._need_cache())
+        # the weight gradient is written into the previous one (71 MB at the paper's shape)
+        dx, dweight, dbias = locally_connected2d_backward(dy, self._need_cache(), self.grads.get("weight"))
         self.grads["weight"] = dweight
         if dbias is not None:
             self.grads["bias"] = dbias

@@ -164,6 +164,11 @@ def test_locally_connected2d_weight_layout_changes_speed_not_values(backend_name
             results.append([to_numpy(a) for a in (y, *grads)])
         for name, plain, laid_out in zip(("y", "dx", "dweight", "dbias"), *results):
             np.testing.assert_allclose(laid_out, plain, rtol=1e-12, atol=1e-12, err_msg=name)
+        # dweight_out, in either memory order, receives the same gradient and is returned
+        for out in (with_lc_layout(weight) * 0 + 7, weight * 0 + 7):
+            dweight = ops.locally_connected2d_backward(dy, cache, dweight_out=out)[1]
+            assert dweight is out
+            np.testing.assert_allclose(to_numpy(out), results[0][2], rtol=1e-12, atol=1e-12)
 
 
 # The weight has H_out*W_out*C_out*C_in*kh*kw entries, two forward calls each: the costliest

@@ -202,13 +202,17 @@ def locally_connected2d_forward(x, weight, bias=None, stride=1, padding=0):
     return y, cache
 
 
-def locally_connected2d_backward(dy, cache):
+def locally_connected2d_backward(dy, cache, dweight_out=None):
     """Locally connected backward pass.
 
-    dy      (N, C_out, H_out, W_out)
-    dx      (N, C_in, H, W)
-    dweight (H_out, W_out, C_out, C_in, kh, kw)
-    dbias   (C_out, H_out, W_out) or None
+    dy          (N, C_out, H_out, W_out)
+    dweight_out optional array shaped like the weight to write dweight into, e.g. the
+                previous step's gradient: at the paper's shape a fresh 71 MB array costs
+                several ms of page faults on every step. In the fast memory order
+                (``lc_layout_empty``) it is filled directly, otherwise through a copy.
+    dx          (N, C_in, H, W)
+    dweight     (H_out, W_out, C_out, C_in, kh, kw); ``dweight_out`` itself when given
+    dbias       (C_out, H_out, W_out) or None
 
     Per position (i, j) the layer is Y_ij = X_ij W_ij^T (X_ij: the N patches at (i, j), N x R),
     so as for a dense layer:
@@ -221,7 +225,10 @@ def locally_connected2d_backward(dy, cache):
     h_out, w_out, c_out, c_in, kh, kw = weight.shape
     _checks.float_array(dy, "dy", "locally_connected2d_backward")
     _checks.shape(dy, (x_shape[0], c_out, h_out, w_out), "dy", "locally_connected2d_backward")
-    dweight = lc_layout_empty(weight.shape, weight.dtype, xp)    # memory (H_out, W_out, kh, kw, C_in, C_out)
+    if dweight_out is not None:
+        _checks.shape(dweight_out, weight.shape, "dweight_out", "locally_connected2d_backward")
+    fast_out = dweight_out is not None and dweight_out.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous
+    dweight = dweight_out if fast_out else lc_layout_empty(weight.shape, weight.dtype, xp)  # memory (H_out, W_out, kh, kw, C_in, C_out)
 
     def weight_rows(lo, hi):
         return lc_weight_matrices(weight[lo:hi])
@@ -232,4 +239,7 @@ def locally_connected2d_backward(dy, cache):
     ph, pw = padding
     dx = dxpad[:, ph : ph + x_shape[2], pw : pw + x_shape[3]].transpose(0, 3, 1, 2)
     dbias = None if no_bias else dy.sum(axis=0)
+    if dweight_out is not None and not fast_out:
+        dweight_out[...] = dweight
+        dweight = dweight_out
     return dx, dweight, dbias
