@@ -27,7 +27,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from lrlc_np.backend import to_device, to_numpy
@@ -90,6 +90,11 @@ def test_gradients_match_finite_differences(backend_name, kind, data):
     setup = data.draw(layer_setups(kind), label="setup")
     with use_backend(backend_name):
         layer, x = build_on_backend(setup, np.float64)
+        if kind == "sequential":
+            # keep the ReLU's inputs off its kink, as the relu case does: a batch-norm output
+            # within 1e-4 of 0 could change sign under the finite-difference step
+            pre_relu = layer.layers[1].forward(layer.layers[0].forward(x))
+            assume(float(abs(to_numpy(pre_relu)).min()) > 1e-4)
         assert_layer_gradients(layer, x, setup.seed)
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from ..backend import get_array_module
 from . import _checks, _parallel
-from .im2col import col2im, im2col, output_hw, padded_nhwc
+from .im2col import im2col, output_hw, padded_nhwc
 
 OWNER = "locally_connected2d_forward"
 
@@ -135,7 +135,7 @@ def lc_rows_forward(xpad, kernel_size, stride, out_hw, out_channels, weight_rows
 
 
 def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, weight_grad_rows=None,
-                     weight_grad_out=None):
+                     weight_grad_out=None, padding=(0, 0)):
     """Gradients of ``lc_rows_forward``, band by band.
 
     dy_pos           (H_out, W_out, N, C_out) upstream gradient, position-major
@@ -144,33 +144,54 @@ def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, wei
                      to consume); or None
     weight_grad_out  None, or a (P, R, C_out) array that receives every dW_ij^T in place
                      (the LC layer's gradient, with no copy)
-    -> dxpad (N, Hp, Wp, C_in), and the list of weight_grad_rows results in band order
+    padding          (ph, pw) that made xpad: cut off again in dx
+    -> dx (N, H, W, C_in) channels last, and the list of weight_grad_rows results in band order
 
-    Per position: Y = X W^T, so dW^T = X^T dY and dX = dY W. Neighbouring bands read
-    overlapping input rows when kh > stride, so each band returns its own input gradient and
-    the bands are added into dxpad one after the other, in order.
+    Per position: Y = X W^T, so dW^T = X^T dY and dX = dY W. dX is computed one kernel
+    offset (p, q) at a time, (N, C_out) @ (C_out, C_in) per position and offset, so that the
+    gradients that land on one input row form one contiguous block: the band's input
+    gradient is kept position-major, (band rows, Wp, N, C_in), and each offset adds a single
+    block of W_out*N*C_in numbers (``col2im`` on patch rows would add runs of only C_in).
+    Neighbouring bands share input rows when kh > stride, so every band returns its own
+    gradient, and the rows of dx are then summed from the bands that cover them, in band
+    order, on all cores.
     """
     xp = get_array_module(xpad)
     h_out, w_out = out_hw
-    n = xpad.shape[0]
+    (kh, kw), (sh, sw) = kernel_size, stride
+    n, hp, wp, c_in = xpad.shape
 
     def band(lo, hi):
-        cols_p, cols_shape = _band_patches(xpad, lo, hi, kernel_size, stride)   # (p, N, R)
+        cols_p, _ = _band_patches(xpad, lo, hi, kernel_size, stride)       # (p, N, R)
         dy_p = dy_pos[lo:hi].reshape(-1, *dy_pos.shape[2:])                  # (p, N, C_out)
         out = None if weight_grad_out is None else weight_grad_out[lo * w_out : hi * w_out]
         dw = xp.matmul(cols_p.transpose(0, 2, 1), dy_p, out=out)            # (p, R, N) @ (p, N, C_out)
         result = None if weight_grad_rows is None else weight_grad_rows(lo, hi, dw)
-        dcols = xp.matmul(dy_p, weight_rows(lo, hi).transpose(0, 2, 1))      # (p, N, C_out) @ (p, C_out, R)
-        dcols = dcols.reshape(hi - lo, w_out, n, *cols_shape[3:]).transpose(2, 0, 1, 3, 4, 5)
-        top, rows = _band(xpad, lo, hi, kernel_size, stride)
-        dband = col2im(dcols, (n, xpad.shape[3], rows.shape[1], xpad.shape[2]), stride, 0)
-        return top, dband.transpose(0, 2, 3, 1), result                     # (N, band_h, Wp, C_in)
+        w_offsets = weight_rows(lo, hi).reshape(-1, kh * kw, c_in, dy_p.shape[2])   # (p, kh*kw, C_in, C_out)
+        dcols = xp.matmul(dy_p[:, None], w_offsets.transpose(0, 1, 3, 2))   # (p, kh*kw, N, C_in)
+        dcols = dcols.reshape(hi - lo, w_out, kh, kw, n, c_in)
+        dband = xp.zeros(((hi - lo - 1) * sh + kh, wp, n, c_in), dtype=xpad.dtype)   # input rows top.., position-major
+        for p in range(kh):
+            for q in range(kw):
+                dband[p : p + sh * (hi - lo - 1) + 1 : sh, q : q + sw * (w_out - 1) + 1 : sw] += dcols[:, :, p, q]
+        return lo * sh, dband, result
 
     bands = _parallel.for_chunks(h_out, _rows_per_chunk(xpad, kernel_size, w_out), band, xp=xp)
-    dxpad = xp.zeros_like(xpad)
-    for top, dband, _ in bands:
-        dxpad[:, top : top + dband.shape[1]] += dband
-    return dxpad, [result for _, _, result in bands]
+    (ph, pw), h, w = padding, hp - 2 * padding[0], wp - 2 * padding[1]
+    dx = xp.empty((n, h, w, c_in), dtype=xpad.dtype)
+
+    def gather_rows(r0, r1):                                                # rows r0..r1-1 of dx
+        for r in range(r0, r1):
+            row = r + ph                                                    # the row in xpad
+            parts = [dband[row - top] for top, dband, _ in bands if top <= row < top + dband.shape[0]]
+            if not parts:                                                   # no window reads this row
+                dx[:, r] = 0
+                continue
+            total = parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
+            dx[:, r] = total[pw : pw + w].transpose(1, 0, 2)                # (W, N, C) -> (N, W, C)
+
+    _parallel.for_chunks(h, 1, gather_rows, xp=xp)
+    return dx, [result for _, _, result in bands]
 
 
 def _rows_per_chunk(xpad, kernel_size, w_out):
@@ -217,7 +238,7 @@ def locally_connected2d_backward(dy, cache, dweight_out=None):
     Per position (i, j) the layer is Y_ij = X_ij W_ij^T (X_ij: the N patches at (i, j), N x R),
     so as for a dense layer:
         dW_ij = dY_ij^T X_ij    -> dweight[i, j] = sum_n dy[n, :, i, j] (outer) patch[n, i, j]
-        dX_ij = dY_ij W_ij      -> dcols, then dx = col2im(dcols)
+        dX_ij = dY_ij W_ij      -> dcols, added back onto the pixels the patches came from
         dbias = sum_n dy        (one bias per channel and position)
     """
     xpad, weight, x_shape, no_bias, stride, padding = cache
@@ -234,10 +255,9 @@ def locally_connected2d_backward(dy, cache, dweight_out=None):
         return lc_weight_matrices(weight[lo:hi])
 
     dy_pos = dy.transpose(2, 3, 0, 1)                             # (H_out, W_out, N, C_out)
-    dxpad, _ = lc_rows_backward(dy_pos, xpad, (kh, kw), stride, (h_out, w_out), weight_rows,
-                                weight_grad_out=lc_weight_matrices(dweight))   # a view: dweight's memory order
-    ph, pw = padding
-    dx = dxpad[:, ph : ph + x_shape[2], pw : pw + x_shape[3]].transpose(0, 3, 1, 2)
+    dx, _ = lc_rows_backward(dy_pos, xpad, (kh, kw), stride, (h_out, w_out), weight_rows,
+                             weight_grad_out=lc_weight_matrices(dweight), padding=padding)  # dweight: a view
+    dx = dx.transpose(0, 3, 1, 2)                                 # NHWC memory seen as NCHW
     dbias = None if no_bias else dy.sum(axis=0)
     if dweight_out is not None and not fast_out:
         dweight_out[...] = dweight

@@ -164,13 +164,12 @@ def lrlc2d_backward(dy, cache):
             dw = dw.reshape(dw.shape[0], -1)                          # (p, R*C_out)
             return alpha_p[:, lo * w_out : hi * w_out] @ dw, bases_p @ dw.T   # (K, R*C_out), (K, p)
 
-        dxpad, parts = lc_rows_backward(dy.transpose(2, 3, 0, 1), xpad, (kh, kw), stride, (h_out, w_out),
-                                        _effective_weight_rows(alpha, bases_p, c_out), band_grads)
+        dx, parts = lc_rows_backward(dy.transpose(2, 3, 0, 1), xpad, (kh, kw), stride, (h_out, w_out),
+                                     _effective_weight_rows(alpha, bases_p, c_out), band_grads, padding=padding)
         dbases_p = sum(p[0] for p in parts)                          # sum over positions, band by band
         dbases = xp.ascontiguousarray(dbases_p.reshape(k, kh, kw, c_in, c_out).transpose(0, 4, 3, 1, 2))
         dalpha = xp.concatenate([p[1] for p in parts], axis=1).reshape(alpha.shape)
-        ph, pw = padding
-        dx = dxpad[:, ph : ph + x_shape[2], pw : pw + x_shape[3]].transpose(0, 3, 1, 2)
+        dx = dx.transpose(0, 3, 1, 2)                                # NHWC memory seen as NCHW
         return dx, dbases, dalpha
     z = cache[4]                                                     # (N, H_out, W_out, K, C_out)
     n, h_out, w_out = z.shape[:3]
