@@ -28,7 +28,7 @@ and spatial biases are added by ``layers.LowRankLocallyConnected2D``, not here.
 from __future__ import annotations
 
 from ..backend import get_array_module
-from . import _checks
+from . import _checks, _parallel
 from .conv import conv2d_backward, conv2d_forward
 from .im2col import output_hw, padded_nhwc
 from .local import lc_rows_backward, lc_rows_forward
@@ -116,6 +116,7 @@ def lrlc2d_forward(x, bases, alpha, stride=1, padding=0, method="auto"):
     y      (N, C_out, H_out, W_out)
     """
     stride, padding, method = _check_lrlc_inputs(x, bases, alpha, stride, padding, method)
+    xp = get_array_module(x)
     k, c_out = bases.shape[:2]
     if method == "lc":
         h_out, w_out = alpha.shape[1:]
@@ -129,11 +130,21 @@ def lrlc2d_forward(x, bases, alpha, stride=1, padding=0, method="auto"):
     z, conv_cache = conv2d_forward(x, bases.reshape(k * c_out, *bases.shape[2:]), None, stride, padding)
     n, _, h_out, w_out = z.shape
     z = z.transpose(0, 2, 3, 1).reshape(n, h_out, w_out, k, c_out)  # free: conv output is NHWC in memory
-    a = alpha.transpose(1, 2, 0) if alpha.ndim == 3 else alpha.transpose(0, 2, 3, 1)  # (H_out, W_out, K) or (N, H_out, W_out, K)
-    y = z[..., 0, :] * a[..., 0:1]                                   # (N, H_out, W_out, C_out)
-    for b in range(1, k):                                            # mix: y = sum_k alpha_k z_k
-        y += z[..., b, :] * a[..., b : b + 1]
+    y = xp.empty((n, h_out, w_out, c_out), dtype=z.dtype)
+
+    def mix(lo, hi):                                                 # y = sum_k alpha_k z_k, samples lo..hi-1
+        a = _alpha_nhwk(alpha, lo, hi)                               # (H_out, W_out, K) or (m, H_out, W_out, K)
+        xp.multiply(z[lo:hi, ..., 0, :], a[..., 0:1], out=y[lo:hi])
+        for b in range(1, k):
+            y[lo:hi] += z[lo:hi, ..., b, :] * a[..., b : b + 1]
+
+    _parallel.for_chunks(n, _parallel.chunk_size(z[0].nbytes), mix, xp=xp)
     return y.transpose(0, 3, 1, 2), ("conv", conv_cache, bases, alpha, z)
+
+
+def _alpha_nhwk(alpha, lo, hi):
+    """alpha channels last, for samples lo..hi-1: (H_out, W_out, K) shared, or (m, H_out, W_out, K)."""
+    return alpha.transpose(1, 2, 0) if alpha.ndim == 3 else alpha[lo:hi].transpose(0, 2, 3, 1)
 
 
 def lrlc2d_backward(dy, cache):
@@ -177,14 +188,18 @@ def lrlc2d_backward(dy, cache):
     n, h_out, w_out = z.shape[:3]
     _checks.shape(dy, (n, c_out, h_out, w_out), "dy", "lrlc2d_backward")
     dy_nhwc = dy.transpose(0, 2, 3, 1)                               # (N, H_out, W_out, C_out)
-    dalpha = xp.einsum("nijko,nijo->nijk", z, dy_nhwc)               # sum over o: (N, H_out, W_out, K)
+    dalpha = xp.empty((n, h_out, w_out, k), dtype=z.dtype)
+    dz = xp.empty_like(z)                                            # (N, H_out, W_out, K, C_out)
+
+    def mix_backward(lo, hi):                                        # samples lo..hi-1
+        dalpha[lo:hi] = xp.einsum("nijko,nijo->nijk", z[lo:hi], dy_nhwc[lo:hi])   # sum over o (CuPy's einsum has no out=)
+        xp.multiply(_alpha_nhwk(alpha, lo, hi)[..., None], dy_nhwc[lo:hi, ..., None, :], out=dz[lo:hi])
+
+    _parallel.for_chunks(n, _parallel.chunk_size(z[0].nbytes), mix_backward, xp=xp)
     if alpha.ndim == 3:
         dalpha = xp.ascontiguousarray(dalpha.sum(axis=0).transpose(2, 0, 1))   # (K, H_out, W_out)
-        a = alpha.transpose(1, 2, 0)[..., None]                                 # (H_out, W_out, K, 1)
     else:
         dalpha = xp.ascontiguousarray(dalpha.transpose(0, 3, 1, 2))            # (N, K, H_out, W_out)
-        a = alpha.transpose(0, 2, 3, 1)[..., None]                              # (N, H_out, W_out, K, 1)
-    dz = a * dy_nhwc[..., None, :]                                   # (N, H_out, W_out, K, C_out)
     dz = dz.reshape(n, h_out, w_out, k * c_out).transpose(0, 3, 1, 2)  # as the conv's dy, NHWC in memory
     dx, dbases, _ = conv2d_backward(dz, sub_cache)
     return dx, dbases.reshape(bases.shape), dalpha
