@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lrlc_np.backend import to_numpy
+from lrlc_np.backend import to_device, to_numpy
 from lrlc_np.gradcheck import check_layer, relative_error
 from lrlc_np.layers import InputDependentCombiningWeights, LowRankLocallyConnected2D
 from lrlc_np.ops.combining import NORMALIZATIONS
@@ -51,7 +51,7 @@ def _layer(kwargs, seed, dtype=np.float64):
     layer = LowRankLocallyConnected2D(**kwargs, rng=rng, dtype=dtype)
     for name, p in layer.params.items():
         if name.endswith("bias"):
-            p[...] = layer.rng.standard_normal(p.shape) * 0.5
+            p[...] = to_device(layer.rng.standard_normal(p.shape) * 0.5)   # drawn on the host
     return layer
 
 
