@@ -11,4 +11,4 @@ every forward pass written out and every backward pass derived by hand.
     lrlc_np.backend    the NumPy/CuPy switch
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
