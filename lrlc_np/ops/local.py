@@ -91,18 +91,15 @@ def with_lc_layout(weight):
     return out
 
 
-def _band(xpad, lo, hi, kernel_size, stride):
-    """Input rows that output rows lo..hi-1 read: xpad (N, Hp, Wp, C) -> (top row, band view)."""
-    top = lo * stride[0]
-    return top, xpad[:, top : (hi - 1) * stride[0] + kernel_size[0]]
-
-
 def _band_patches(xpad, lo, hi, kernel_size, stride):
-    """Patches of output rows lo..hi-1 as a position-major view (p, N, R), p = (hi-lo)*W_out."""
-    _, band = _band(xpad, lo, hi, kernel_size, stride)
+    """Patches of output rows lo..hi-1 as a position-major view (p, N, R), p = (hi-lo)*W_out.
+
+    The band is the input rows those outputs read, lo*sh .. (hi-1)*sh + kh - 1.
+    """
+    band = xpad[:, lo * stride[0] : (hi - 1) * stride[0] + kernel_size[0]]
     cols = im2col(band.transpose(0, 3, 1, 2), kernel_size, stride, 0)   # (N, hi-lo, W_out, kh, kw, C)
     n = cols.shape[0]
-    return cols.reshape(n, -1, cols[0, 0, 0].size).transpose(1, 0, 2), cols.shape
+    return cols.reshape(n, -1, cols[0, 0, 0].size).transpose(1, 0, 2)
 
 
 def lc_rows_forward(xpad, kernel_size, stride, out_hw, out_channels, weight_rows, bias=None):
@@ -125,7 +122,7 @@ def lc_rows_forward(xpad, kernel_size, stride, out_hw, out_channels, weight_rows
     y_pos = xp.empty((h_out, w_out, xpad.shape[0], out_channels), dtype=xpad.dtype)
 
     def band(lo, hi):
-        cols_p, _ = _band_patches(xpad, lo, hi, kernel_size, stride)      # (p, N, R)
+        cols_p = _band_patches(xpad, lo, hi, kernel_size, stride)         # (p, N, R)
         xp.matmul(cols_p, weight_rows(lo, hi), out=y_pos[lo:hi].reshape(-1, *y_pos.shape[2:]))  # (p, N, R) @ (p, R, C_out)
         if bias is not None:
             y_pos[lo:hi] += bias[:, lo:hi].transpose(1, 2, 0)[:, :, None, :]     # (rows, W_out, 1, C_out)
@@ -162,7 +159,7 @@ def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, wei
     n, hp, wp, c_in = xpad.shape
 
     def band(lo, hi):
-        cols_p, _ = _band_patches(xpad, lo, hi, kernel_size, stride)       # (p, N, R)
+        cols_p = _band_patches(xpad, lo, hi, kernel_size, stride)          # (p, N, R)
         dy_p = dy_pos[lo:hi].reshape(-1, *dy_pos.shape[2:])                  # (p, N, C_out)
         out = None if weight_grad_out is None else weight_grad_out[lo * w_out : hi * w_out]
         dw = xp.matmul(cols_p.transpose(0, 2, 1), dy_p, out=out)            # (p, R, N) @ (p, N, C_out)
