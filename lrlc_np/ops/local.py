@@ -73,6 +73,12 @@ def lc_weight_matrices(weight):
     return weight.transpose(0, 1, 4, 5, 3, 2).reshape(h_out * w_out, -1, c_out)
 
 
+def _weight_rows(weight):
+    """weight_rows for ``lc_rows_forward`` / ``lc_rows_backward``: (lo, hi) -> (p, R, C_out),
+    the filters of output rows lo..hi-1 (a view in the fast layout, else a copy of one band)."""
+    return lambda lo, hi: lc_weight_matrices(weight[lo:hi])
+
+
 def lc_layout_empty(shape, dtype, xp):
     """Uninitialised LC weight of ``shape`` (H_out, W_out, C_out, C_in, kh, kw), fast layout.
 
@@ -211,11 +217,8 @@ def locally_connected2d_forward(x, weight, bias=None, stride=1, padding=0):
     h_out, w_out = weight.shape[:2]
     xpad = padded_nhwc(x, padding)                                # (N, Hp, Wp, C_in)
 
-    def weight_rows(lo, hi):                                      # (p, R, C_out), in im2col's order
-        return lc_weight_matrices(weight[lo:hi])
-
     y = lc_rows_forward(xpad, weight.shape[4:], stride, (h_out, w_out), weight.shape[2],
-                        weight_rows, bias).transpose(2, 3, 0, 1)
+                        _weight_rows(weight), bias).transpose(2, 3, 0, 1)
     cache = (xpad, weight, x.shape, bias is None, stride, padding)
     return y, cache
 
@@ -248,11 +251,8 @@ def locally_connected2d_backward(dy, cache, dweight_out=None):
     fast_out = dweight_out is not None and dweight_out.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous
     dweight = dweight_out if fast_out else lc_layout_empty(weight.shape, weight.dtype, xp)  # memory (H_out, W_out, kh, kw, C_in, C_out)
 
-    def weight_rows(lo, hi):
-        return lc_weight_matrices(weight[lo:hi])
-
     dy_pos = dy.transpose(2, 3, 0, 1)                             # (H_out, W_out, N, C_out)
-    dx, _ = lc_rows_backward(dy_pos, xpad, (kh, kw), stride, (h_out, w_out), weight_rows,
+    dx, _ = lc_rows_backward(dy_pos, xpad, (kh, kw), stride, (h_out, w_out), _weight_rows(weight),
                              weight_grad_out=lc_weight_matrices(dweight), padding=padding)  # dweight: a view
     dx = dx.transpose(0, 3, 1, 2)                                 # NHWC memory seen as NCHW
     dbias = None if no_bias else dy.sum(axis=0)
