@@ -27,8 +27,7 @@ import numpy
 from . import layers as L
 from .ops import _checks
 from .ops.im2col import conv_output_size
-
-LAYER_TYPES = ("conv", "lc", "lrlc", "wide_conv")
+from .options import LAYER_TYPES, resolve_combining
 
 
 def wide_conv_filters(in_channels, out_channels, rank, last):
@@ -99,16 +98,10 @@ def build_network(layer_types=("conv", "conv", "conv"), filters=64, kernel_size=
         _checks.choice(t, LAYER_TYPES, "each layer type", owner)
     if not isinstance(input_dependent, bool):
         raise TypeError(f"{owner}: expected input_dependent as True or False, got {input_dependent!r}")
-    if input_dependent:
-        if "lrlc" not in layer_types:
-            raise ValueError(f"{owner}: input_dependent=True applies to LRLC layers, but layer_types "
-                             f"{list(layer_types)!r} has no 'lrlc'")
-        if combining not in (None, "full"):
-            raise ValueError(f"{owner}: input_dependent=True computes a logit for every position, so it "
-                             f"needs combining='full' (or None), got combining={combining!r}")
-        combining = "full"
-    elif combining is None:
-        combining = "row_col"
+    if input_dependent and "lrlc" not in layer_types:
+        raise ValueError(f"{owner}: input_dependent=True applies to LRLC layers, but layer_types "
+                         f"{list(layer_types)!r} has no 'lrlc'")
+    combining = resolve_combining(combining, input_dependent, owner)
     filters = _checks.positive_int(filters, "filters", owner)
     kernel_size = _checks.positive_int(kernel_size, "kernel_size", owner)
     rank = _checks.positive_int(rank, "rank", owner)

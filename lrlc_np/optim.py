@@ -17,8 +17,8 @@ import math
 import numbers
 
 from .backend import get_array_module
+from .options import SCHEDULES
 
-SCHEDULES = ("constant", "step", "cosine")
 
 
 class SGD:

@@ -67,8 +67,7 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Check every setting; raises ValueError naming the bad one."""
-        from .models import LAYER_TYPES
-        from .optim import SCHEDULES
+        from .options import COMBININGS, LAYER_TYPES, NORMALIZATIONS, SCHEDULES, resolve_combining
 
         def bad(name, expected):
             raise ValueError(f"TrainConfig: expected {name} {expected}, got {getattr(self, name)!r}")
@@ -81,18 +80,16 @@ class TrainConfig:
                 bad(name, "as an int >= 1")
         if self.limit_train is not None and (not isinstance(self.limit_train, int) or self.limit_train < 1):
             bad("limit_train", "as None or an int >= 1")
-        if self.combining not in ("row_col", "row", "col", "full"):
-            bad("combining", "in row_col, row, col, full")
-        if self.normalize not in ("softmax", "norm", "none"):
-            bad("normalize", "in softmax, norm, none")
+        if self.combining not in COMBININGS:
+            bad("combining", f"in {', '.join(COMBININGS)}")
+        if self.normalize not in NORMALIZATIONS:
+            bad("normalize", f"in {', '.join(NORMALIZATIONS)}")
         for name in ("coord_conv", "batch_norm", "nesterov", "input_dependent"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "as True or False")
         if self.input_dependent and "lrlc" not in self.layers:
             bad("layers", "to include 'lrlc' with input_dependent=True (it changes LRLC layers only)")
-        if self.input_dependent and self.combining != "full":
-            bad("combining", "'full' with input_dependent=True (the combining network gives every "
-                             "position its own logits)")
+        resolve_combining(self.combining, self.input_dependent, "TrainConfig")
         if self.schedule not in SCHEDULES:
             bad("schedule", f"in {', '.join(SCHEDULES)}")
         for name in ("lr", "momentum", "weight_decay", "warmup_epochs"):

@@ -1,9 +1,12 @@
-"""Pure forward/backward functions, one file per family.
+"""The clear tier: pure forward/backward functions, one file per family, written as the formulas.
 
-Each ``*_forward`` returns ``(out, cache)``; the matching ``*_backward(dout, cache)`` returns
-the gradients of every input. Nothing is stored on objects and nothing accumulates:
-calling a backward function twice gives the same arrays. ``layers.py`` wraps these into
-stateful layers.
+Each ``*_forward`` returns ``(out, cache)`` (the cache a ``NamedTuple`` with named fields);
+the matching ``*_backward(dout, cache)`` returns the gradients of every input. Nothing is
+stored on objects and nothing accumulates: calling a backward function twice gives the same
+arrays. NCHW throughout, vectorised, one matrix product or einsum per step, no threads and
+no memory-layout tricks: this is the code to read (after the loops of ``lrlc_np.reference``)
+and, in a course, to write. ``lrlc_np.fast`` has the same functions tuned for speed; the
+layers (``lrlc_np.layers``) run either, chosen with ``lrlc_np.set_ops("clear" | "fast")``.
 
 Glossary of the letters used in every docstring:
 
@@ -24,8 +27,9 @@ deep-learning library.
 """
 
 from .activations import relu_backward, relu_forward, sigmoid_backward, sigmoid_forward
-from .combining import combining_weights_backward, combining_weights_forward
-from .conv import conv2d_backward, conv2d_forward
+from .combining import (combining_weights_backward, combining_weights_forward, row_col_sum_backward,
+                        row_col_sum_forward)
+from .conv import conv2d_backward, conv2d_forward, conv_transpose2d
 from .dense import dense_backward, dense_forward
 from .depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from .im2col import col2im, conv_output_size, im2col
@@ -47,12 +51,13 @@ __all__ = [
     "bilinear_resize_backward", "bilinear_resize_forward",
     "col2im", "combining_weights_backward", "combining_weights_forward",
     "concat_channels_backward", "concat_channels_forward",
-    "conv2d_backward", "conv2d_forward", "conv_output_size",
+    "conv2d_backward", "conv2d_forward", "conv_output_size", "conv_transpose2d",
     "dense_backward", "dense_forward",
     "depthwise_conv2d_backward", "depthwise_conv2d_forward", "effective_weight",
     "global_avg_pool2d_backward", "global_avg_pool2d_forward", "im2col", "interpolation_matrix",
     "locally_connected2d_backward", "locally_connected2d_forward",
     "lrlc2d_backward", "lrlc2d_forward", "relu_backward", "relu_forward",
+    "row_col_sum_backward", "row_col_sum_forward",
     "sigmoid_backward", "sigmoid_forward",
     "softmax_cross_entropy_backward", "softmax_cross_entropy_forward",
     "spatial_mean_backward", "spatial_mean_forward",

@@ -6,28 +6,14 @@
 from __future__ import annotations
 
 from ..backend import get_array_module
-from . import _checks, _parallel
+from . import _checks
 
 
 def relu_forward(x):
-    """ReLU: y = max(x, 0).  x (any shape) -> y (same shape).
-
-    Runs in chunks of the first axis on all cores (``_parallel``), like batch norm.
-    """
+    """ReLU: y = max(x, 0).  x (any shape) -> y (same shape); cache: the mask x > 0."""
     _checks.float_array(x, "x", "relu_forward")
-    if x.ndim == 0:
-        positive = x > 0
-        return x * positive, positive
-    xp = get_array_module(x)
-    y = xp.empty_like(x)                                     # same memory layout as x
-    positive = xp.empty_like(x, dtype=bool)
-
-    def chunk(lo, hi):
-        xp.greater(x[lo:hi], 0, out=positive[lo:hi])
-        xp.multiply(x[lo:hi], positive[lo:hi], out=y[lo:hi])
-
-    _for_leading_axis(x, chunk)
-    return y, positive
+    positive = x > 0
+    return x * positive, positive
 
 
 def relu_backward(dy, cache):
@@ -38,18 +24,7 @@ def relu_backward(dy, cache):
     positive = cache
     _checks.float_array(dy, "dy", "relu_backward")
     _checks.shape(dy, positive.shape, "dy", "relu_backward")
-    if dy.ndim == 0:
-        return dy * positive
-    xp = get_array_module(dy)
-    dx = xp.empty_like(dy)
-    _for_leading_axis(dy, lambda lo, hi: xp.multiply(dy[lo:hi], positive[lo:hi], out=dx[lo:hi]))
-    return dx
-
-
-def _for_leading_axis(a, body):
-    """Run ``body(lo, hi)`` over chunks of a's first axis, on all cores."""
-    _parallel.for_chunks(a.shape[0], _parallel.chunk_size(a[0].nbytes if a.shape[0] else 1), body,
-                         xp=get_array_module(a))
+    return dy * positive
 
 
 def sigmoid_forward(x):

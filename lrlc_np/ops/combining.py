@@ -7,16 +7,31 @@ The normalisation runs over the K axis (axis -3), separately at every position:
     "softmax"  alpha = exp(l) / sum_k exp(l_k)         each position's weights sum to 1
     "norm"     alpha = l / max(||l||_2, 1e-12)         unit L2 norm at each position
     "none"     alpha = l
+
+The logits themselves are often assembled from a few free parameters: one logit per row
+plus one per column ("row_col", the paper's default). ``row_col_sum_forward`` builds that
+sum, and the same function builds the layer's spatial bias from a row and a column bias.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..backend import get_array_module
+from ..options import NORMALIZATIONS
 from . import _checks
 
-NORMALIZATIONS = ("softmax", "norm", "none")
 NORM_EPS = 1e-12
 K_AXIS = -3
+
+
+class CombiningCache(NamedTuple):
+    """What ``combining_weights_backward`` needs from the forward pass."""
+
+    normalize: str
+    alpha: object       # the output (softmax, norm); None for "none"
+    norm: object        # ||logits||_2 over K ("norm" only), shape (..., 1, H_out, W_out)
+    shape: tuple        # logits.shape
 
 
 def combining_weights_forward(logits, normalize="softmax"):
@@ -39,13 +54,12 @@ def combining_weights_forward(logits, normalize="softmax"):
         shifted = logits - logits.max(axis=K_AXIS, keepdims=True)  # same result, no overflow
         e = xp.exp(shifted)
         alpha = e / e.sum(axis=K_AXIS, keepdims=True)
-        return alpha, (normalize, alpha, None, logits.shape)
+        return alpha, CombiningCache(normalize, alpha, None, logits.shape)
     if normalize == "norm":
         norm = xp.sqrt((logits * logits).sum(axis=K_AXIS, keepdims=True))
-        scale = xp.maximum(norm, NORM_EPS)
-        alpha = logits / scale
-        return alpha, (normalize, alpha, (norm, scale), logits.shape)
-    return logits.copy(), (normalize, None, None, logits.shape)
+        alpha = logits / xp.maximum(norm, NORM_EPS)
+        return alpha, CombiningCache(normalize, alpha, norm, logits.shape)
+    return logits.copy(), CombiningCache(normalize, None, None, logits.shape)
 
 
 def combining_weights_backward(dalpha, cache):
@@ -61,7 +75,7 @@ def combining_weights_backward(dalpha, cache):
              where the norm is clamped, alpha = l / 1e-12 and dl = dalpha / 1e-12
     none:    dl = dalpha
     """
-    normalize, alpha, extra, shape = cache
+    normalize, alpha, norm, shape = cache
     _checks.float_array(dalpha, "dalpha", "combining_weights_backward")
     _checks.shape(dalpha, shape, "dalpha", "combining_weights_backward")
     if normalize == "none":
@@ -70,5 +84,37 @@ def combining_weights_backward(dalpha, cache):
     projection = (dalpha * alpha).sum(axis=K_AXIS, keepdims=True)  # <dalpha, alpha> per position
     if normalize == "softmax":
         return alpha * (dalpha - projection)
-    norm, scale = extra
-    return xp.where(norm > NORM_EPS, dalpha - alpha * projection, dalpha) / scale
+    return xp.where(norm > NORM_EPS, dalpha - alpha * projection, dalpha) / xp.maximum(norm, NORM_EPS)
+
+
+def row_col_sum_forward(rows, cols, out_hw):
+    """y[..., i, j] = rows[..., i] + cols[..., j]: a map built from one number per row and per column.
+
+    rows  (..., H_out) or None (no row term);  cols (..., W_out) or None (no column term)
+    out_hw (H_out, W_out)
+    y     (..., H_out, W_out)   e.g. LRLC logits (K, H_out, W_out) from row_logits (K, H_out)
+                                and col_logits (K, W_out), or a spatial bias from (H_out,), (W_out,)
+    cache (whether each term is present)
+    """
+    present = [t for t in (rows, cols) if t is not None]
+    if not present:
+        raise ValueError("row_col_sum_forward: expected rows, cols or both, got neither")
+    xp = get_array_module(present[0])
+    lead = present[0].shape[:-1]
+    y = xp.zeros((*lead, *out_hw), dtype=present[0].dtype)
+    if rows is not None:
+        y += rows[..., :, None]                  # the same value along each row
+    if cols is not None:
+        y += cols[..., None, :]                  # the same value down each column
+    return y, (rows is not None, cols is not None)
+
+
+def row_col_sum_backward(dy, cache):
+    """Each row term fed every column of its row, each column term every row of its column:
+
+        drows[..., i] = sum_j dy[..., i, j]        dcols[..., j] = sum_i dy[..., i, j]
+
+    dy (..., H_out, W_out) -> (drows (..., H_out) or None, dcols (..., W_out) or None)
+    """
+    has_rows, has_cols = cache
+    return (dy.sum(axis=-1) if has_rows else None), (dy.sum(axis=-2) if has_cols else None)

@@ -1,21 +1,23 @@
-"""im2col / col2im: turn every kh x kw input patch into a row, and back.
+"""im2col / col2im: turn every kh x kw input patch into a row of a matrix, and back.
 
 A convolution multiplies every kh x kw patch of the (zero-padded) input by the same
-filters. ``im2col`` copies the patches side by side so that the whole layer becomes one
-matrix product; ``col2im`` is its adjoint: it adds each patch row back onto the pixels it
-came from, which is exactly what the backward pass needs.
+filters. ``im2col`` copies the patches into the rows of one matrix, so that the whole
+layer becomes one matrix product; ``col2im`` is its adjoint: it adds every row back onto
+the pixels it was copied from, which is what the backward pass needs.
 
-``col2im`` loops over the kh*kw kernel offsets only (DeZero's scheme): offset (p, q) is one
-strided slice of the padded input, ``xpad[:, p : p + stride*H_out : stride, q : ..., :]``,
-holding that offset's pixel for every sample, output position and channel at once.
-``im2col`` reads the same patches through ``sliding_window_view``. No ``np.add.at`` and no
-index arrays: the same code runs unchanged on CuPy.
+    x     (N, C, H, W)
+    cols  (M, R),  M = N*H_out*W_out patches (rows in (n, i, j) order),
+                   R = C*kh*kw numbers per patch (columns in (c, p, q) order)
 
-Memory layout, for speed: a patch row is ordered (p, q, c), channels last. The copies then
-move runs of C_in contiguous numbers instead of single numbers (NumPy's copy loops cost
-tens of nanoseconds per run), and the matrix products read and write whole rows. The
-arrays that the ops return keep the NCHW shape; only their memory order is NHWC (a
-transposed view), which the next layer's ``transpose(0, 2, 3, 1)`` turns back for free.
+    cols[(n, i, j), (c, p, q)] = xpad[n, c, i*sh + p, j*sw + q]
+
+The (c, p, q) order of a row is the order of ``weight[o]`` of shape (C, kh, kw), so the
+filters as a matrix are simply ``weight.reshape(C_out, R)``.
+
+Both functions loop over the kh*kw kernel offsets only (DeZero's scheme). Offset (p, q)
+is one strided slice of the padded input, ``xpad[:, :, p : p + sh*H_out : sh, q : ...]``,
+holding that offset's pixel for every sample, channel and output position at once. No
+``np.add.at`` and no index arrays, so the same code runs unchanged on CuPy.
 """
 
 from __future__ import annotations
@@ -43,93 +45,66 @@ def output_hw(h, w, kernel_size, stride, padding, owner: str) -> tuple[int, int]
     return conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
 
 
-def padded_nhwc(x, padding):
-    """x (N, C, H, W) -> xpad (N, H + 2*ph, W + 2*pw, C), zero-padded, channels last.
-
-    Without padding this is a free transposed view of x.
-    """
+def pad2d(x, padding):
+    """x (N, C, H, W) -> xpad (N, C, H + 2*ph, W + 2*pw), with ph (pw) rows (columns) of zeros
+    on each side. ``padding`` is a (ph, pw) pair."""
     ph, pw = padding
-    x_nhwc = x.transpose(0, 2, 3, 1)
-    if ph == 0 and pw == 0:
-        return x_nhwc
-    xp = get_array_module(x)
     n, c, h, w = x.shape
-    xpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
-    xpad[:, ph : ph + h, pw : pw + w, :] = x_nhwc
+    xpad = get_array_module(x).zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    xpad[:, :, ph : ph + h, pw : pw + w] = x
     return xpad
 
 
-def im2col(x, kernel_size, stride, padding, out=None):
-    """Gather every kernel-sized patch of the padded input.
+def _geometry(kernel_size, stride, padding, owner):
+    return (_checks.pair(kernel_size, "kernel_size", owner), _checks.pair(stride, "stride", owner),
+            _checks.pair(padding, "padding", owner, minimum=0))
 
-    x    (N, C, H, W)
+
+def im2col(x, kernel_size, stride=1, padding=0):
+    """Every kernel-sized patch of the padded input as a row.
+
+    x     (N, C, H, W)
     kernel_size, stride, padding: int or (h, w) pair
-    out  optional contiguous (N, H_out, W_out, kh, kw, C) array to write into
-    cols (N, H_out, W_out, kh, kw, C)
-         cols[n, i, j, p, q, c] = xpad[n, c, i*sh + p, j*sw + q]
-
-    ``cols.reshape(N*H_out*W_out, kh*kw*C)`` has one patch per row, in (p, q, c) order; the
-    filters in the same order are ``weight.transpose(0, 2, 3, 1).reshape(C_out, kh*kw*C)``
-    (see ``conv.patch_matrix``), so a convolution is one matrix product.
-
-    How: ``sliding_window_view`` returns every window of the padded input as a view (no
-    copy: a window is a new set of strides over the same memory); slicing it with the stride
-    and one contiguous copy lay the patches out as rows. The copy writes ``cols`` in order,
-    which is about three times faster here than filling it offset by offset, the way
-    ``col2im`` works.
+    cols  (N*H_out*W_out, C*kh*kw),  cols[(n, i, j), (c, p, q)] = xpad[n, c, i*sh + p, j*sw + q]
     """
-    xp = get_array_module(x)
-    _checks.ndim(x, 4, "(N, C, H, W)", "x", "im2col")
-    kernel_size = _checks.pair(kernel_size, "kernel_size", "im2col")
-    stride = _checks.pair(stride, "stride", "im2col")
-    padding = _checks.pair(padding, "padding", "im2col", minimum=0)
-    (kh, kw), (sh, sw) = kernel_size, stride
+    owner = "im2col"
+    _checks.ndim(x, 4, "(N, C, H, W)", "x", owner)
+    (kh, kw), (sh, sw), padding = _geometry(kernel_size, stride, padding, owner)
     n, c, h, w = x.shape
-    h_out, w_out = output_hw(h, w, kernel_size, stride, padding, "im2col")
-    xpad = padded_nhwc(x, padding)                                    # (N, Hp, Wp, C)
-    windows = xp.lib.stride_tricks.sliding_window_view(xpad, (kh, kw), axis=(1, 2))  # (N, Hp-kh+1, Wp-kw+1, C, kh, kw)
-    windows = windows[:, : sh * (h_out - 1) + 1 : sh, : sw * (w_out - 1) + 1 : sw]  # (N, H_out, W_out, C, kh, kw)
-    patches = windows.transpose(0, 1, 2, 4, 5, 3)                     # (N, H_out, W_out, kh, kw, C), a view
-    if out is None:
-        return xp.ascontiguousarray(patches)
-    _checks.shape(out, patches.shape, "out", "im2col")
-    out[...] = patches
-    return out
-
-
-def col2im(cols, x_shape, stride, padding, out=None):
-    """Adjoint of ``im2col``: add every patch back onto the pixels it was copied from.
-
-    cols (N, H_out, W_out, kh, kw, C)
-    out  optional (N, H, W, C) array (channels last) to write into
-    dx   x_shape = (N, C, H, W)
-         dx[n, c, y, x] = sum over (i, j, p, q) with y = i*sh + p - ph, x = j*sw + q - pw
-                          of cols[n, i, j, p, q, c]
-
-    Patches overlap when stride < kernel, so a pixel collects several contributions. The
-    loop runs over kernel offsets: within one offset (p, q) every output position reads a
-    different pixel, so the strided ``+=`` below never writes one pixel twice and is exact
-    (no ``np.add.at`` needed). Overlaps are summed across iterations of the loop.
-    The result has NCHW shape and NHWC memory order (a transposed view).
-    """
-    xp = get_array_module(cols)
-    _checks.ndim(cols, 6, "(N, H_out, W_out, kh, kw, C)", "cols", "col2im")
-    n, h_out, w_out, kh, kw, c = cols.shape
-    (sh, sw) = _checks.pair(stride, "stride", "col2im")
-    (ph, pw) = _checks.pair(padding, "padding", "col2im", minimum=0)
-    _, _, h, w = x_shape
-    if out is not None:
-        _checks.shape(out, (n, h, w, c), "out (N, H, W, C)", "col2im")
-    if out is not None and ph == 0 and pw == 0:
-        dxpad = out                                              # no padding to cut off: add in place
-        dxpad[...] = 0
-    else:
-        dxpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype)
+    h_out, w_out = output_hw(h, w, (kh, kw), (sh, sw), padding, owner)
+    xpad = pad2d(x, padding)
+    cols = get_array_module(x).empty((n, c, kh, kw, h_out, w_out), dtype=x.dtype)
     for p in range(kh):
         for q in range(kw):
-            dxpad[:, p : p + sh * (h_out - 1) + 1 : sh, q : q + sw * (w_out - 1) + 1 : sw, :] += cols[:, :, :, p, q, :]
-    dx = dxpad[:, ph : ph + h, pw : pw + w, :]
-    if out is not None and dx is not out:
-        out[...] = dx
-        dx = out
-    return dx.transpose(0, 3, 1, 2)
+            # offset (p, q) of every patch: output (i, j) reads xpad[..., i*sh + p, j*sw + q]
+            cols[:, :, p, q] = xpad[:, :, p : p + sh * h_out : sh, q : q + sw * w_out : sw]
+    # (N, C, kh, kw, H_out, W_out) -> (N, H_out, W_out, C, kh, kw) -> one patch per row
+    return cols.transpose(0, 4, 5, 1, 2, 3).reshape(n * h_out * w_out, c * kh * kw)
+
+
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
+    """Adjoint of ``im2col``: add every row back onto the pixels its patch was copied from.
+
+    cols     (N*H_out*W_out, C*kh*kw), rows (n, i, j), columns (c, p, q)
+    x_shape  (N, C, H, W), the shape of im2col's input
+    dx       (N, C, H, W),  dx[n, c, y, x] = sum of cols[(n, i, j), (c, p, q)] over all
+             (i, j, p, q) with i*sh + p - ph = y and j*sw + q - pw = x
+
+    Patches overlap when the stride is smaller than the kernel, so a pixel may collect
+    several contributions: they are summed, never overwritten.
+    """
+    owner = "col2im"
+    _checks.ndim(cols, 2, "(N*H_out*W_out, C*kh*kw)", "cols", owner)
+    (kh, kw), (sh, sw), (ph, pw) = _geometry(kernel_size, stride, padding, owner)
+    n, c, h, w = x_shape
+    h_out, w_out = output_hw(h, w, (kh, kw), (sh, sw), (ph, pw), owner)
+    _checks.shape(cols, (n * h_out * w_out, c * kh * kw), "cols", owner)
+    patches = cols.reshape(n, h_out, w_out, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)  # (N, C, kh, kw, H_out, W_out)
+    dxpad = get_array_module(cols).zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            # Within one offset (p, q) every output position lands on a different pixel, so
+            # this strided += never writes one pixel twice and is exact (no np.add.at needed).
+            # Pixels that several patches share collect their sums over the loop's iterations.
+            dxpad[:, :, p : p + sh * h_out : sh, q : q + sw * w_out : sw] += patches[:, :, p, q]
+    return dxpad[:, :, ph : ph + h, pw : pw + w]               # cut the padding off again

@@ -9,254 +9,108 @@ Every output position (i, j) has its own filter bank ``weight[i, j]`` (C_out, C_
 
     y[n, o, i, j] = bias[o, i, j] + sum_{c, p, q} weight[i, j, o, c, p, q] * xpad[n, c, i*sh + p, j*sw + q]
 
-The patches are the same as a convolution's (``im2col``); only the product changes. With
-P = H_out*W_out positions and R = C_in*kh*kw, each position is a small matrix product,
-(N, R) @ (R, C_out), and ``matmul`` runs the positions of a band of output rows as one
-batched product with the position as the batch axis. The bands (one row each at the
-paper's shape) run on every core (``lc_rows_forward``, ``lc_rows_backward``), and their
-patches are made again in the backward pass instead of being kept. Nothing of size
-(H*W*C_in) x (P*C_out) is ever built.
+The patches are the convolution's (``im2col``); only the product changes. With the P =
+H_out*W_out positions written as one index t = (i, j), X_t (N, R) the N patches at t and
+W_t = weight[i, j].reshape(C_out, R), every position is its own small dense layer,
 
-Weight memory layout, for speed: the product reads position (i, j)'s filters as an
-(R, C_out) matrix with rows in im2col's (p, q, c) order. ``LocallyConnected2D`` therefore
-stores its weight with memory order (H_out, W_out, kh, kw, C_in, C_out) while the array's
-shape stays (H_out, W_out, C_out, C_in, kh, kw) (``with_lc_layout``; the same idea as the
-NHWC activations seen as NCHW). Then ``lc_weight_matrices`` is a free view and the 71 MB of
-weights at the paper's shape are read once, in order, instead of being gathered into a
-transposed copy on every pass. Weights in any other layout give the same result, through a
-copy. The weight gradient is returned in the same fast layout.
+    Y_t = X_t W_t^T + b_t          (N, R) @ (R, C_out) -> (N, C_out), for each of P positions
+
+which one ``einsum`` over the position index writes for all of them at once. Backward,
+position by position as for a dense layer: dW_t = dY_t^T X_t, db_t = sum_n dY_t,
+dX_t = dY_t W_t, and dx = col2im(dX).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..backend import get_array_module
-from . import _checks, _parallel
-from .im2col import im2col, output_hw, padded_nhwc
+from . import _checks
+from .im2col import col2im, im2col, output_hw
 
 OWNER = "locally_connected2d_forward"
 
 
-def _check_lc_inputs(x, weight, bias, stride, padding):
-    _checks.float_array(x, "x", OWNER)
-    _checks.ndim(x, 4, "(N, C_in, H, W)", "x", OWNER)
-    _checks.float_array(weight, "weight", OWNER)
-    _checks.ndim(weight, 6, "(H_out, W_out, C_out, C_in, kh, kw)", "weight", OWNER)
+class LocallyConnected2DCache(NamedTuple):
+    """What ``locally_connected2d_backward`` needs from the forward pass."""
+
+    x_shape: tuple      # (N, C_in, H, W)
+    cols: object        # the patches, (N, P, R)
+    weight: object      # (H_out, W_out, C_out, C_in, kh, kw)
+    stride: tuple
+    padding: tuple
+    has_bias: bool
+
+
+def check_lc_inputs(x, weight, bias, stride, padding, owner=OWNER):
+    """Validate an LC layer's arguments; return (stride, padding) as pairs."""
+    _checks.float_array(x, "x", owner)
+    _checks.ndim(x, 4, "(N, C_in, H, W)", "x", owner)
+    _checks.float_array(weight, "weight", owner)
+    _checks.ndim(weight, 6, "(H_out, W_out, C_out, C_in, kh, kw)", "weight", owner)
     h_out, w_out, c_out, c_in, kh, kw = weight.shape
     if x.shape[1] != c_in:
         raise ValueError(
-            f"{OWNER}: weight expects {c_in} input channels, so x should be "
+            f"{owner}: weight expects {c_in} input channels, so x should be "
             f"(N, {c_in}, H, W); got shape {tuple(x.shape)}"
         )
-    _checks.same_dtype({"x": x, "weight": weight, "bias": bias}, OWNER)
-    stride = _checks.pair(stride, "stride", OWNER)
-    padding = _checks.pair(padding, "padding", OWNER, minimum=0)
-    got = output_hw(x.shape[2], x.shape[3], (kh, kw), stride, padding, OWNER)
+    _checks.same_dtype({"x": x, "weight": weight, "bias": bias}, owner)
+    stride = _checks.pair(stride, "stride", owner)
+    padding = _checks.pair(padding, "padding", owner, minimum=0)
+    got = output_hw(x.shape[2], x.shape[3], (kh, kw), stride, padding, owner)
     if got != (h_out, w_out):
         raise ValueError(
-            f"{OWNER}: weight has {h_out}x{w_out} output positions, but x of spatial size "
+            f"{owner}: weight has {h_out}x{w_out} output positions, but x of spatial size "
             f"{x.shape[2]}x{x.shape[3]} with stride {stride} and padding {padding} gives "
             f"{got[0]}x{got[1]}"
         )
     if bias is not None:
-        _checks.float_array(bias, "bias", OWNER)
-        _checks.shape(bias, (c_out, h_out, w_out), "bias", OWNER)
+        _checks.float_array(bias, "bias", owner)
+        _checks.shape(bias, (c_out, h_out, w_out), "bias", owner)
+    if x.shape[0] == 0:
+        raise ValueError(f"{owner}: expected a batch of at least one example, got x of shape {tuple(x.shape)}")
     return stride, padding
 
 
-def lc_weight_matrices(weight):
-    """weight (H_out, W_out, C_out, C_in, kh, kw) -> (P, R, C_out): every position's W_ij^T.
-
-    Rows in im2col's (p, q, c) order, R = kh*kw*C_in. A free view when the weight's memory
-    order is (H_out, W_out, kh, kw, C_in, C_out) (``with_lc_layout``), else a copy.
-    """
-    h_out, w_out, c_out = weight.shape[:3]
-    return weight.transpose(0, 1, 4, 5, 3, 2).reshape(h_out * w_out, -1, c_out)
-
-
-def _weight_rows(weight):
-    """weight_rows for ``lc_rows_forward`` / ``lc_rows_backward``: (lo, hi) -> (p, R, C_out),
-    the filters of output rows lo..hi-1 (a view in the fast layout, else a copy of one band)."""
-    return lambda lo, hi: lc_weight_matrices(weight[lo:hi])
-
-
-def lc_layout_empty(shape, dtype, xp):
-    """Uninitialised LC weight of ``shape`` (H_out, W_out, C_out, C_in, kh, kw), fast layout.
-
-    The memory order is (H_out, W_out, kh, kw, C_in, C_out); the returned array is a
-    transposed view with the usual shape.
-    """
-    h_out, w_out, c_out, c_in, kh, kw = shape
-    return xp.empty((h_out, w_out, kh, kw, c_in, c_out), dtype=dtype).transpose(0, 1, 5, 4, 2, 3)
-
-
-def with_lc_layout(weight):
-    """The same LC weight (same shape, same values) stored in the fast memory order."""
-    xp = get_array_module(weight)
-    out = lc_layout_empty(weight.shape, weight.dtype, xp)
-    out[...] = weight
-    return out
-
-
-def _band_patches(xpad, lo, hi, kernel_size, stride):
-    """Patches of output rows lo..hi-1 as a position-major view (p, N, R), p = (hi-lo)*W_out.
-
-    The band is the input rows those outputs read, lo*sh .. (hi-1)*sh + kh - 1.
-    """
-    band = xpad[:, lo * stride[0] : (hi - 1) * stride[0] + kernel_size[0]]
-    cols = im2col(band.transpose(0, 3, 1, 2), kernel_size, stride, 0)   # (N, hi-lo, W_out, kh, kw, C)
-    n = cols.shape[0]
-    return cols.reshape(n, -1, cols[0, 0, 0].size).transpose(1, 0, 2)
-
-
-def lc_rows_forward(xpad, kernel_size, stride, out_hw, out_channels, weight_rows, bias=None):
-    """The LC product, one band of output rows at a time, on all cores.
-
-    xpad        (N, Hp, Wp, C_in)   zero-padded input, channels last (``im2col.padded_nhwc``)
-    out_hw      (H_out, W_out);  out_channels  C_out
-    weight_rows function (lo, hi) -> (p, R, C_out): the filter banks (as W_ij^T) of the
-                p = (hi-lo)*W_out positions in output rows lo..hi-1 (the LC weights, or
-                LRLC's sum_k alpha_k B_k)
-    bias        (C_out, H_out, W_out) or None, added band by band while the band is in cache
-    y_pos       (H_out, W_out, N, C_out), position-major: each position is one
-                (N, R) @ (R, C_out) product, and ``matmul`` runs a band's positions as a batch
-
-    A band of one output row keeps its patches (N*W_out*R numbers) and its weights in the
-    caches; nothing of size (H*W*C_in) x (P*C_out) is ever built.
-    """
-    xp = get_array_module(xpad)
-    h_out, w_out = out_hw
-    y_pos = xp.empty((h_out, w_out, xpad.shape[0], out_channels), dtype=xpad.dtype)
-
-    def band(lo, hi):
-        cols_p = _band_patches(xpad, lo, hi, kernel_size, stride)         # (p, N, R)
-        xp.matmul(cols_p, weight_rows(lo, hi), out=y_pos[lo:hi].reshape(-1, *y_pos.shape[2:]))  # (p, N, R) @ (p, R, C_out)
-        if bias is not None:
-            y_pos[lo:hi] += bias[:, lo:hi].transpose(1, 2, 0)[:, :, None, :]     # (rows, W_out, 1, C_out)
-
-    _parallel.for_chunks(h_out, _rows_per_chunk(xpad, kernel_size, w_out), band, xp=xp)
-    return y_pos
-
-
-def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, weight_grad_rows=None,
-                     weight_grad_out=None, padding=(0, 0)):
-    """Gradients of ``lc_rows_forward``, band by band.
-
-    dy_pos           (H_out, W_out, N, C_out) upstream gradient, position-major
-    weight_grad_rows function (lo, hi, dw) -> anything, called once per band with
-                     dw (p, R, C_out), that band's weight gradient as dW_ij^T (a temporary
-                     to consume); or None
-    weight_grad_out  None, or a (P, R, C_out) array that receives every dW_ij^T in place
-                     (the LC layer's gradient, with no copy)
-    padding          (ph, pw) that made xpad: cut off again in dx
-    -> dx (N, H, W, C_in) channels last, and the list of weight_grad_rows results in band order
-
-    Per position: Y = X W^T, so dW^T = X^T dY and dX = dY W. dX is computed one kernel
-    offset (p, q) at a time, (N, C_out) @ (C_out, C_in) per position and offset, so that the
-    gradients that land on one input row form one contiguous block: the band's input
-    gradient is kept position-major, (band rows, Wp, N, C_in), and each offset adds a single
-    block of W_out*N*C_in numbers (``col2im`` on patch rows would add runs of only C_in).
-    Neighbouring bands share input rows when kh > stride, so every band returns its own
-    gradient, and the rows of dx are then summed from the bands that cover them, in band
-    order, on all cores.
-    """
-    xp = get_array_module(xpad)
-    h_out, w_out = out_hw
-    (kh, kw), (sh, sw) = kernel_size, stride
-    n, hp, wp, c_in = xpad.shape
-
-    def band(lo, hi):
-        cols_p = _band_patches(xpad, lo, hi, kernel_size, stride)          # (p, N, R)
-        dy_p = dy_pos[lo:hi].reshape(-1, *dy_pos.shape[2:])                  # (p, N, C_out)
-        out = None if weight_grad_out is None else weight_grad_out[lo * w_out : hi * w_out]
-        dw = xp.matmul(cols_p.transpose(0, 2, 1), dy_p, out=out)            # (p, R, N) @ (p, N, C_out)
-        result = None if weight_grad_rows is None else weight_grad_rows(lo, hi, dw)
-        w_offsets = weight_rows(lo, hi).reshape(-1, kh * kw, c_in, dy_p.shape[2])   # (p, kh*kw, C_in, C_out)
-        dcols = xp.matmul(dy_p[:, None], w_offsets.transpose(0, 1, 3, 2))   # (p, kh*kw, N, C_in)
-        dcols = dcols.reshape(hi - lo, w_out, kh, kw, n, c_in)
-        dband = xp.zeros(((hi - lo - 1) * sh + kh, wp, n, c_in), dtype=xpad.dtype)   # input rows top.., position-major
-        for p in range(kh):
-            for q in range(kw):
-                dband[p : p + sh * (hi - lo - 1) + 1 : sh, q : q + sw * (w_out - 1) + 1 : sw] += dcols[:, :, p, q]
-        return lo * sh, dband, result
-
-    bands = _parallel.for_chunks(h_out, _rows_per_chunk(xpad, kernel_size, w_out), band, xp=xp)
-    (ph, pw), h, w = padding, hp - 2 * padding[0], wp - 2 * padding[1]
-    dx = xp.empty((n, h, w, c_in), dtype=xpad.dtype)
-
-    def gather_rows(r0, r1):                                                # rows r0..r1-1 of dx
-        for r in range(r0, r1):
-            row = r + ph                                                    # the row in xpad
-            parts = [dband[row - top] for top, dband, _ in bands if top <= row < top + dband.shape[0]]
-            if not parts:                                                   # no window reads this row
-                dx[:, r] = 0
-                continue
-            total = parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
-            dx[:, r] = total[pw : pw + w].transpose(1, 0, 2)                # (W, N, C) -> (N, W, C)
-
-    _parallel.for_chunks(h, 1, gather_rows, xp=xp)
-    return dx, [result for _, _, result in bands]
-
-
-def _rows_per_chunk(xpad, kernel_size, w_out):
-    """Output rows per band: about 4 MB of patches (usually one row at the paper's shape)."""
-    n, _, _, c = xpad.shape
-    return _parallel.chunk_size(n * w_out * kernel_size[0] * kernel_size[1] * c * xpad.itemsize)
-
-
 def locally_connected2d_forward(x, weight, bias=None, stride=1, padding=0):
-    """Locally connected forward pass.
+    """Locally connected forward pass: Y_t = X_t W_t^T + b_t at every position t.
 
-    x      (N, C_in, H, W)
-    weight (H_out, W_out, C_out, C_in, kh, kw)
-    bias   (C_out, H_out, W_out) or None
-    y      (N, C_out, H_out, W_out)
-    cache  what ``locally_connected2d_backward`` needs: the padded input (x itself when there
-           is no padding: do not modify x in place before the backward pass) and the weight
+    x (N, C_in, H, W), weight (H_out, W_out, C_out, C_in, kh, kw), bias (C_out, H_out, W_out)
+    or None  ->  y (N, C_out, H_out, W_out), cache
     """
-    stride, padding = _check_lc_inputs(x, weight, bias, stride, padding)
-    h_out, w_out = weight.shape[:2]
-    xpad = padded_nhwc(x, padding)                                # (N, Hp, Wp, C_in)
+    stride, padding = check_lc_inputs(x, weight, bias, stride, padding)
+    xp = get_array_module(x)
+    n = x.shape[0]
+    h_out, w_out, c_out = weight.shape[:3]
+    cols = im2col(x, weight.shape[4:], stride, padding).reshape(n, h_out * w_out, -1)   # (N, P, R)
+    w = weight.reshape(h_out * w_out, c_out, -1)                 # W_t for every t: (P, C_out, R)
+    y = xp.einsum("ntr,tor->not", cols, w, optimize=True)        # per t: (N, R) @ (R, C_out)
+    y = y.reshape(n, c_out, h_out, w_out)
+    if bias is not None:
+        y = y + bias                                             # (C_out, H_out, W_out) broadcasts over N
+    return y, LocallyConnected2DCache(x.shape, cols, weight, stride, padding, bias is not None)
 
-    y = lc_rows_forward(xpad, weight.shape[4:], stride, (h_out, w_out), weight.shape[2],
-                        _weight_rows(weight), bias).transpose(2, 3, 0, 1)
-    cache = (xpad, weight, x.shape, bias is None, stride, padding)
-    return y, cache
 
-
-def locally_connected2d_backward(dy, cache, dweight_out=None):
+def locally_connected2d_backward(dy, cache):
     """Locally connected backward pass.
 
-    dy          (N, C_out, H_out, W_out)
-    dweight_out optional array shaped like the weight to write dweight into, e.g. the
-                previous step's gradient: at the paper's shape a fresh 71 MB array costs
-                several ms of page faults on every step. In the fast memory order
-                (``lc_layout_empty``) it is filled directly, otherwise through a copy.
-    dx          (N, C_in, H, W)
-    dweight     (H_out, W_out, C_out, C_in, kh, kw); ``dweight_out`` itself when given
-    dbias       (C_out, H_out, W_out) or None
+    dy (N, C_out, H_out, W_out) -> dx (N, C_in, H, W),
+    dweight (H_out, W_out, C_out, C_in, kh, kw), dbias (C_out, H_out, W_out) or None
 
-    Per position (i, j) the layer is Y_ij = X_ij W_ij^T (X_ij: the N patches at (i, j), N x R),
-    so as for a dense layer:
-        dW_ij = dY_ij^T X_ij    -> dweight[i, j] = sum_n dy[n, :, i, j] (outer) patch[n, i, j]
-        dX_ij = dY_ij W_ij      -> dcols, added back onto the pixels the patches came from
-        dbias = sum_n dy        (one bias per channel and position)
+    Per position t, from Y_t = X_t W_t^T + b_t:
+        dW_t = dY_t^T X_t      dweight[i, j, o, (c, p, q)] = sum_n dy[n, o, i, j] * patch[n, t, (c, p, q)]
+        db_t = sum_n dY_t      dbias = dy summed over the batch
+        dX_t = dY_t W_t        then dx = col2im of all the patch gradients
     """
-    xpad, weight, x_shape, no_bias, stride, padding = cache
+    x_shape, cols, weight, stride, padding, has_bias = cache
     xp = get_array_module(dy)
-    h_out, w_out, c_out, c_in, kh, kw = weight.shape
+    h_out, w_out, c_out = weight.shape[:3]
     _checks.float_array(dy, "dy", "locally_connected2d_backward")
     _checks.shape(dy, (x_shape[0], c_out, h_out, w_out), "dy", "locally_connected2d_backward")
-    if dweight_out is not None:
-        _checks.shape(dweight_out, weight.shape, "dweight_out", "locally_connected2d_backward")
-    fast_out = dweight_out is not None and dweight_out.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous
-    dweight = dweight_out if fast_out else lc_layout_empty(weight.shape, weight.dtype, xp)  # memory (H_out, W_out, kh, kw, C_in, C_out)
-
-    dy_pos = dy.transpose(2, 3, 0, 1)                             # (H_out, W_out, N, C_out)
-    dx, _ = lc_rows_backward(dy_pos, xpad, (kh, kw), stride, (h_out, w_out), _weight_rows(weight),
-                             weight_grad_out=lc_weight_matrices(dweight), padding=padding)  # dweight: a view
-    dx = dx.transpose(0, 3, 1, 2)                                 # NHWC memory seen as NCHW
-    dbias = None if no_bias else dy.sum(axis=0)
-    if dweight_out is not None and not fast_out:
-        dweight_out[...] = dweight
-        dweight = dweight_out
+    dy_t = dy.reshape(x_shape[0], c_out, h_out * w_out)          # (N, C_out, P)
+    w = weight.reshape(h_out * w_out, c_out, -1)                 # (P, C_out, R)
+    dweight = xp.einsum("not,ntr->tor", dy_t, cols, optimize=True).reshape(weight.shape)  # per t: (C_out, N) @ (N, R)
+    dbias = dy.sum(axis=0) if has_bias else None                 # (C_out, H_out, W_out)
+    dcols = xp.einsum("not,tor->ntr", dy_t, w, optimize=True)    # per t: (N, C_out) @ (C_out, R)
+    dx = col2im(dcols.reshape(-1, cols.shape[2]), x_shape, weight.shape[4:], stride, padding)
     return dx, dweight, dbias

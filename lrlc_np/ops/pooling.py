@@ -14,27 +14,30 @@ from ..backend import get_array_module
 from . import _checks
 
 
-def _mean_forward(x, owner):
+def mean_forward(x, owner):
     """(N, C, H, W) -> (N, C, 1, 1) channel means, after checking x."""
     _checks.float_array(x, "x", owner)
     _checks.ndim(x, 4, "(N, C, H, W)", "x", owner)
     return x.mean(axis=(2, 3), keepdims=True)
 
 
-def _mean_backward(dy, x_shape, expected, owner):
-    """dy of shape ``expected`` ((N, C) or (N, C, 1, 1)) -> dx (N, C, H, W), a new array."""
+def check_mean_dy(dy, expected, owner):
+    """dy of shape ``expected``: (N, C) or (N, C, 1, 1)."""
     _checks.float_array(dy, "dy", owner)
     _checks.shape(dy, expected, "dy", owner)
+
+
+def _mean_backward(dy, x_shape, expected, owner):
+    """dy of shape ``expected`` ((N, C) or (N, C, 1, 1)) -> dx (N, C, H, W), a new array."""
+    check_mean_dy(dy, expected, owner)
     n, c, h, w = x_shape
-    xp = get_array_module(dy)
-    dx = xp.empty((n, h, w, c), dtype=dy.dtype)   # NHWC memory, like the activations it meets
-    dx[...] = (dy / (h * w)).reshape(n, 1, 1, c)   # broadcast into a real array, not a view
-    return dx.transpose(0, 3, 1, 2)
+    share = (dy / (h * w)).reshape(n, c, 1, 1)                    # one equal share per position
+    return get_array_module(dy).broadcast_to(share, x_shape).copy()   # a real array, not a view
 
 
 def global_avg_pool2d_forward(x):
     """y[n, c] = mean_{i, j} x[n, c, i, j].   x (N, C, H, W) -> y (N, C); cache x.shape"""
-    y = _mean_forward(x, "global_avg_pool2d_forward")
+    y = mean_forward(x, "global_avg_pool2d_forward")
     return y.reshape(x.shape[:2]), x.shape
 
 
@@ -49,7 +52,7 @@ def global_avg_pool2d_backward(dy, cache):
 
 def spatial_mean_forward(x):
     """y[n, c, 0, 0] = mean_{i, j} x[n, c, i, j].   x (N, C, H, W) -> y (N, C, 1, 1); cache x.shape"""
-    return _mean_forward(x, "spatial_mean_forward"), x.shape
+    return mean_forward(x, "spatial_mean_forward"), x.shape
 
 
 def spatial_mean_backward(dy, cache):

@@ -1,0 +1,150 @@
+"""Fast batch normalisation: the same results as ``ops.normalization``, tuned for a CPU.
+
+Same signatures and results as ``ops.batchnorm2d_forward`` / ``_backward``. What changes,
+and what it buys (at (128, 64, 26, 26), float32: forward 31 -> 8 ms, backward 20 -> 13 ms):
+
+- x is seen as rows of channels-last numbers, one row per sample (``channels_last_rows``):
+  a free view of the NHWC memory that the fast convolution returns.
+- Per-channel vectors are tiled to a whole row (``_per_channel``): broadcasting a (C,)
+  vector restarts NumPy's inner loop every C numbers, 2.4x slower here.
+- The passes run in chunks of samples on all cores (``_parallel``).
+- The cache keeps x (not a copy) instead of xhat, which the backward pass recomputes.
+"""
+
+from __future__ import annotations
+
+from ..backend import get_array_module
+from ..ops import _checks
+from ..ops.normalization import check_batch_size, check_bn_inputs, update_running_statistics
+from . import _parallel
+
+
+def channels_last_rows(x):
+    """x (N, C, H, W) -> (N, H*W*C): each sample's numbers as one row, channels innermost.
+
+    A free view when x's memory is NHWC (what the convolution returns), else one copy.
+    """
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    return xp.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(n, h * w * c)
+
+
+def _per_channel(values, rows):
+    """(C,) -> (H*W*C,): one row's worth of a per-channel vector, repeated for every position.
+
+    ``rows[lo:hi] * _per_channel(scale, ...)`` then runs as one long loop per sample. (With a
+    (C,) vector the loop would restart every C numbers: about twice as slow here.)
+    """
+    xp = get_array_module(values)
+    return xp.tile(values, rows.shape[1] // values.shape[0])
+
+
+def _channel_sums(rows, channels):
+    """(m, H*W*C) -> (C,): every channel's sum over the m samples and the H*W positions."""
+    return rows.sum(axis=0).reshape(-1, channels).sum(axis=0)
+
+
+def batchnorm2d_forward(x, weight, bias, running_mean, running_var, training=True,
+                        momentum=0.1, eps=1e-5):
+    """Same result as ``ops.batchnorm2d_forward``; in training mode updates running_mean/var in place.
+
+    x (N, C, H, W); weight, bias, running_mean, running_var (C,) -> y (N, C, H, W), NHWC memory
+
+    The work runs on x seen as rows of channels-last numbers (``channels_last_rows``), in
+    chunks of samples on all cores (``_parallel``): two passes for the statistics (the sum,
+    then the squared deviations from the mean, which stays accurate in float32 where
+    sum(x^2) - sum(x)^2 / M would not) and one for y = x * a + b, with per-channel
+    a = weight * inv_std and b = bias - mean * a. y has NHWC memory.
+    cache: x's rows (not a copy when x is NHWC: do not modify x in place before the
+    backward pass), the statistics and the weight; xhat is recomputed in the backward pass.
+    """
+    owner = "batchnorm2d_forward"
+    check_bn_inputs(x, weight, bias, running_mean, running_var, owner)
+    check_batch_size(x, training, owner)
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    count = n * h * w
+    rows = channels_last_rows(x)                                  # (N, H*W*C)
+    chunk = _parallel.chunk_size(rows[0].nbytes)
+
+    if training:
+        mean = sum(_parallel.for_chunks(                        # per-chunk (C,) sums, added in chunk order
+            n, chunk, lambda lo, hi: _channel_sums(rows[lo:hi], c), xp=xp)) / count
+        mean_row = _per_channel(mean, rows)
+
+        def squared_deviations(lo, hi):
+            d = rows[lo:hi] - mean_row
+            d *= d
+            return _channel_sums(d, c)
+
+        var = sum(_parallel.for_chunks(n, chunk, squared_deviations, xp=xp)) / count
+        update_running_statistics(running_mean, running_var, mean, var, count, momentum)
+    else:
+        mean = running_mean.astype(x.dtype)
+        var = running_var.astype(x.dtype)
+    inv_std = 1 / (var + eps) ** 0.5                             # (C,)
+    scale = weight * inv_std                                     # y = scale * x + shift, per channel
+    scale_row, shift_row = _per_channel(scale, rows), _per_channel(bias - mean * scale, rows)
+    y_rows = xp.empty_like(rows)
+
+    def normalise(lo, hi):
+        xp.multiply(rows[lo:hi], scale_row, out=y_rows[lo:hi])
+        y_rows[lo:hi] += shift_row
+
+    _parallel.for_chunks(n, chunk, normalise, xp=xp)
+    y = y_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)         # NHWC memory seen as NCHW
+    return y, (rows, x.shape, mean, inv_std, weight, training)
+
+
+def batchnorm2d_backward(dy, cache):
+    """Same result as ``ops.batchnorm2d_backward``.
+
+    dy (N, C, H, W) -> dx (N, C, H, W) (NHWC memory), dweight (C,), dbias (C,)
+
+    With xhat = (x - mean) * inv_std (recomputed from the cached x):
+        dbias   = sum dy          dweight = sum dy * xhat        (sums over n, i, j)
+    Training: mean and var depend on x. With M = N*H*W values per channel,
+        dx = weight * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
+           = weight * inv_std * (dy - dbias / M - xhat * dweight / M)
+    (the two means remove the components of dy along the constant and xhat directions,
+    which the normalisation cannot pass on).
+    Evaluation: the statistics are constants, so dx = weight * inv_std * dy.
+    One pass over the chunks gives both sums, a second writes dx, per channel as
+        dx = scale * dy + coef * (x - mean) + shift,   scale = weight * inv_std,
+        coef = -scale * inv_std * dweight / M,   shift = -scale * dbias / M   (0 in evaluation).
+    """
+    rows, x_shape, mean, inv_std, weight, training = cache
+    _checks.float_array(dy, "dy", "batchnorm2d_backward")
+    _checks.shape(dy, x_shape, "dy", "batchnorm2d_backward")
+    xp = get_array_module(dy)
+    n, c, h, w = x_shape
+    count = n * h * w
+    dy_rows = channels_last_rows(dy)                              # (N, H*W*C), a view if dy is NHWC
+    chunk = _parallel.chunk_size(rows[0].nbytes)
+    mean_row = _per_channel(mean, rows)
+
+    def sums(lo, hi):
+        centred = rows[lo:hi] - mean_row                          # x - mean
+        centred *= dy_rows[lo:hi]
+        return _channel_sums(dy_rows[lo:hi], c), _channel_sums(centred, c)
+
+    parts = _parallel.for_chunks(n, chunk, sums, xp=xp)
+    dbias = sum(p[0] for p in parts)
+    dweight = sum(p[1] for p in parts) * inv_std                 # sum dy * xhat
+    scale = weight * inv_std
+    scale_row = _per_channel(scale, rows)
+    if training:
+        coef_row = _per_channel(-scale * inv_std * dweight / count, rows)
+        shift_row = _per_channel(-scale * dbias / count, rows)
+    dx_rows = xp.empty_like(rows)
+
+    def input_gradient(lo, hi):
+        xp.multiply(dy_rows[lo:hi], scale_row, out=dx_rows[lo:hi])
+        if training:
+            centred = rows[lo:hi] - mean_row
+            centred *= coef_row
+            dx_rows[lo:hi] += centred
+            dx_rows[lo:hi] += shift_row
+
+    _parallel.for_chunks(n, chunk, input_gradient, xp=xp)
+    return dx_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2), dweight, dbias

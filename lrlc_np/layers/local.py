@@ -1,0 +1,45 @@
+"""LocallyConnected2D: a separate filter bank at every output position (``ops.local``)."""
+
+from __future__ import annotations
+
+import numpy
+
+from ..fast.local import with_lc_layout
+from .base import _he_uniform, _SpatialLayer, _zeros
+
+class LocallyConnected2D(_SpatialLayer):
+    """Locally connected: a separate filter bank at every output position.
+
+    x (N, C_in, H, W) with (H, W) == input_size -> y (N, C_out, H_out, W_out)
+    params: weight (H_out, W_out, C_out, C_in, kh, kw), He-uniform; bias (C_out, H_out, W_out), zeros
+
+    The weight is stored with memory order (H_out, W_out, kh, kw, C_in, C_out), the order the
+    fast tier's product reads (``fast.local``); its shape, and every result, are the usual ones.
+    On the fast tier ``grads["weight"]`` is one buffer per weight, written again by every
+    backward pass (copy it to keep an old gradient).
+    """
+
+    decayed = ("weight",)
+
+    def __init__(self, in_channels, out_channels, kernel_size, input_size, stride=1, padding=0,
+                 bias=True, *, rng=None, dtype=numpy.float32):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, rng, dtype)
+        self._bind_input_size(input_size)
+        ho, wo = self.output_size
+        shape = (ho, wo, self.out_channels, self.in_channels, *self.kernel_size)
+        self._add_param("weight", with_lc_layout(_he_uniform(self.rng, shape, self.fan_in, self.dtype)))
+        if bias:
+            self._add_param("bias", _zeros((self.out_channels, ho, wo), self.dtype))
+
+    def forward(self, x, training=True):
+        self._check_input(x, "(N, C, H, W)", channels=self.in_channels, spatial=self.input_size)
+        y, self._cache = self._forward_ops().locally_connected2d_forward(
+            x, self.params["weight"], self.params.get("bias"), self.stride, self.padding)
+        return y
+
+    def backward(self, dy):
+        dx, dweight, dbias = self._backward_ops().locally_connected2d_backward(dy, self._cache)
+        self._set_grads(weight=dweight, bias=dbias)
+        return dx
+
+

@@ -1,0 +1,204 @@
+"""LowRankLocallyConnected2D: K basis filter banks mixed by per-position weights (``ops.lrlc``)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy
+
+from typing import NamedTuple
+
+from .. import backend, tiers
+from ..ops import _checks
+from ..options import INITS, METHODS, NORMALIZATIONS, resolve_combining
+from .base import PrefixedDict, _he_uniform, _SpatialLayer, _zeros
+from .combiner import InputDependentCombiningWeights
+
+
+class _LRLCLayerCache(NamedTuple):
+    logits: object      # row_col_sum's cache, or None ("full" logits, input-dependent)
+    alpha: object       # combining_weights' cache
+    lrlc: object        # lrlc2d's cache
+    sbias: object       # row_col_sum's cache of the spatial bias, or None
+
+
+class LowRankLocallyConnected2D(_SpatialLayer):
+    """Low-rank locally connected: K basis filter banks mixed by per-position weights.
+
+    x (N, C_in, H, W) with (H, W) == input_size -> y (N, C_out, H_out, W_out)
+
+        y[n, o, i, j] = sum_k alpha[k, i, j] (x ⋆ B_k)[n, o, i, j] + bias[o] + sbias[i, j]
+        alpha = normalize(logits) over k
+
+    combining  how logits (and the spatial bias) vary over positions (None: "row_col", or
+               "full" with input_dependent=True):
+               "row_col"  logits[k, i, j] = row_logits[k, i] + col_logits[k, j]   (paper default)
+                          sbias[i, j] = row_bias[i] + col_bias[j]
+               "row"      logits[k, i, j] = row_logits[k, i];   sbias = row_bias[i]
+               "col"      logits[k, i, j] = col_logits[k, j];   sbias = col_bias[j]
+               "full"     one free logit per position, logits[k, i, j];  sbias = spatial_bias[i, j]
+    normalize  "softmax" (weights sum to 1), "norm" (unit L2 norm) or "none", over K
+    init       "conv": constant logits, so every position starts with the same filter bank
+               (alpha = 1/K for softmax, 1/sqrt(K) for norm and none): the layer starts
+               as a convolution. "random": standard-normal logits.
+    input_dependent
+               True: the logits come from the input instead of free parameters, one map per
+               example, logits (N, K, H_out, W_out) = InputDependentCombiningWeights(x)
+               (the paper's input-dependent variant; needs combining="full"). Its
+               parameters appear here as "combiner.<name>" (e.g. "combiner.low.weight").
+               ``init`` does not apply: the network starts as in the authors' code
+               (Glorot-uniform weights, zero biases), so alpha starts near uniform, not at it.
+    params     bases (K, C_out, C_in, kh, kw) He-uniform; the logits above (none when
+               input_dependent); bias (C_out,) if bias=True; the spatial biases above if
+               spatial_bias=True (all zeros)
+    """
+
+    decayed = ("bases",)
+
+    def __init__(self, in_channels, out_channels, kernel_size, input_size, rank, stride=1,
+                 padding=0, combining=None, normalize="softmax", bias=True, spatial_bias=True,
+                 init="conv", *, rng=None, dtype=numpy.float32, method="auto", input_dependent=False):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, rng, dtype)
+        owner = type(self).__name__
+        self.rank = _checks.positive_int(rank, "rank", owner)
+        if not isinstance(input_dependent, bool):
+            raise TypeError(f"{owner}: expected input_dependent as True or False, got {input_dependent!r}")
+        self.combining = resolve_combining(combining, input_dependent, owner)
+        self.normalize = _checks.choice(normalize, NORMALIZATIONS, "normalize", owner)
+        self.init = _checks.choice(init, INITS, "init", owner)
+        self.method = _checks.choice(method, METHODS, "method", owner)
+        if input_dependent and self.method == "lc":
+            raise ValueError(
+                f"{owner}: input_dependent=True gives every example its own alpha, which method "
+                f"'lc' cannot use; use method 'auto' or 'conv'"
+            )
+        self.input_dependent = input_dependent
+        self._bind_input_size(input_size)
+        k, (ho, wo) = self.rank, self.output_size
+        shape = (k, self.out_channels, self.in_channels, *self.kernel_size)
+        self._add_param("bases", _he_uniform(self.rng, shape, self.fan_in, self.dtype))
+        logit_shapes = {"row_col": {"row_logits": (k, ho), "col_logits": (k, wo)},
+                        "row": {"row_logits": (k, ho)},
+                        "col": {"col_logits": (k, wo)},
+                        "full": {"logits": (k, ho, wo)}}[self.combining]
+        if input_dependent:   # the logits come from the combining network instead
+            logit_shapes = {}
+            self.combiner = InputDependentCombiningWeights(
+                self.in_channels, k, self.input_size, self.output_size, rng=self.rng, dtype=self.dtype)
+            for name, value in self.combiner.params.items():
+                self._add_param(f"combiner.{name}", value)
+            # from now on the combiner's params and grads are views of this layer's entries
+            self.combiner.params = PrefixedDict(self.params, "combiner.")
+            self.combiner.grads = PrefixedDict(self.grads, "combiner.")
+            self.decayed = ("bases",) + tuple(f"combiner.{n}" for n in self.combiner.decayed)
+        # With init="conv" every logit gets the same value; the full logit of a position is
+        # the sum of len(logit_shapes) parts, so each part holds an equal share of it.
+        full_value = 0.0 if self.normalize == "softmax" else 1.0 / math.sqrt(k)
+        for name, s in logit_shapes.items():
+            if self.init == "conv":
+                value = numpy.full(s, full_value / len(logit_shapes))
+            else:
+                value = self.rng.standard_normal(s)
+            self._add_param(name, backend.to_device(value.astype(self.dtype)))
+        if bias:
+            self._add_param("bias", _zeros((self.out_channels,), self.dtype))
+        if spatial_bias:
+            bias_shapes = {"row_col": {"row_bias": (ho,), "col_bias": (wo,)},
+                           "row": {"row_bias": (ho,)},
+                           "col": {"col_bias": (wo,)},
+                           "full": {"spatial_bias": (ho, wo)}}[self.combining]
+            for name, s in bias_shapes.items():
+                self._add_param(name, _zeros(s, self.dtype))
+
+    # -- combining weights ------------------------------------------------------------
+    def _logits(self, T):
+        """logits (K, H_out, W_out), assembled from the row/column parts; cache for the backward."""
+        p = self.params
+        if self.combining == "full":
+            return p["logits"], None
+        return T.row_col_sum_forward(p.get("row_logits"), p.get("col_logits"), self.output_size)
+
+    def _spatial_bias(self, T):
+        """sbias (H_out, W_out) and its cache, or (None, None) without a spatial bias."""
+        p = self.params
+        if "spatial_bias" in p:
+            return p["spatial_bias"], None
+        if "row_bias" not in p and "col_bias" not in p:
+            return None, None
+        return T.row_col_sum_forward(p.get("row_bias"), p.get("col_bias"), self.output_size)
+
+    def combining_weights(self, x=None):
+        """alpha: the weight of each basis at each output position.
+
+        -> (K, H_out, W_out); with input_dependent=True, pass the layer's input x
+           (N, C_in, H, W) and get one map per example, (N, K, H_out, W_out)
+        """
+        T = tiers.active()
+        if self.input_dependent:
+            if x is None:
+                raise ValueError(f"{type(self).__name__}: input-dependent combining weights need the "
+                                 f"layer's input, combining_weights(x) with x (N, {self.in_channels}, "
+                                 f"{self.input_size[0]}, {self.input_size[1]})")
+            self._check_input(x, "(N, C, H, W)", channels=self.in_channels, spatial=self.input_size)
+            logits = self.combiner.forward(x, training=False)
+        else:
+            logits, _ = self._logits(T)
+        alpha, _ = T.combining_weights_forward(logits, self.normalize)
+        return alpha
+
+    def effective_weight(self):
+        """(H_out, W_out, C_out, C_in, kh, kw): the LC kernel at each position, sum_k alpha[k] B_k."""
+        if self.input_dependent:
+            raise ValueError(f"{type(self).__name__}: with input_dependent=True every example has its "
+                             f"own kernels; there is no single effective weight")
+        return tiers.active().effective_weight(self.params["bases"], self.combining_weights())
+
+    @property
+    def resolved_method(self) -> str:
+        """The route the last forward pass took, "conv" or "lc" ("auto" resolved); None before one."""
+        return None if self._cache is None else self._cache.lrlc.method
+
+    # -- forward / backward -----------------------------------------------------------
+    def forward(self, x, training=True):
+        self._check_input(x, "(N, C, H, W)", channels=self.in_channels, spatial=self.input_size)
+        T, p = self._forward_ops(), self.params
+        if self.input_dependent:
+            logits, logits_cache = self.combiner.forward(x, training=training), None
+        else:
+            logits, logits_cache = self._logits(T)
+        alpha, alpha_cache = T.combining_weights_forward(logits, self.normalize)
+        y, lrlc_cache = T.lrlc2d_forward(x, p["bases"], alpha, self.stride, self.padding, self.method)
+        if "bias" in p:
+            y += p["bias"][:, None, None]                     # (C_out, 1, 1): one per channel (y is a fresh array)
+        sbias, sbias_cache = self._spatial_bias(T)
+        if sbias is not None:
+            y += sbias                                        # (H_out, W_out): one per position
+        self._cache = _LRLCLayerCache(logits_cache, alpha_cache, lrlc_cache, sbias_cache)
+        return y
+
+    def backward(self, dy):
+        cache, T, g = self._need_cache(), self._backward_ops(), self.grads
+        dx, dbases, dalpha = T.lrlc2d_backward(dy, cache.lrlc)
+        dlogits = T.combining_weights_backward(dalpha, cache.alpha)   # (K, H_out, W_out) or (N, K, H_out, W_out)
+        g["bases"] = dbases
+        if self.input_dependent:                   # x feeds both the LRLC product and the combiner
+            dx = dx + self.combiner.backward(dlogits)          # also writes the combiner.* grads
+        elif self.combining == "full":
+            g["logits"] = dlogits
+        else:
+            drow, dcol = T.row_col_sum_backward(dlogits, cache.logits)
+            self._set_grads(row_logits=drow, col_logits=dcol)
+        if "bias" in g:
+            g["bias"] = dy.sum(axis=(0, 2, 3))
+        if cache.sbias is not None:                # row and/or column biases
+            drow, dcol = T.row_col_sum_backward(dy.sum(axis=(0, 1)), cache.sbias)
+            self._set_grads(row_bias=drow, col_bias=dcol)
+        elif "spatial_bias" in g:
+            g["spatial_bias"] = dy.sum(axis=(0, 1))
+        return dx
+
+    def _describe(self):
+        return (f"{super()._describe()}, rank {self.rank}, combining {self.combining!r}"
+                f"{' (input-dependent)' if self.input_dependent else ''}, normalize {self.normalize!r}")
+
+

@@ -1,0 +1,79 @@
+"""One switch between the two tiers of ops: the clear formulas and the fast code.
+
+    lrlc_np.ops    the clear tier: what a student reads (and, in a course, writes)
+    lrlc_np.fast   the fast tier: the same functions, tuned; the default
+
+Every layer asks ``active()`` for the tier when it runs its forward pass, and runs the
+backward pass of that same tier (the two tiers' caches differ)::
+
+    import lrlc_np
+    lrlc_np.set_ops("clear")            # or LRLC_NP_OPS=clear before start-up, or --ops clear
+    with lrlc_np.use_ops("fast"):       # for one block
+        ...
+
+The environment variable ``LRLC_NP_OPS`` picks the start-up tier.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import types
+
+from .options import TIERS
+
+ENV_VARIABLE = "LRLC_NP_OPS"
+DEFAULT = "fast"
+_MODULES = {"clear": "lrlc_np.ops", "fast": "lrlc_np.fast"}
+
+_active = DEFAULT
+
+
+def _check(name, owner):
+    if not isinstance(name, str) or name not in TIERS:
+        raise ValueError(f"{owner}: expected one of {', '.join(repr(t) for t in TIERS)}, got {name!r}")
+    return name
+
+
+def module(name: str) -> types.ModuleType:
+    """The module of tier ``name``: ``lrlc_np.ops`` for "clear", ``lrlc_np.fast`` for "fast"."""
+    return importlib.import_module(_MODULES[_check(name, "tiers.module")])
+
+
+def set_ops(name: str) -> types.ModuleType:
+    """Make ``name`` ("clear" or "fast") the tier every layer runs from now on; return its module."""
+    global _active
+    _active = _check(name, "set_ops")
+    return module(_active)
+
+
+def get_ops() -> str:
+    """The name of the active tier: "clear" or "fast"."""
+    return _active
+
+
+def active() -> types.ModuleType:
+    """The module of the active tier (what a layer calls)."""
+    return module(_active)
+
+
+@contextlib.contextmanager
+def use_ops(name: str):
+    """Make ``name`` the active tier inside a ``with`` block; yield its module."""
+    previous = _active
+    chosen = set_ops(name)
+    try:
+        yield chosen
+    finally:
+        set_ops(previous)
+
+
+def _from_environment():
+    requested = os.environ.get(ENV_VARIABLE, "").strip()
+    if requested:
+        _check(requested, ENV_VARIABLE)
+        set_ops(requested)
+
+
+_from_environment()
