@@ -7,11 +7,15 @@ and printed by ``format_report(result) -> str``:
     matmul_rate()           a float32 n x n ``@`` (n = 1024): the machine's practical limit in
                             GFLOP/s, since every layer here ends up in matrix products
     time_layer()            forward and backward of Conv2D, LocallyConnected2D and
-                            LowRankLocallyConnected2D at the paper's layer shape
-    time_reference()        the naive loops of ``lrlc_np.reference`` against the vectorised
-                            ops, on a small shape: why ``ops/`` is written the way it is
+                            LowRankLocallyConnected2D at the paper's layer shape, on one tier
+                            of ops ("fast" or "clear", ``lrlc_np.tiers``)
+    time_reference()        the naive loops of ``lrlc_np.reference`` against both tiers'
+                            vectorised ops, on a small shape: why the ops are vectorised
     training_throughput()   images/s of the paper's network (one forward + loss + backward +
                             SGD step per iteration) and the peak memory one step allocates
+
+Both tiers are timed in the same run (``settings["tiers"]``), so the price of the clear
+tier's readability and the gain of every fast-tier trick are read side by side.
 
 How the numbers are taken:
 
@@ -37,7 +41,6 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -55,7 +58,7 @@ FULL = dict(
     batch=64, channels=64, size=24, kernel=3, ranks=[1, 2, 4, 8], repeats=7, warmup=1,
     matmul_n=1024, warmup_s=1.0,
     reference_batch=2, reference_channels=8, reference_size=10, reference_rank=4, reference_repeats=3,
-    train_batch=128, train_filters=64, train_rank=4, train_position=3,
+    train_batch=128, train_filters=64, train_rank=4, train_position=3, tiers=["fast", "clear"],
 )
 
 #: ``--quick``: a small run that finishes in seconds, even on a busy two-core machine
@@ -244,24 +247,8 @@ def _build_layer(kind, rank, channels, size, kernel, dtype, rng):
     raise ValueError(f"time_layer: expected kind 'conv', 'lc' or 'lrlc', got {kind!r}")
 
 
-def _lrlc_route(layer):
-    """Which route an LRLC layer took in its last forward pass: "conv" or "lc".
-
-    An explicit ``method`` is the answer; for "auto" the forward pass's cache records the
-    route it resolved to (``(alpha_cache, (route, ...))``, see ``ops.lrlc``).
-    """
-    method = getattr(layer, "method", "auto")
-    if method != "auto":
-        return method
-    try:
-        route = layer._cache[1][0]
-    except (TypeError, IndexError, KeyError):
-        return "auto"
-    return route if route in ("conv", "lc") else "auto"
-
-
 def time_layer(kind, rank=None, *, batch=64, channels=64, size=24, kernel=3, repeats=7, warmup=1,
-               dtype=numpy.float32, seed=0) -> dict:
+               dtype=numpy.float32, seed=0, tier="fast") -> dict:
     """Median forward and backward times of one layer, and its useful GFLOP/s.
 
     kind     "conv", "lc" or "lrlc" (``rank`` K needed for "lrlc")
@@ -271,11 +258,19 @@ def time_layer(kind, rank=None, *, batch=64, channels=64, size=24, kernel=3, rep
     input x and upstream gradient dy are fixed random arrays (dy with the memory layout of
     the layer's own output, as the next layer hands it back). Each repeat times
     ``layer.forward(x)`` and then ``layer.backward(dy)``; the medians are reported.
-    -> dict with name, kind, rank, route ("conv"/"lc" for LRLC, else None), forward_s,
+    tier     the ops the layer runs: "fast" or "clear"
+    -> dict with name, kind, rank, tier, route ("conv"/"lc" for LRLC, else None), forward_s,
        backward_s, total_s, forward_flops, backward_flops, forward_gflops, backward_gflops
     """
+    from . import tiers
+
     if kind == "lrlc" and rank is None:
         raise ValueError("time_layer: kind 'lrlc' needs a rank")
+    with tiers.use_ops(tier):
+        return _time_layer(kind, rank, batch, channels, size, kernel, repeats, warmup, dtype, seed, tier)
+
+
+def _time_layer(kind, rank, batch, channels, size, kernel, repeats, warmup, dtype, seed, tier):
     xp = _xp()
     rng = numpy.random.default_rng(seed)
     layer = _build_layer(kind, rank, channels, size, kernel, dtype, rng)
@@ -300,8 +295,8 @@ def time_layer(kind, rank=None, *, batch=64, channels=64, size=24, kernel=3, rep
     flops = layer_flops(batch, channels, channels, y.shape[2:], kernel)
     fwd, bwd = statistics.median(forward), statistics.median(backward)
     name = {"conv": "conv", "lc": "LC", "lrlc": f"LRLC K={rank}"}[kind]
-    return dict(name=name, kind=kind, rank=rank if kind == "lrlc" else None,
-                route=_lrlc_route(layer) if kind == "lrlc" else None,
+    return dict(name=name, kind=kind, rank=rank if kind == "lrlc" else None, tier=tier,
+                route=layer.resolved_method if kind == "lrlc" else None,
                 forward_s=fwd, backward_s=bwd, total_s=fwd + bwd,
                 forward_flops=flops["forward"], backward_flops=flops["backward"],
                 forward_gflops=_gflops(flops["forward"], fwd), backward_gflops=_gflops(flops["backward"], bwd))
@@ -309,21 +304,23 @@ def time_layer(kind, rank=None, *, batch=64, channels=64, size=24, kernel=3, rep
 
 # --------------------------------------------------------------------------- reference
 
-def time_reference(kind, *, batch=2, channels=8, size=10, kernel=3, rank=4, repeats=3, seed=0) -> dict:
-    """The naive loops of ``lrlc_np.reference`` against the vectorised op, forward only, one shape.
+def time_reference(kind, *, batch=2, channels=8, size=10, kernel=3, rank=4, repeats=3, seed=0,
+                   tiers=("fast", "clear")) -> dict:
+    """The naive loops of ``lrlc_np.reference`` against each tier's vectorised op, forward only.
 
     kind   "conv", "lc" or "lrlc" (``rank`` K for "lrlc", combining weights a softmax of
            random logits); float64 inputs of shape (batch, channels, size, size), ``channels``
            output channels, ``kernel`` x ``kernel``, valid padding
-    The reference runs on NumPy arrays; the op (``conv2d_forward``,
-    ``locally_connected2d_forward``, ``lrlc2d_forward`` with method "auto") on the active
-    backend. -> dict with both median times, the speed-up factor and the largest absolute
-    difference between the two outputs (a check that the same thing was timed).
+    The reference runs on NumPy arrays; the ops (``conv2d_forward``,
+    ``locally_connected2d_forward``, ``lrlc2d_forward`` with method "auto") of each tier on
+    the active backend. -> dict with the reference's median time and, per tier, the op's
+    time, the speed-up factor and the largest absolute difference between the two outputs
+    (a check that the same thing was timed).
     """
     from . import backend, reference
-    from .ops.conv import conv2d_forward
-    from .ops.local import locally_connected2d_forward
-    from .ops.lrlc import lrlc2d_forward
+    from . import tiers as tier_modules
+
+    op_name = {"conv": "conv2d_forward", "lc": "locally_connected2d_forward", "lrlc": "lrlc2d_forward"}.get(kind)
 
     xp = _xp()
     rng = numpy.random.default_rng(seed)
@@ -332,35 +329,39 @@ def time_reference(kind, *, batch=2, channels=8, size=10, kernel=3, rank=4, repe
     if kind == "conv":
         w = rng.standard_normal((channels, channels, kernel, kernel))
         args = (x, w)
-        ref, op = reference.conv2d, conv2d_forward
+        ref = reference.conv2d
     elif kind == "lc":
         w = rng.standard_normal((out_hw, out_hw, channels, channels, kernel, kernel))
         args = (x, w)
-        ref, op = reference.locally_connected2d, locally_connected2d_forward
+        ref = reference.locally_connected2d
     elif kind == "lrlc":
         bases = rng.standard_normal((rank, channels, channels, kernel, kernel))
         logits = rng.standard_normal((rank, out_hw, out_hw))
         alpha = numpy.exp(logits) / numpy.exp(logits).sum(axis=0)
         args = (x, bases, alpha)
-        ref, op = reference.lrlc2d, lrlc2d_forward
+        ref = reference.lrlc2d
     else:
         raise ValueError(f"time_reference: expected kind 'conv', 'lc' or 'lrlc', got {kind!r}")
     device_args = tuple(xp.asarray(a) for a in args)
     expected = ref(*args)
-    got = backend.to_numpy(op(*device_args)[0])
     reference_s = _median_seconds(lambda: ref(*args), repeats, warmup=0, xp=numpy)
-    vectorised_s = _median_seconds(lambda: op(*device_args), max(repeats, 5), warmup=1, xp=xp)
+    by_tier = {}
+    for tier in tiers:
+        op = getattr(tier_modules.module(tier), op_name)
+        got = backend.to_numpy(op(*device_args)[0])
+        seconds = _median_seconds(lambda: op(*device_args), max(repeats, 5), warmup=1, xp=xp)
+        by_tier[tier] = dict(vectorised_s=seconds, speedup=reference_s / seconds if seconds > 0 else None,
+                             max_abs_diff=float(numpy.max(numpy.abs(expected - got))))
     name = {"conv": "conv", "lc": "LC", "lrlc": f"LRLC K={rank}"}[kind]
     return dict(name=name, kind=kind, rank=rank if kind == "lrlc" else None,
-                reference_s=reference_s, vectorised_s=vectorised_s,
-                speedup=reference_s / vectorised_s if vectorised_s > 0 else None,
-                max_abs_diff=float(numpy.max(numpy.abs(expected - got))))
+                reference_s=reference_s, tiers=by_tier)
 
 
 # --------------------------------------------------------------------------- training
 
 def training_throughput(layer_types=("conv", "conv", "conv"), rank=4, *, batch=128, filters=64,
-                        steps=7, warmup=1, dtype=numpy.float32, seed=0, input_dependent=False) -> dict:
+                        steps=7, warmup=1, dtype=numpy.float32, seed=0, input_dependent=False,
+                        tier="fast") -> dict:
     """Training speed of the paper's network, and the memory one step allocates.
 
     One step = forward + softmax cross-entropy + backward + SGD update (momentum 0.9,
@@ -373,8 +374,17 @@ def training_throughput(layer_types=("conv", "conv", "conv"), rank=4, *, batch=1
     peak_traced_mb (None on CuPy, whose device memory tracemalloc does not see) and
     params_mb (parameters + momentum buffers). ``input_dependent=True`` builds the LRLC layers
     with per-example combining weights (``combining="full"``, the paper's input-dependent
-    variant).
+    variant). ``tier`` is the ops the network runs, "fast" or "clear".
     """
+    from . import tiers
+
+    with tiers.use_ops(tier):
+        row = _training_throughput(layer_types, rank, batch, filters, steps, warmup, dtype, seed, input_dependent)
+    row["tier"] = tier
+    return row
+
+
+def _training_throughput(layer_types, rank, batch, filters, steps, warmup, dtype, seed, input_dependent):
     from . import backend
     from .layers import SoftmaxCrossEntropy
     from .models import build_network
@@ -382,8 +392,8 @@ def training_throughput(layer_types=("conv", "conv", "conv"), rank=4, *, batch=1
 
     xp = _xp()
     rng = numpy.random.default_rng(seed)
-    extra = dict(combining="full", input_dependent=True) if input_dependent else {}
-    model = build_network(tuple(layer_types), filters=filters, rank=rank, rng=rng, dtype=dtype, **extra)
+    model = build_network(tuple(layer_types), filters=filters, rank=rank, rng=rng, dtype=dtype,
+                          input_dependent=input_dependent)
     optimizer = SGD(model.params, lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4,
                     decay=model.decay_names())
     loss_fn = SoftmaxCrossEntropy()
@@ -427,8 +437,10 @@ def run_benchmark(settings=None, log=None) -> dict:
               None, take FULL's values
     log       optional callable taking a progress line (e.g. ``print`` to stderr)
     -> {"settings", "machine" (with "matmul"), "layers", "reference", "training", "notes",
-        "elapsed_s"}. Each layer row adds forward_pct / backward_pct (its GFLOP/s as a
-        percentage of the matmul rate) and relative_to_conv (its total time over conv's).
+        "elapsed_s"}. Layer and training rows come once per tier in ``settings["tiers"]``,
+        each with its "tier". Each layer row adds forward_pct / backward_pct (its GFLOP/s as
+        a percentage of the matmul rate) and relative_to_conv (its total time over the same
+        tier's conv).
     """
     s = make_settings()
     s.update(settings or {})                       # a partial dict keeps FULL's other values
@@ -444,14 +456,16 @@ def run_benchmark(settings=None, log=None) -> dict:
     shape = dict(batch=s["batch"], channels=s["channels"], size=s["size"], kernel=s["kernel"],
                  repeats=s["repeats"], warmup=s["warmup"], dtype=dtype)
     layer_rows = []
-    for kind, rank in [("conv", None), ("lc", None)] + [("lrlc", k) for k in s["ranks"]]:
-        say(f"layer: {kind}" + (f" K={rank}" if rank else ""))
-        layer_rows.append(time_layer(kind, rank, **shape))
-    conv_total = layer_rows[0]["total_s"]
-    for row in layer_rows:
-        row["forward_pct"] = _percent(row["forward_gflops"], peak)
-        row["backward_pct"] = _percent(row["backward_gflops"], peak)
-        row["relative_to_conv"] = row["total_s"] / conv_total
+    for tier in s["tiers"]:
+        rows = []
+        for kind, rank in [("conv", None), ("lc", None)] + [("lrlc", k) for k in s["ranks"]]:
+            say(f"layer ({tier} tier): {kind}" + (f" K={rank}" if rank else ""))
+            rows.append(time_layer(kind, rank, tier=tier, **shape))
+        for row in rows:
+            row["forward_pct"] = _percent(row["forward_gflops"], peak)
+            row["backward_pct"] = _percent(row["backward_gflops"], peak)
+            row["relative_to_conv"] = row["total_s"] / rows[0]["total_s"]
+        layer_rows += rows
 
     ref_shape = dict(batch=s["reference_batch"], channels=s["reference_channels"],
                      size=s["reference_size"], kernel=s["kernel"], rank=s["reference_rank"],
@@ -459,17 +473,18 @@ def run_benchmark(settings=None, log=None) -> dict:
     reference_rows = []
     for kind in ("conv", "lc", "lrlc"):
         say(f"reference vs vectorised: {kind}")
-        reference_rows.append(time_reference(kind, **ref_shape))
+        reference_rows.append(time_reference(kind, tiers=s["tiers"], **ref_shape))
 
     position = s["train_position"]
     lrlc_types = ["conv"] * 3
     lrlc_types[position - 1] = "lrlc"
     training_rows = []
-    for types, dependent in ((["conv"] * 3, False), (lrlc_types, False), (lrlc_types, True)):
-        say(f"training: {','.join(types)}" + (" (input-dependent)" if dependent else ""))
-        training_rows.append(training_throughput(types, s["train_rank"], batch=s["train_batch"],
-                                                 filters=s["train_filters"], steps=s["repeats"],
-                                                 warmup=s["warmup"], dtype=dtype, input_dependent=dependent))
+    for tier in s["tiers"]:
+        for types, dependent in ((["conv"] * 3, False), (lrlc_types, False), (lrlc_types, True)):
+            say(f"training ({tier} tier): {','.join(types)}" + (" (input-dependent)" if dependent else ""))
+            training_rows.append(training_throughput(
+                types, s["train_rank"], batch=s["train_batch"], filters=s["train_filters"],
+                steps=s["repeats"], warmup=s["warmup"], dtype=dtype, input_dependent=dependent, tier=tier))
     return dict(settings=s, machine=machine, layers=layer_rows, reference=reference_rows,
                 training=training_rows, notes=dict(NOTES), elapsed_s=time.perf_counter() - started)
 
@@ -519,34 +534,51 @@ def format_report(result) -> str:
             f"the practical limit the layers are measured against", ""]
 
     out_hw = s["size"] - s["kernel"] + 1
-    out.append(f"== layers: N={s['batch']}, {s['channels']}->{s['channels']} channels, "
-               f"{s['size']}x{s['size']} -> {out_hw}x{out_hw}, {s['kernel']}x{s['kernel']} valid ==")
-    rows = [(r["name"], r["route"] or "-", _ms(r["forward_s"]), _num(r["forward_gflops"], ".1f"),
-             _num(r["forward_pct"], ".0f"), _ms(r["backward_s"]), _num(r["backward_gflops"], ".1f"),
-             _num(r["backward_pct"], ".0f"), _ms(r["total_s"]), _num(r["relative_to_conv"], ".2f"))
-            for r in result["layers"]]
-    header = ("layer", "route", "fwd ms", "GFLOP/s", "% mm", "bwd ms", "GFLOP/s", "% mm",
-              "total ms", "x conv")
-    out += [_table(header, rows, "<<>>>>>>>>"), ""]
+    tier_names = s["tiers"]
+    for tier in tier_names:
+        out.append(f"== layers, {tier} tier: N={s['batch']}, {s['channels']}->{s['channels']} channels, "
+                   f"{s['size']}x{s['size']} -> {out_hw}x{out_hw}, {s['kernel']}x{s['kernel']} valid ==")
+        rows = [(r["name"], r["route"] or "-", _ms(r["forward_s"]), _num(r["forward_gflops"], ".1f"),
+                 _num(r["forward_pct"], ".0f"), _ms(r["backward_s"]), _num(r["backward_gflops"], ".1f"),
+                 _num(r["backward_pct"], ".0f"), _ms(r["total_s"]), _num(r["relative_to_conv"], ".2f"))
+                for r in result["layers"] if r["tier"] == tier]
+        header = ("layer", "route", "fwd ms", "GFLOP/s", "% mm", "bwd ms", "GFLOP/s", "% mm",
+                  "total ms", "x conv")
+        out += [_table(header, rows, "<<>>>>>>>>"), ""]
+    if len(tier_names) == 2:
+        out.append(f"== the two tiers side by side: forward + backward ms, {tier_names[1]} / {tier_names[0]} ==")
+        pairs = _pair_rows(result["layers"], tier_names, "total_s")
+        rows = [(name, _ms(a), _ms(b), _num(b / a if a else None, ".2f") + "x") for name, a, b in pairs]
+        out += [_table(("layer", f"{tier_names[0]} ms", f"{tier_names[1]} ms", "ratio"), rows, "<>>>"), ""]
 
     rs = result["reference"]
     out.append(f"== reference loops vs vectorised ops (forward, float64): N={s['reference_batch']}, "
                f"{s['reference_channels']}->{s['reference_channels']} channels, "
                f"{s['reference_size']}x{s['reference_size']}, {s['kernel']}x{s['kernel']} valid ==")
-    rows = [(r["name"], _ms(r["reference_s"]), _ms(r["vectorised_s"]),
-             _num(r["speedup"], ",.0f") + "x", f"{r['max_abs_diff']:.1e}") for r in rs]
-    out += [_table(("layer", "reference ms", "vectorised ms", "speed-up", "max |diff|"), rows, "<>>>>"), ""]
+    header = ["layer", "reference ms"]
+    for tier in tier_names:
+        header += [f"{tier} ms", "speed-up", "max |diff|"]
+    rows = [(r["name"], _ms(r["reference_s"]), *[v for tier in tier_names for v in (
+                _ms(r["tiers"][tier]["vectorised_s"]), _num(r["tiers"][tier]["speedup"], ",.0f") + "x",
+                f"{r['tiers'][tier]['max_abs_diff']:.1e}")]) for r in rs]
+    out += [_table(tuple(header), rows, "<" + ">" * (len(header) - 1)), ""]
 
     out.append(f"== training: the paper's network ({s['train_filters']} filters), batch "
                f"{s['train_batch']}, float32, random data (N, 1, 28, 28); forward + loss + "
                f"backward + SGD step ==")
-    rows = [(r["name"], _num(r["images_per_s"], ",.0f"), _ms(r["step_s"]),
+    rows = [(r["name"], r["tier"], _num(r["images_per_s"], ",.0f"), _ms(r["step_s"]),
              _num(r["peak_traced_mb"], ".1f"), _num(r["params_mb"], ".2f")) for r in result["training"]]
-    out += [_table(("network", "images/s", "step ms", "peak MB", "params MB"), rows, "<>>>>"), ""]
+    out += [_table(("network", "tier", "images/s", "step ms", "peak MB", "params MB"), rows, "<<>>>>"), ""]
 
     out.append("notes:")
     out += [f"- {text}" for text in result["notes"].values()]
     return "\n".join(out)
+
+
+def _pair_rows(rows, tier_names, key):
+    """[(name, value on the first tier, value on the second)] for the names both tiers timed."""
+    first, second = ({r["name"]: r[key] for r in rows if r["tier"] == t} for t in tier_names)
+    return [(name, value, second[name]) for name, value in first.items() if name in second]
 
 
 def write_json(result, path) -> Path:
@@ -555,23 +587,9 @@ def write_json(result, path) -> Path:
     A crash mid-write leaves either the old file or none, never half a file. Values that
     JSON cannot hold (NaN, infinity) are rejected rather than written as invalid JSON.
     """
-    path = Path(path)
+    from ._atomic import atomic_write
+
     text = json.dumps(result, indent=2, allow_nan=False) + "\n"
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes it private (0600); give it a normal file's mode
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    with atomic_write(path, "w") as f:
+        f.write(text)
+    return Path(path)

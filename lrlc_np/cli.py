@@ -1,8 +1,12 @@
-"""The ``lrlc`` command line (also ``python -m lrlc_np``).
+"""The ``lrlc`` command line (also ``python -m lrlc_np``): argument parsing and printing only.
 
     lrlc gradcheck     check every hand-derived backward pass against finite differences
     lrlc train         train the paper's network on MNIST (or Fashion-MNIST, or the bundled sample)
+    lrlc compare       conv, wide conv, LC and LRLC at one layer position, over several seeds
     lrlc download      fetch and verify a data set
+    lrlc bench         time the layers and the network, both tiers of ops, against the matmul rate
+
+The work lives in the library: ``gradcheck_cases``, ``train``, ``compare``, ``data``, ``bench``.
 """
 
 from __future__ import annotations
@@ -14,64 +18,10 @@ from pathlib import Path
 import numpy
 
 from . import __version__
+from .options import BACKENDS, COMBININGS, NORMALIZATIONS, SCHEDULES, TIERS
 
 
 # --------------------------------------------------------------------------- gradcheck
-
-def gradcheck_cases(rng):
-    """The (label, layer, input, kwargs) cases that ``lrlc gradcheck`` runs, all float64.
-
-    Shapes are small (the numerical gradient costs two forward passes per number) but not
-    square, and use stride and padding, so a swapped axis or a missed offset shows up.
-    """
-    from . import layers as L
-    from .backend import to_device
-
-    f64 = numpy.float64
-    x = to_device(rng.standard_normal((2, 3, 7, 6)))            # (N, C_in, H, W), on the active backend
-    geom = dict(kernel_size=(3, 2), stride=(2, 1), padding=1)   # -> H_out, W_out = 4, 7
-    yield "Conv2D", L.Conv2D(3, 4, **geom, rng=rng, dtype=f64), x, {}
-    yield "LocallyConnected2D", L.LocallyConnected2D(3, 4, input_size=(7, 6), **geom, rng=rng, dtype=f64), x, {}
-    for combining in ("row_col", "row", "col", "full"):
-        for normalize in ("softmax", "norm", "none"):
-            layer = L.LowRankLocallyConnected2D(
-                3, 4, input_size=(7, 6), rank=3, combining=combining, normalize=normalize,
-                init="random", **geom, rng=rng, dtype=f64)
-            _randomise_biases(layer, rng)
-            yield f"LRLC K=3 {combining}/{normalize}", layer, x, {}
-    for method in ("conv", "lc"):
-        layer = L.LowRankLocallyConnected2D(3, 4, input_size=(7, 6), rank=2, init="random",
-                                           method=method, **geom, rng=rng, dtype=f64)
-        _randomise_biases(layer, rng)
-        yield f"LRLC K=2 row_col/softmax via {method}", layer, x, {}
-    layer = L.LowRankLocallyConnected2D(3, 4, input_size=(7, 6), rank=2, combining="full",
-                                       input_dependent=True, **geom, rng=rng, dtype=f64)
-    _randomise_biases(layer, rng)
-    yield "LRLC K=2 input-dependent alpha", layer, x, {}
-    yield "Dense", L.Dense(5, 3, rng=rng, dtype=f64), to_device(rng.standard_normal((4, 5))), {}
-    away_from_zero = rng.standard_normal((2, 3, 4, 5))
-    away_from_zero += numpy.where(away_from_zero >= 0, 0.1, -0.1)  # ReLU has a kink at 0
-    yield "ReLU", L.ReLU(), to_device(away_from_zero), {}
-    bn = L.BatchNorm2D(3, dtype=f64)
-    bn.params["weight"][:] = to_device(rng.uniform(0.5, 1.5, 3))
-    bn.params["bias"][:] = to_device(rng.standard_normal(3))
-    yield "BatchNorm2D (training)", bn, x, {"training": True}
-    bn_eval = L.BatchNorm2D(3, dtype=f64)
-    bn_eval.buffers["running_mean"][:] = to_device(rng.standard_normal(3))
-    bn_eval.buffers["running_var"][:] = to_device(rng.uniform(0.5, 2.0, 3))
-    yield "BatchNorm2D (evaluation)", bn_eval, x, {"training": False}
-    yield "GlobalAvgPool2D", L.GlobalAvgPool2D(), x, {}
-    yield "Flatten", L.Flatten(), x, {}
-
-
-def _randomise_biases(layer, rng):
-    """Non-zero biases, so that their gradients and broadcasting are actually exercised."""
-    from .backend import to_device
-
-    for name, value in layer.params.items():
-        if "bias" in name:
-            value[...] = to_device(rng.standard_normal(value.shape))
-
 
 def _shape(shape):
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
@@ -80,12 +30,15 @@ def _shape(shape):
 def run_gradcheck(args) -> int:
     from .backend import get_backend, to_device
     from .gradcheck import check_loss, layer_gradients, relative_error
+    from .gradcheck_cases import gradcheck_cases
     from .layers import SoftmaxCrossEntropy
+    from .tiers import get_ops
 
     rng = numpy.random.default_rng(args.seed)
     tol = args.tolerance
     print("lrlc gradcheck: hand-derived backward passes vs centred finite differences")
-    print(f"float64, eps {args.eps:g}, random upstream gradient, seed {args.seed}, backend {get_backend()}")
+    print(f"float64, eps {args.eps:g}, random upstream gradient, seed {args.seed}, backend {get_backend()}, "
+          f"{get_ops()} tier of ops")
     print("relative error = max|analytic - numeric| / max(max|analytic|, max|numeric|, 1e-2)")
     print(f"pass when relative error <= {tol:g}\n")
     header = f"{'layer':<36} {'parameter':<24} {'shape':<20} {'rel. error':>10}  result"
@@ -123,11 +76,14 @@ def _fail(command, message) -> int:
 def _resolve_combining(args, command):
     """--combining defaults to row_col, or full with --input-dependent; None when they conflict
     (after printing the error)."""
-    if args.input_dependent and args.combining not in (None, "full"):
+    from .options import resolve_combining
+
+    try:
+        return resolve_combining(args.combining, args.input_dependent, command)
+    except ValueError:        # the rule, said in the command's own words
         _fail(command, f"--input-dependent computes a logit for every position, so it needs "
                        f"--combining full, got --combining {args.combining}")
         return None
-    return "full" if args.input_dependent else (args.combining or "row_col")
 
 
 def run_train(args) -> int:
@@ -173,15 +129,8 @@ def run_train(args) -> int:
     return 0
 
 
-# `lrlc compare --quick`: about two minutes on two cores, on the bundled sample
-QUICK = dict(dataset="mnist-sample", filters=16, epochs=3, ranks=[1, 4], seeds=[0, 1], batch_size=32,
-             limit_train=2000, lr=0.1, warmup_epochs=0.25, jobs=2)
-COMPARE_DEFAULTS = dict(dataset="mnist", filters=64, epochs=5, ranks=[1, 2, 4, 8], seeds=[0, 1, 2],
-                        batch_size=128, limit_train=None, lr=0.05, warmup_epochs=1.0, jobs=1)
-
-
 def run_compare(args) -> int:
-    from .compare import run_comparison
+    from .compare import COMPARE_DEFAULTS, QUICK, run_comparison
     from .data import DataError
     from .train import TrainConfig, TrainingDiverged
 
@@ -225,7 +174,8 @@ def run_bench(args) -> int:
     from . import bench
 
     settings = bench.make_settings(quick=args.quick, repeats=args.repeats, batch=args.batch,
-                                   train_batch=args.train_batch)
+                                   train_batch=args.train_batch,
+                                   tiers=["fast", "clear"] if args.ops == "both" else [args.ops])
     if args.json and not Path(args.json).resolve().parent.is_dir():   # fail before minutes of timing
         return _fail("bench", f"cannot write {args.json}: no folder {Path(args.json).parent}")
     log = None if args.no_progress else (lambda line: print(f"bench: {line}", file=sys.stderr, flush=True))
@@ -280,7 +230,7 @@ def _rank_list(text):
 
 
 def _layer_list(text):
-    from .models import LAYER_TYPES
+    from .options import LAYER_TYPES
 
     kinds = [t.strip() for t in text.split(",")]
     bad = [t for t in kinds if t not in LAYER_TYPES]
@@ -292,10 +242,10 @@ def _layer_list(text):
 
 def _add_model_flags(p):
     p.add_argument("--filters", type=_positive_int, default=64, help="filters per layer (default: 64)")
-    p.add_argument("--combining", choices=("row_col", "row", "col", "full"), default=None,
+    p.add_argument("--combining", choices=COMBININGS, default=None,
                    help="how the combining weights of (fixed) LRLC layers vary over positions "
                         "(default: row_col; input-dependent LRLC always uses full)")
-    p.add_argument("--normalize", choices=("softmax", "norm", "none"), default="softmax",
+    p.add_argument("--normalize", choices=NORMALIZATIONS, default="softmax",
                    help="normalisation of the combining weights over K (default: softmax)")
     p.add_argument("--coord-conv", action="store_true",
                    help="append row/column coordinate channels to the input (CoordConv baseline)")
@@ -310,7 +260,7 @@ def _add_training_flags(p, epochs):
                    help="plain momentum instead of Nesterov momentum")
     p.add_argument("--weight-decay", type=_non_negative_float, default=5e-4,
                    help="L2 weight decay on weights and bases, not biases, BatchNorm or logits (default: 5e-4)")
-    p.add_argument("--schedule", choices=("cosine", "step", "constant"), default="cosine",
+    p.add_argument("--schedule", choices=SCHEDULES, default="cosine",
                    help="learning-rate schedule; cosine has a linear warm-up (default: cosine)")
     p.add_argument("--warmup-epochs", type=_non_negative_float, default=1.0,
                    help="epochs of linear warm-up for the cosine schedule (default: 1)")
@@ -324,6 +274,7 @@ def _add_training_flags(p, epochs):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .compare import QUICK as COMPARE_QUICK
     parser = argparse.ArgumentParser(
         prog="lrlc",
         description="Convolution, locally connected and low-rank locally connected layers "
@@ -347,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--tolerance", type=_positive_float, default=1e-5,
                     help="largest relative error that passes (default: 1e-5)")
     _add_backend_flag(gc)
+    _add_ops_flag(gc)
     gc.set_defaults(handler=run_gradcheck)
 
     tr = commands.add_parser(
@@ -373,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true",
                     help="continue the run in --out from its checkpoint (its saved settings are used)")
     _add_backend_flag(tr)
+    _add_ops_flag(tr)
     tr.set_defaults(handler=run_train)
 
     cp = commands.add_parser(
@@ -403,11 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "set it to the number of CPU cores (default: 1)")
     cp.add_argument("--out", default="runs/compare", help="output directory (default: runs/compare)")
     cp.add_argument("--quick", action="store_true",
-                    help="a two-minute version on the bundled sample: " + ", ".join(
+                    help="a short version on the bundled sample (about a minute on two cores): " + ", ".join(
                         f"{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}"
-                        for k, v in QUICK.items()) + " (flags you give explicitly win)")
+                        for k, v in COMPARE_QUICK.items()) + " (flags you give explicitly win)")
     _add_backend_flag(cp)
-    cp.set_defaults(handler=run_compare, **{k: None for k in QUICK})  # resolved in run_compare
+    _add_ops_flag(cp)
+    cp.set_defaults(handler=run_compare, **{k: None for k in COMPARE_QUICK})  # resolved in run_compare
 
     dl = commands.add_parser(
         "download",
@@ -459,18 +413,34 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write every number, the settings and the machine info to FILE as JSON")
     bn.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     _add_backend_flag(bn)
+    bn.add_argument("--ops", choices=(*TIERS, "both"), default="both",
+                    help="which tier of ops to time: fast, clear, or both side by side (default: both)")
     bn.set_defaults(handler=run_bench)
     return parser
 
 
 def _add_backend_flag(parser):
-    parser.add_argument("--backend", choices=("numpy", "cupy"), default=None,
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="array backend: numpy (CPU) or cupy (NVIDIA GPU, needs "
                              "pip install -e \".[gpu]\"); default: $LRLC_NP_BACKEND, else numpy")
 
 
+def _add_ops_flag(parser):
+    parser.add_argument("--ops", choices=TIERS, default=None,
+                        help="which tier of ops the layers run: fast (the tuned code) or clear (the "
+                             "readable formulas of lrlc_np/ops, the same numbers, slower); "
+                             "default: $LRLC_NP_OPS, else fast")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "bench" and getattr(args, "ops", None):
+        import os
+
+        from . import tiers
+
+        tiers.set_ops(args.ops)
+        os.environ[tiers.ENV_VARIABLE] = args.ops    # worker processes (compare --jobs) run it too
     if getattr(args, "backend", None):
         from .backend import BackendError, set_backend
 

@@ -21,8 +21,15 @@ import json
 import statistics
 from pathlib import Path
 
-from .train import CHECKPOINT, CONFIG, METRICS, TrainConfig, _read_metrics, train
+from .train import CHECKPOINT, CONFIG, METRICS, TrainConfig, read_metrics, train
 
+
+#: ``lrlc compare --quick``: about a minute on two cores, on the bundled sample
+QUICK = dict(dataset="mnist-sample", filters=16, epochs=3, ranks=[1, 4], seeds=[0, 1], batch_size=32,
+             limit_train=2000, lr=0.1, warmup_epochs=0.25, jobs=2)
+#: ``lrlc compare`` without --quick: the paper's budget on full MNIST
+COMPARE_DEFAULTS = dict(dataset="mnist", filters=64, epochs=5, ranks=[1, 2, 4, 8], seeds=[0, 1, 2],
+                        batch_size=128, limit_train=None, lr=0.05, warmup_epochs=1.0, jobs=1)
 
 #: name prefix of the input-dependent LRLC variants ("lrlc input-dependent K=4")
 INPUT_DEPENDENT = "lrlc input-dependent"
@@ -81,7 +88,7 @@ def _train_run(config, run_dir, progress):
 
 
 def _is_finished(config, run_dir):
-    history = _read_metrics(Path(run_dir) / METRICS)
+    history = read_metrics(Path(run_dir) / METRICS)
     saved = Path(run_dir) / CONFIG
     done = (len(history) == config.epochs and saved.exists()
             and TrainConfig.from_json(json.loads(saved.read_text())) == config)

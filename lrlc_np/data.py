@@ -42,7 +42,6 @@ import gzip
 import hashlib
 import os
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -496,17 +495,15 @@ def _fetch(url, final, sha256, kind, progress, timeout):
     The temporary file is removed on any failure (or interruption), so ``final`` only ever
     appears complete and verified.
     """
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
-    tmp = Path(tmp)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            _stream(url, out, progress, timeout, final.name)
-        where = f"{final.name} from {url}"
+    from ._atomic import atomic_write
+
+    where = f"{final.name} from {url}"
+
+    def verify(tmp):
         _check_raw(_gunzip(tmp.read_bytes(), where), sha256, where, final.name, kind)
-        os.chmod(tmp, 0o644)               # mkstemp makes it private (0600)
-        os.replace(tmp, final)             # atomic: a reader sees no file or the whole verified file
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    with atomic_write(final, check=verify) as out:   # a reader sees no file or the whole verified file
+        _stream(url, out, progress, timeout, final.name)
 
 
 def download(dataset="mnist", data_dir=None, mirrors=None, progress=True, timeout=30):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy
 
+from . import backend
 from . import layers as L
 from .ops import _checks
 from .ops.im2col import conv_output_size
@@ -48,7 +49,7 @@ class Network(L.Sequential):
 
     def summary(self) -> str:
         """A table of every layer's output shape and parameter count (also returned)."""
-        xp = L.backend.get_array_module(next(iter(self.params.values())))
+        xp = backend.get_array_module(next(iter(self.params.values())))
         dtype = next(iter(self.params.values())).dtype
         x = xp.zeros((1, *self.input_shape), dtype=dtype)
         rows = [("input", "", _fmt(x.shape), "")]

@@ -37,8 +37,8 @@ def resolve_combining(combining, input_dependent: bool, owner: str) -> str:
     if input_dependent:
         if combining not in (None, "full"):
             raise ValueError(
-                f"{owner}: input-dependent combining weights give every position its own logit, "
-                f"so they need combining 'full', got {combining!r}"
+                f"{owner}: input_dependent=True computes a logit for every position, so it needs "
+                f"combining='full' (or None), got combining={combining!r}"
             )
         return "full"
     if combining is None:

@@ -1,12 +1,21 @@
-"""Naive loop versions of the three layers' forward passes: the definitions, line by line.
+"""Loop versions of the layers, forward and backward: the definitions, line by line.
 
-These read like the equations and are slow on purpose. They are the oracle that the
-vectorised functions in ``lrlc_np.ops`` are tested against. Shapes as in ``ops``:
+These read like the equations and are slow on purpose: the first thing to read, and the
+oracle that both tiers (``lrlc_np.ops``, ``lrlc_np.fast``) are tested against. Shapes as in
+``ops``:
 
     x (N, C_in, H, W) -> y (N, C_out, H_out, W_out),  H_out = (H + 2*ph - kh) // sh + 1
+
+Each backward loop walks the forward loop's terms once and hands every term's upstream
+gradient to the numbers that made it: a term ``w * v`` that adds into y[...] gives
+``dy[...] * v`` to w and ``dy[...] * w`` to v. That is the chain rule for a sum of
+products, and the vectorised backward passes are this loop rearranged into matrix products.
+Backward functions take the forward's inputs (not a cache) and return the gradients.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -96,6 +105,174 @@ def lrlc2d(x, bases, alpha, stride=1, padding=0):
                         total += a[k, i, j] * response
                     y[b, o, i, j] = total
     return y
+
+
+def conv2d_backward(dy, x, weight, bias=None, stride=1, padding=0):
+    """Gradients of ``conv2d``: every term weight[o, c, p, q] * xpad[n, c, i*sh + p, j*sw + q]
+    of y[n, o, i, j] passes dy[n, o, i, j] on to both factors.
+
+    dy (N, C_out, H_out, W_out) -> dx (N, C_in, H, W), dweight (C_out, C_in, kh, kw),
+    dbias (C_out,) or None
+    """
+    (sh, sw), (ph, pw) = pair(stride, "stride", "reference.conv2d_backward"), pair(padding, "padding", "reference.conv2d_backward", minimum=0)
+    xpad = _padded(np.asarray(x), (ph, pw))
+    n, c_in, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    _, _, h_out, w_out = dy.shape
+    dxpad = np.zeros_like(xpad)
+    dweight = np.zeros_like(weight)
+    dbias = None if bias is None else np.zeros_like(bias)
+    for b in range(n):
+        for o in range(c_out):
+            for i in range(h_out):
+                for j in range(w_out):
+                    g = dy[b, o, i, j]
+                    if dbias is not None:
+                        dbias[o] += g
+                    for c in range(c_in):
+                        for p in range(kh):
+                            for q in range(kw):
+                                dweight[o, c, p, q] += g * xpad[b, c, i * sh + p, j * sw + q]
+                                dxpad[b, c, i * sh + p, j * sw + q] += g * weight[o, c, p, q]
+    return dxpad[:, :, ph : ph + h, pw : pw + w], dweight, dbias
+
+
+def locally_connected2d_backward(dy, x, weight, bias=None, stride=1, padding=0):
+    """Gradients of ``locally_connected2d``: as ``conv2d_backward``, with the weight of position (i, j).
+
+    dy (N, C_out, H_out, W_out) -> dx (N, C_in, H, W), dweight (H_out, W_out, C_out, C_in, kh, kw),
+    dbias (C_out, H_out, W_out) or None
+    """
+    (sh, sw), (ph, pw) = pair(stride, "stride", "reference.locally_connected2d_backward"), pair(padding, "padding", "reference.locally_connected2d_backward", minimum=0)
+    xpad = _padded(np.asarray(x), (ph, pw))
+    n, c_in, h, w = x.shape
+    h_out, w_out, c_out, _, kh, kw = weight.shape
+    dxpad = np.zeros_like(xpad)
+    dweight = np.zeros(weight.shape, dtype=weight.dtype)
+    dbias = None if bias is None else np.zeros_like(bias)
+    for b in range(n):
+        for o in range(c_out):
+            for i in range(h_out):
+                for j in range(w_out):
+                    g = dy[b, o, i, j]
+                    if dbias is not None:
+                        dbias[o, i, j] += g
+                    for c in range(c_in):
+                        for p in range(kh):
+                            for q in range(kw):
+                                dweight[i, j, o, c, p, q] += g * xpad[b, c, i * sh + p, j * sw + q]
+                                dxpad[b, c, i * sh + p, j * sw + q] += g * weight[i, j, o, c, p, q]
+    return dxpad[:, :, ph : ph + h, pw : pw + w], dweight, dbias
+
+
+def lrlc2d_backward(dy, x, bases, alpha, stride=1, padding=0):
+    """Gradients of ``lrlc2d``. A term of y[n, o, i, j] is
+
+        alpha[k, i, j] * bases[k, o, c, p, q] * xpad[n, c, i*sh + p, j*sw + q]
+
+    a product of three numbers, so dy[n, o, i, j] times the other two goes to each of them.
+
+    dy (N, C_out, H_out, W_out) -> dx (N, C_in, H, W), dbases (K, C_out, C_in, kh, kw),
+    dalpha like alpha: (K, H_out, W_out) shared (summed over the batch), or (N, K, H_out, W_out)
+    """
+    (sh, sw), (ph, pw) = pair(stride, "stride", "reference.lrlc2d_backward"), pair(padding, "padding", "reference.lrlc2d_backward", minimum=0)
+    xpad = _padded(np.asarray(x), (ph, pw))
+    n, c_in, h, w = x.shape
+    rank, c_out, _, kh, kw = bases.shape
+    h_out, w_out = alpha.shape[-2:]
+    dxpad = np.zeros_like(xpad)
+    dbases = np.zeros_like(bases)
+    dalpha = np.zeros_like(alpha)
+    for b in range(n):
+        a = alpha if alpha.ndim == 3 else alpha[b]
+        da = dalpha if alpha.ndim == 3 else dalpha[b]
+        for o in range(c_out):
+            for i in range(h_out):
+                for j in range(w_out):
+                    g = dy[b, o, i, j]
+                    for k in range(rank):
+                        for c in range(c_in):
+                            for p in range(kh):
+                                for q in range(kw):
+                                    v = xpad[b, c, i * sh + p, j * sw + q]
+                                    da[k, i, j] += g * bases[k, o, c, p, q] * v
+                                    dbases[k, o, c, p, q] += g * a[k, i, j] * v
+                                    dxpad[b, c, i * sh + p, j * sw + q] += g * a[k, i, j] * bases[k, o, c, p, q]
+    return dxpad[:, :, ph : ph + h, pw : pw + w], dbases, dalpha
+
+
+NORM_EPS = 1e-12   # the "norm" normalisation divides by max(||l||_2, NORM_EPS)
+
+
+def _positions(logits):
+    """Every (leading index, i, j) of logits (K, H, W) or (N, K, H, W), with the K values there."""
+    lead = [()] if logits.ndim == 3 else [(b,) for b in range(logits.shape[0])]
+    h, w = logits.shape[-2:]
+    for b in lead:
+        for i in range(h):
+            for j in range(w):
+                yield b, i, j
+
+
+def combining_weights(logits, normalize="softmax"):
+    """alpha at every position from the K logits there, l = logits[..., :, i, j]:
+
+        "softmax"  alpha_k = exp(l_k) / sum_m exp(l_m)
+        "norm"     alpha_k = l_k / max(sqrt(sum_m l_m^2), 1e-12)
+        "none"     alpha_k = l_k
+
+    logits (K, H_out, W_out) or (N, K, H_out, W_out) -> alpha, same shape
+    """
+    logits = np.asarray(logits)
+    rank = logits.shape[-3]
+    alpha = np.zeros_like(logits)
+    for b, i, j in _positions(logits):
+        l = [logits[(*b, k, i, j)] for k in range(rank)]
+        if normalize == "softmax":
+            top = max(l)                                  # exp(l - top): the same ratios, no overflow
+            e = [math.exp(v - top) for v in l]
+            values = [v / sum(e) for v in e]
+        elif normalize == "norm":
+            scale = max(math.sqrt(sum(v * v for v in l)), NORM_EPS)
+            values = [v / scale for v in l]
+        else:
+            values = l
+        for k in range(rank):
+            alpha[(*b, k, i, j)] = values[k]
+    return alpha
+
+
+def combining_weights_backward(dalpha, logits, normalize="softmax"):
+    """Gradient of ``combining_weights`` through its Jacobian, written out entry by entry:
+
+        dlogits_m = sum_k dalpha_k * d alpha_k / d l_m, with
+        "softmax"  d alpha_k / d l_m = alpha_k * ([k == m] - alpha_m)
+        "norm"     d alpha_k / d l_m = ([k == m] - alpha_k * alpha_m) / ||l||   (||l|| > 1e-12)
+                                     = [k == m] / 1e-12                        (clamped)
+        "none"     d alpha_k / d l_m = [k == m]
+
+    dalpha, logits (K, H_out, W_out) or (N, K, H_out, W_out) -> dlogits, same shape
+    """
+    logits = np.asarray(logits)
+    alpha = combining_weights(logits, normalize)
+    rank = logits.shape[-3]
+    dlogits = np.zeros_like(logits)
+    for b, i, j in _positions(logits):
+        a = [alpha[(*b, k, i, j)] for k in range(rank)]
+        norm = math.sqrt(sum(logits[(*b, k, i, j)] ** 2 for k in range(rank)))
+        for m in range(rank):
+            total = 0.0
+            for k in range(rank):
+                same = 1.0 if k == m else 0.0
+                if normalize == "softmax":
+                    jacobian = a[k] * (same - a[m])
+                elif normalize == "norm":
+                    jacobian = (same - a[k] * a[m]) / norm if norm > NORM_EPS else same / NORM_EPS
+                else:
+                    jacobian = same
+                total += dalpha[(*b, k, i, j)] * jacobian
+            dlogits[(*b, m, i, j)] = total
+    return dlogits
 
 
 def depthwise_conv2d(x, weight, bias=None, dilation=1, padding=0):

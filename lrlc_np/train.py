@@ -17,14 +17,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy
 
 from . import backend
+from ._atomic import atomic_write
 from .layers import SoftmaxCrossEntropy
 from .models import build_network
 from .optim import SGD, learning_rate
@@ -165,17 +164,8 @@ def save_checkpoint(path, model, optimizer, rng, epoch, step):
     arrays["epoch"] = numpy.array(epoch)
     arrays["step"] = numpy.array(step)
     arrays["rng_state"] = numpy.array(json.dumps(rng.bit_generator.state))
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".checkpoint-", suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            numpy.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        numpy.savez(f, **arrays)
 
 
 def load_checkpoint(path, model, optimizer, rng):
@@ -263,7 +253,7 @@ def train(config: TrainConfig, out_dir, *, resume=False, progress=True, on_epoch
     history, start_epoch, step = [], 0, 0
     if resume:
         start_epoch, step = load_checkpoint(checkpoint, model, optimizer, data_rng)
-        history = _read_metrics(out / METRICS)[:start_epoch]
+        history = read_metrics(out / METRICS)[:start_epoch]
         _write_metrics(out / METRICS, history)
         log(f"resuming {out} after epoch {start_epoch} of {config.epochs}")
     else:
@@ -324,7 +314,7 @@ def train(config: TrainConfig, out_dir, *, resume=False, progress=True, on_epoch
     return history, model
 
 
-def _read_metrics(path):
+def read_metrics(path):
     path = Path(path)
     if not path.exists():
         return []

@@ -133,3 +133,35 @@ def xp_backend(request):
         pytest.skip(CUPY_SKIP_REASON)
     with use_backend(request.param) as module:
         yield module
+
+
+# --------------------------------------------------------------------------- tiers of ops
+
+#: Parametrise a test over both tiers of ops, ``lrlc_np.ops`` (clear) and ``lrlc_np.fast``.
+TIER_PARAMS = [pytest.param("clear", id="clear"), pytest.param("fast", id="fast")]
+
+
+@pytest.fixture(scope="module", params=["clear", "fast"])
+def each_tier(request):
+    """Run every test of a module once per tier, with that tier active (``lrlc_np.use_ops``).
+
+    Module-scoped, so hypothesis' ``@given`` tests can use it (it refuses function-scoped
+    fixtures); a module opts in with ``pytestmark = pytest.mark.usefixtures("each_tier")``
+    and calls the ops through ``T``.
+    """
+    from lrlc_np import tiers
+
+    with tiers.use_ops(request.param):
+        yield request.param
+
+
+class _ActiveTier:
+    """``T.conv2d_forward`` is the function of the active tier: the op under test."""
+
+    def __getattr__(self, name):
+        from lrlc_np import tiers
+
+        return getattr(tiers.active(), name)
+
+
+T = _ActiveTier()

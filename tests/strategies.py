@@ -119,8 +119,11 @@ def spread_channels(rng: np.random.Generator, shape, dtype=np.float64):
 
 
 def op_case(name: str, geom: Geometry, rng: np.random.Generator, dtype=np.float64, rank: int = 2) -> OpCase:
-    """Build the op call ``name`` (one of OP_NAMES) on geometry ``geom`` with random arrays."""
-    from lrlc_np import ops
+    """Build the op call ``name`` (one of OP_NAMES) on geometry ``geom`` with random arrays,
+    calling the active tier's functions (``lrlc_np.tiers``)."""
+    from lrlc_np import tiers
+
+    ops = tiers.active()
 
     def a(*shape):
         return arrays(rng, shape, dtype)

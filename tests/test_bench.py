@@ -22,7 +22,7 @@ TINY = dict(
     batch=2, channels=8, size=10, kernel=3, ranks=[1, 4], repeats=2, warmup=1,
     matmul_n=128, warmup_s=0.0,
     reference_batch=1, reference_channels=2, reference_size=5, reference_rank=2, reference_repeats=1,
-    train_batch=4, train_filters=8, train_rank=4, train_position=3, quick=True,
+    train_batch=4, train_filters=8, train_rank=4, train_position=3, quick=True, tiers=["fast", "clear"],
 )
 
 
@@ -38,10 +38,11 @@ def _positive_finite(value):
 def test_all_sections_are_present(result):
     assert set(result) >= {"settings", "machine", "layers", "reference", "training", "notes", "elapsed_s"}
     assert result["settings"] == TINY
-    assert [r["name"] for r in result["layers"]] == ["conv", "LC", "LRLC K=1", "LRLC K=4"]
+    names = ["conv", "LC", "LRLC K=1", "LRLC K=4"]
+    assert [(r["tier"], r["name"]) for r in result["layers"]] == [(t, n) for t in ("fast", "clear") for n in names]
     assert [r["name"] for r in result["reference"]] == ["conv", "LC", "LRLC K=2"]
-    assert [r["layer_types"] for r in result["training"]] == [["conv"] * 3, ["conv", "conv", "lrlc"],
-                                                              ["conv", "conv", "lrlc"]]
+    types = [["conv"] * 3, ["conv", "conv", "lrlc"], ["conv", "conv", "lrlc"]]
+    assert [(r["tier"], r["layer_types"]) for r in result["training"]] == [(t, l) for t in ("fast", "clear") for l in types]
 
 
 def test_machine_section(result):
@@ -71,19 +72,22 @@ def test_layer_rows_are_consistent(result):
         assert row["backward_gflops"] == pytest.approx(row["backward_flops"] / row["backward_s"] / 1e9)
         assert row["forward_pct"] == pytest.approx(100 * row["forward_gflops"] / peak)
         assert row["backward_pct"] == pytest.approx(100 * row["backward_gflops"] / peak)
-        conv_total = result["layers"][0]["total_s"]
+        conv_total = next(r["total_s"] for r in result["layers"] if r["tier"] == row["tier"])   # same tier's conv
         assert row["relative_to_conv"] == pytest.approx(row["total_s"] / conv_total)
-    conv = result["layers"][0]
-    assert conv["relative_to_conv"] == 1.0 and conv["route"] is None
-    for row in result["layers"][2:]:
-        assert row["kind"] == "lrlc" and row["route"] in ("conv", "lc")
+    for tier in ("fast", "clear"):
+        rows = [r for r in result["layers"] if r["tier"] == tier]
+        assert rows[0]["relative_to_conv"] == 1.0 and rows[0]["route"] is None
+        # "auto" resolved as documented: "conv" for K = 1, "lc" from K = 2
+        assert [(r["kind"], r["route"]) for r in rows[2:]] == [("lrlc", "conv"), ("lrlc", "lc")]
 
 
 def test_reference_rows(result):
     for row in result["reference"]:
-        assert _positive_finite(row["reference_s"]) and _positive_finite(row["vectorised_s"])
-        assert row["speedup"] == pytest.approx(row["reference_s"] / row["vectorised_s"])
-        assert row["max_abs_diff"] < 1e-10   # float64: both compute the same numbers
+        assert _positive_finite(row["reference_s"]) and set(row["tiers"]) == {"fast", "clear"}
+        for tier in row["tiers"].values():
+            assert _positive_finite(tier["vectorised_s"])
+            assert tier["speedup"] == pytest.approx(row["reference_s"] / tier["vectorised_s"])
+            assert tier["max_abs_diff"] < 1e-10   # float64: both compute the same numbers
 
 
 def test_training_rows(result):
@@ -95,11 +99,14 @@ def test_training_rows(result):
     assert result["training"][1]["rank"] == 4 and "lrlc K=4" in result["training"][1]["name"]
     assert result["training"][2]["name"] == "conv,conv,lrlc K=4 input-dependent"
     assert result["training"][2]["params_mb"] > result["training"][1]["params_mb"]   # the combining network
+    for fast, clear in zip(result["training"][:3], result["training"][3:]):        # the same networks
+        assert fast["params_mb"] == clear["params_mb"]
 
 
 def test_report_mentions_every_section_and_layer(result):
     text = bench.format_report(result)
-    for heading in ("== machine ==", "== layers", "== reference", "== training"):
+    for heading in ("== machine ==", "== layers, fast tier", "== layers, clear tier",
+                    "== the two tiers side by side", "== reference", "== training"):
         assert heading in text
     for row in result["layers"] + result["reference"] + result["training"]:
         assert row["name"] in text
@@ -147,13 +154,23 @@ def test_blas_info_falls_back_to_numpy_config(monkeypatch):
     assert bench.machine_info()["blas"]["source"] == "unknown"
 
 
-def test_lrlc_route_reports_an_explicit_method():
+@pytest.mark.parametrize("tier", ["clear", "fast"])
+def test_lrlc_layer_reports_the_route_it_took(tier):
+    """``resolved_method``: an explicit method is taken as given; "auto" is "conv" for K = 1 or
+    per-example alpha, else "lc"; None before any forward pass."""
+    from lrlc_np import use_ops
     from lrlc_np.layers import LowRankLocallyConnected2D
 
-    for method in ("conv", "lc"):
-        layer = LowRankLocallyConnected2D(2, 3, 3, 5, 2, method=method, rng=np.random.default_rng(0))
-        layer.forward(np.zeros((1, 2, 5, 5), np.float32))
-        assert bench._lrlc_route(layer) == method
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    with use_ops(tier):
+        for method, rank, dependent, expected in [("conv", 2, False, "conv"), ("lc", 2, False, "lc"),
+                                                  ("auto", 1, False, "conv"), ("auto", 2, False, "lc"),
+                                                  ("auto", 2, True, "conv")]:
+            layer = LowRankLocallyConnected2D(2, 3, 3, 5, rank, method=method, input_dependent=dependent,
+                                              rng=np.random.default_rng(0))
+            assert layer.resolved_method is None
+            layer.forward(x)
+            assert layer.resolved_method == expected, (method, rank, dependent)
 
 
 # --------------------------------------------------------------------------- command line
@@ -174,8 +191,18 @@ def test_cli_bench_prints_the_report_and_writes_json(monkeypatch, tmp_path, caps
     captured = capsys.readouterr()
     assert seen["settings"]["repeats"] == 1 and seen["settings"]["batch"] == TINY["batch"]
     assert "== layers" in captured.out and f"wrote {path}" in captured.out
-    assert "bench: layer: conv" in captured.err          # progress lines go to stderr
+    assert "bench: layer (fast tier): conv" in captured.err          # progress lines go to stderr
+    assert "bench: layer (clear tier): conv" in captured.err
     assert json.loads(path.read_text()) == json.loads(json.dumps(seen["result"]))
+
+
+@pytest.mark.parametrize("ops,expected", [("fast", ["fast"]), ("clear", ["clear"]), ("both", ["fast", "clear"])])
+def test_cli_bench_ops_picks_the_tiers_timed(monkeypatch, ops, expected):
+    seen = {}
+    monkeypatch.setattr(bench, "run_benchmark", lambda settings, log=None: seen.setdefault("s", settings) and 0)
+    monkeypatch.setattr(bench, "format_report", lambda result: "")
+    assert cli.main(["bench", "--quick", "--no-progress", "--ops", ops]) == 0
+    assert seen["s"]["tiers"] == expected
 
 
 def test_cli_bench_json_into_a_missing_folder_fails_before_timing(monkeypatch, tmp_path, capsys):
@@ -189,7 +216,7 @@ def test_cli_bench_help_explains_every_flag(capsys):
         cli.main(["bench", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--quick", "--repeats", "--batch", "--train-batch", "--json", "--no-progress"):
+    for flag in ("--quick", "--repeats", "--batch", "--train-batch", "--json", "--no-progress", "--ops"):
         assert flag in out
     assert "matmul" in out and "tracemalloc" in out
 

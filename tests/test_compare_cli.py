@@ -476,9 +476,9 @@ def test_quick_compare_adds_input_dependent_rows_only_when_asked(extra, expected
     assert cli.main(["compare", "--quick", "--out", str(tmp_path)] + extra) == 0
     (call,) = calls
     assert call["input_dependent"] is expected
-    assert call["ranks"] == cli.QUICK["ranks"] and call["base"].dataset == "mnist-sample"
+    assert call["ranks"] == compare.QUICK["ranks"] and call["base"].dataset == "mnist-sample"
     assert call["base"].combining == "row_col" and call["base"].input_dependent is False
-    assert "input_dependent" not in cli.QUICK
+    assert "input_dependent" not in compare.QUICK
 
 
 # --------------------------------------------------------------------------- input-dependent LRLC: train

@@ -42,14 +42,16 @@ NUMPY_ALLOWED = {
     "ops/_checks.py": _DTYPES,
     "ops/losses.py": _DTYPES,
     # initialisation on the host with a Generator, moved by backend.to_device
-    "layers.py": _DTYPES | {"random.default_rng", "random.Generator", "full"},
+    **{f"layers/{name}.py": _DTYPES | {"random.default_rng", "random.Generator", "full"}
+       for name in ("base", "basic", "combiner", "conv", "local", "lrlc")},
     "models.py": _DTYPES | {"random.default_rng"},
     # relative_error works on to_numpy copies; numerical_gradient walks indices with ndindex
     "gradcheck.py": _DTYPES | {"random.default_rng", "abs", "ndindex"},
     # checkpoints: to_numpy copies written with savez, read with load, sent with to_device
     "train.py": _DTYPES | {"random.default_rng", "random.SeedSequence", "array", "savez", "load"},
     # `lrlc gradcheck` builds its float64 inputs on the host
-    "cli.py": _DTYPES | {"random.default_rng", "where"},
+    "cli.py": _DTYPES | {"random.default_rng"},
+    "gradcheck_cases.py": _DTYPES | {"random.default_rng", "where"},
 }
 
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from lrlc_np.backend import to_device, to_numpy
 from lrlc_np.gradcheck import check_layer, relative_error
 from lrlc_np.layers import InputDependentCombiningWeights, LowRankLocallyConnected2D
-from lrlc_np.ops.combining import NORMALIZATIONS
+from lrlc_np.options import NORMALIZATIONS
 
 from .conftest import BACKEND_PARAMS, use_backend
 from .strategies import seeds
@@ -197,8 +197,8 @@ def test_float32_layer_keeps_float32():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    (dict(combining="row_col"), ValueError, "LowRankLocallyConnected2D: input_dependent=True .* needs combining='full', got combining='row_col'"),
-    (dict(combining="row"), ValueError, "needs combining='full', got combining='row'"),
+    (dict(combining="row_col"), ValueError, "LowRankLocallyConnected2D: input_dependent=True .* needs combining='full' \\(or None\\), got combining='row_col'"),
+    (dict(combining="row"), ValueError, "needs combining='full' \\(or None\\), got combining='row'"),
     (dict(combining="full", method="lc"), ValueError, "LowRankLocallyConnected2D: input_dependent=True .* method 'lc'"),
     (dict(combining="full", input_dependent=1), TypeError, "expected input_dependent as True or False, got 1"),
 ])

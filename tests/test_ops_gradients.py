@@ -21,12 +21,11 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from lrlc_np import ops
 from lrlc_np.backend import to_device, to_numpy
 from lrlc_np.gradcheck import numerical_gradient, relative_error
-from lrlc_np.ops.local import with_lc_layout
+from lrlc_np.fast.local import with_lc_layout
 
-from .conftest import BACKEND_PARAMS, on_backend, use_backend
+from .conftest import T, BACKEND_PARAMS, on_backend, use_backend
 from .strategies import (
     OP_NAMES,
     arrays,
@@ -39,6 +38,8 @@ from .strategies import (
     seeds,
     spread_channels,
 )
+
+pytestmark = pytest.mark.usefixtures("each_tier")   # every test runs on both tiers (T)
 
 # (method, per-example alpha) pairs that lrlc2d_forward accepts: "lc" needs shared alpha.
 LRLC_VARIANTS = [("conv", False), ("conv", True), ("lc", False), ("auto", False), ("auto", True)]
@@ -106,10 +107,10 @@ def test_conv2d_gradients(backend_name, geom, with_bias, seed):
     )
 
     def forward(x, weight, bias):
-        return ops.conv2d_forward(x, weight, bias, geom.stride, geom.padding)
+        return T.conv2d_forward(x, weight, bias, geom.stride, geom.padding)
 
     with use_backend(backend_name):
-        assert_gradients("conv2d", forward, ops.conv2d_backward, inputs, ("x", "weight", "bias"), rng)
+        assert_gradients("conv2d", forward, T.conv2d_backward, inputs, ("x", "weight", "bias"), rng)
 
 
 def _lc_inputs(geom, with_bias, rng):
@@ -129,10 +130,10 @@ def test_locally_connected2d_input_and_bias_gradients(backend_name, geom, with_b
     inputs = _lc_inputs(geom, with_bias, rng)
 
     def forward(x, bias):
-        return ops.locally_connected2d_forward(x, weight, bias, geom.stride, geom.padding)
+        return T.locally_connected2d_forward(x, weight, bias, geom.stride, geom.padding)
 
     def backward(dy, cache):
-        dx, _, dbias = ops.locally_connected2d_backward(dy, cache)
+        dx, _, dbias = T.locally_connected2d_backward(dy, cache)
         return dx, dbias
 
     with use_backend(backend_name):
@@ -145,30 +146,33 @@ def test_locally_connected2d_input_and_bias_gradients(backend_name, geom, with_b
 @given(geom=geometries(), seed=seeds)
 def test_locally_connected2d_weight_layout_changes_speed_not_values(backend_name, geom, seed):
     """The LC weight in its fast memory order (``with_lc_layout``, what LocallyConnected2D
-    stores) gives the same y, dx, dweight and dbias as a plain C-ordered weight; the values and
-    shape are unchanged, and dweight comes back in the fast order whatever the weight's."""
+    stores) gives the same y, dx, dweight and dbias as a plain C-ordered weight, on the active
+    tier; the values and shape are unchanged. On the fast tier dweight comes back in the fast
+    order whatever the weight's, and is one buffer per weight: a second backward pass writes
+    the new gradient into the same array (``fast._workspace``)."""
     rng = np.random.default_rng(seed)
     inputs = _lc_inputs(geom, True, rng)
     with use_backend(backend_name):
         x, weight, bias = on_backend(inputs["x"], inputs["weight"], inputs["bias"])
-        fast = with_lc_layout(weight)
-        assert fast.shape == weight.shape and not np.shares_memory(to_numpy(fast), inputs["weight"])
-        assert fast.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous     # memory (H_out, W_out, kh, kw, C_in, C_out)
-        np.testing.assert_array_equal(to_numpy(fast), inputs["weight"])
+        laid_out = with_lc_layout(weight)
+        assert laid_out.shape == weight.shape and not np.shares_memory(to_numpy(laid_out), inputs["weight"])
+        assert laid_out.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous     # memory (H_out, W_out, kh, kw, C_in, C_out)
+        np.testing.assert_array_equal(to_numpy(laid_out), inputs["weight"])
         dy = to_device(rng.standard_normal((geom.n, geom.c_out, *geom.out_hw)))
         results = []
-        for w in (weight, fast):
-            y, cache = ops.locally_connected2d_forward(x, w, bias, geom.stride, geom.padding)
-            grads = ops.locally_connected2d_backward(dy, cache)
-            assert grads[1].transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous
-            results.append([to_numpy(a) for a in (y, *grads)])
-        for name, plain, laid_out in zip(("y", "dx", "dweight", "dbias"), *results):
-            np.testing.assert_allclose(laid_out, plain, rtol=1e-12, atol=1e-12, err_msg=name)
-        # dweight_out, in either memory order, receives the same gradient and is returned
-        for out in (with_lc_layout(weight) * 0 + 7, weight * 0 + 7):
-            dweight = ops.locally_connected2d_backward(dy, cache, dweight_out=out)[1]
-            assert dweight is out
-            np.testing.assert_allclose(to_numpy(out), results[0][2], rtol=1e-12, atol=1e-12)
+        for w in (weight, laid_out):
+            y, cache = T.locally_connected2d_forward(x, w, bias, geom.stride, geom.padding)
+            grads = T.locally_connected2d_backward(dy, cache)
+            if T.__name__ == "lrlc_np.fast":
+                assert grads[1].transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous
+            results.append([to_numpy(a).copy() for a in (y, *grads)])   # copies: dweight is reused
+        for name, plain, fast_order in zip(("y", "dx", "dweight", "dbias"), *results):
+            np.testing.assert_allclose(fast_order, plain, rtol=1e-12, atol=1e-12, err_msg=name)
+        if T.__name__ == "lrlc_np.fast":
+            first = T.locally_connected2d_backward(dy, cache)[1]
+            second = T.locally_connected2d_backward(2 * dy, cache)[1]
+            assert second is first                                          # the weight's buffer
+            np.testing.assert_allclose(to_numpy(second), 2 * results[1][2], rtol=1e-12, atol=1e-12)
 
 
 # The weight has H_out*W_out*C_out*C_in*kh*kw entries, two forward calls each: the costliest
@@ -181,10 +185,10 @@ def test_locally_connected2d_weight_gradient(backend_name, geom, seed):
     inputs = _lc_inputs(geom, True, rng)
 
     def forward(weight):
-        return ops.locally_connected2d_forward(x, weight, bias, geom.stride, geom.padding)
+        return T.locally_connected2d_forward(x, weight, bias, geom.stride, geom.padding)
 
     def backward(dy, cache):
-        return ops.locally_connected2d_backward(dy, cache)[1]
+        return T.locally_connected2d_backward(dy, cache)[1]
 
     with use_backend(backend_name):
         x, bias = on_backend(inputs["x"], inputs["bias"])
@@ -204,10 +208,10 @@ def test_combining_weights_gradients(backend_name, normalize, per_example, geom,
     inputs = dict(logits=arrays(rng, shape))
 
     def forward(logits):
-        return ops.combining_weights_forward(logits, normalize)
+        return T.combining_weights_forward(logits, normalize)
 
     with use_backend(backend_name):
-        assert_gradients(f"combining_weights[{normalize}]", forward, ops.combining_weights_backward,
+        assert_gradients(f"combining_weights[{normalize}]", forward, T.combining_weights_backward,
                          inputs, ("logits",), rng)
 
 
@@ -228,10 +232,10 @@ def test_lrlc2d_gradients(backend_name, method, per_example, geom, rank, seed):
     )
 
     def forward(x, bases, alpha):
-        return ops.lrlc2d_forward(x, bases, alpha, geom.stride, geom.padding, method=method)
+        return T.lrlc2d_forward(x, bases, alpha, geom.stride, geom.padding, method=method)
 
     with use_backend(backend_name):
-        assert_gradients(f"lrlc2d[{method}]", forward, ops.lrlc2d_backward, inputs, ("x", "bases", "alpha"), rng)
+        assert_gradients(f"lrlc2d[{method}]", forward, T.lrlc2d_backward, inputs, ("x", "bases", "alpha"), rng)
 
 
 @st.composite
@@ -260,14 +264,14 @@ def test_lrlc2d_through_combining_weights_gradients(backend_name, geom, rank, va
     )
 
     def forward(x, bases, logits):
-        alpha, combine_cache = ops.combining_weights_forward(logits, normalize)
-        y, lrlc_cache = ops.lrlc2d_forward(x, bases, alpha, geom.stride, geom.padding, method=method)
+        alpha, combine_cache = T.combining_weights_forward(logits, normalize)
+        y, lrlc_cache = T.lrlc2d_forward(x, bases, alpha, geom.stride, geom.padding, method=method)
         return y, (combine_cache, lrlc_cache)
 
     def backward(dy, cache):
         combine_cache, lrlc_cache = cache
-        dx, dbases, dalpha = ops.lrlc2d_backward(dy, lrlc_cache)
-        return dx, dbases, ops.combining_weights_backward(dalpha, combine_cache)
+        dx, dbases, dalpha = T.lrlc2d_backward(dy, lrlc_cache)
+        return dx, dbases, T.combining_weights_backward(dalpha, combine_cache)
 
     with use_backend(backend_name):
         assert_gradients(f"lrlc2d[{method}]+combining_weights[{normalize}]", forward, backward,
@@ -294,7 +298,7 @@ def test_dense_gradients(backend_name, n, d_in, d_out, with_bias, seed):
         bias=arrays(rng, (d_out,)) if with_bias else None,
     )
     with use_backend(backend_name):
-        assert_gradients("dense", ops.dense_forward, ops.dense_backward, inputs, ("x", "weight", "bias"), rng)
+        assert_gradients("dense", T.dense_forward, T.dense_backward, inputs, ("x", "weight", "bias"), rng)
 
 
 @pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
@@ -305,7 +309,7 @@ def test_relu_gradient(backend_name, geom, seed):
     rng = np.random.default_rng(seed)
     inputs = dict(x=away_from_zero(arrays(rng, geom.x_shape), 0.1))
     with use_backend(backend_name):
-        assert_gradients("relu", ops.relu_forward, ops.relu_backward, inputs, ("x",), rng)
+        assert_gradients("relu", T.relu_forward, T.relu_backward, inputs, ("x",), rng)
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
@@ -326,12 +330,12 @@ def test_batchnorm2d_gradients(backend_name, training, geom, seed):
 
     def forward(x, weight, bias):
         # fresh copies each call: training mode updates the running statistics in place
-        return ops.batchnorm2d_forward(x, weight, bias, running_mean.copy(), running_var.copy(),
+        return T.batchnorm2d_forward(x, weight, bias, running_mean.copy(), running_var.copy(),
                                        training=training)
 
     with use_backend(backend_name):
         running_mean, running_var = on_backend(running_mean, running_var)
-        assert_gradients(f"batchnorm2d[training={training}]", forward, ops.batchnorm2d_backward,
+        assert_gradients(f"batchnorm2d[training={training}]", forward, T.batchnorm2d_backward,
                          inputs, ("x", "weight", "bias"), rng)
 
 
@@ -342,7 +346,7 @@ def test_global_avg_pool2d_gradient(backend_name, geom, seed):
     rng = np.random.default_rng(seed)
     inputs = dict(x=arrays(rng, geom.x_shape))
     with use_backend(backend_name):
-        assert_gradients("global_avg_pool2d", ops.global_avg_pool2d_forward, ops.global_avg_pool2d_backward,
+        assert_gradients("global_avg_pool2d", T.global_avg_pool2d_forward, T.global_avg_pool2d_backward,
                          inputs, ("x",), rng)
 
 
@@ -361,11 +365,11 @@ def test_softmax_cross_entropy_gradient(backend_name, n, classes, scale, seed):
     inputs = dict(logits=scale * arrays(rng, (n, classes)))
 
     def forward(logits):
-        return ops.softmax_cross_entropy_forward(logits, labels)
+        return T.softmax_cross_entropy_forward(logits, labels)
 
     with use_backend(backend_name):
         labels = on_backend(labels)
-        assert_gradients("softmax_cross_entropy", forward, ops.softmax_cross_entropy_backward,
+        assert_gradients("softmax_cross_entropy", forward, T.softmax_cross_entropy_backward,
                          inputs, ("logits",), rng)
 
 
@@ -452,7 +456,7 @@ def test_batchnorm2d_running_statistics(backend_name, geom, seed):
 
     with use_backend(backend_name):   # the op runs on the backend, the formulas on the host
         rm, rv = on_backend(running_mean.copy(), running_var.copy())
-        y, _ = ops.batchnorm2d_forward(*on_backend(x, weight, bias), rm, rv, training=True)
+        y, _ = T.batchnorm2d_forward(*on_backend(x, weight, bias), rm, rv, training=True)
         y, rm, rv = to_numpy(y), to_numpy(rm), to_numpy(rv)
     per_channel = x.transpose(1, 0, 2, 3).reshape(c, -1)            # (C, N*H*W)
     mean = per_channel.mean(axis=1)
@@ -465,7 +469,7 @@ def test_batchnorm2d_running_statistics(backend_name, geom, seed):
 
     with use_backend(backend_name):
         rm_eval, rv_eval = on_backend(rm.copy(), rv.copy())
-        y_eval, _ = ops.batchnorm2d_forward(*on_backend(x, weight, bias), rm_eval, rv_eval, training=False)
+        y_eval, _ = T.batchnorm2d_forward(*on_backend(x, weight, bias), rm_eval, rv_eval, training=False)
         y_eval, rm_eval, rv_eval = to_numpy(y_eval), to_numpy(rm_eval), to_numpy(rv_eval)
     np.testing.assert_array_equal(rm_eval, rm)
     np.testing.assert_array_equal(rv_eval, rv)
@@ -491,8 +495,8 @@ def test_softmax_cross_entropy_huge_logits(backend_name, n, classes, seed):
     logits = 1e4 * arrays(rng, (n, classes))
     labels = rng.integers(0, classes, size=n)
     with use_backend(backend_name):
-        loss, cache = ops.softmax_cross_entropy_forward(*on_backend(logits, labels))
-        dlogits = ops.softmax_cross_entropy_backward(1.0, cache)
+        loss, cache = T.softmax_cross_entropy_forward(*on_backend(logits, labels))
+        dlogits = T.softmax_cross_entropy_backward(1.0, cache)
         loss, dlogits = to_numpy(loss), to_numpy(dlogits)
     assert np.isfinite(loss), f"loss is {loss} for logits of size 1e4"
     assert np.all(np.isfinite(dlogits)), f"dlogits not finite: {dlogits}"
@@ -512,8 +516,8 @@ def test_softmax_cross_entropy_huge_logits_known_values(backend_name):
     logits = np.array([[1e4, 0.0, -1e4], [1e4, -1e4, 0.0]])
     labels = np.array([0, 2])
     with use_backend(backend_name):
-        loss, cache = ops.softmax_cross_entropy_forward(*on_backend(logits, labels))
-        dlogits = to_numpy(ops.softmax_cross_entropy_backward(1.0, cache))
+        loss, cache = T.softmax_cross_entropy_forward(*on_backend(logits, labels))
+        dlogits = to_numpy(T.softmax_cross_entropy_backward(1.0, cache))
     # row 0: -log softmax = log(1 + e^-1e4 + e^-2e4) = 0; row 1: 1e4 + log(1 + ...) = 1e4
     np.testing.assert_allclose(to_numpy(loss), (0.0 + 1e4) / 2, rtol=1e-12)
     expected = np.array([[0.0, 0.0, 0.0], [0.5, 0.0, -0.5]])

@@ -25,8 +25,10 @@ from hypothesis import strategies as st
 from lrlc_np import ops, reference
 from lrlc_np.backend import get_array_module, to_numpy
 
-from .conftest import BACKEND_PARAMS, on_backend, use_backend
+from .conftest import T, BACKEND_PARAMS, on_backend, use_backend
 from .strategies import OP_NAMES, arrays, geometries, op_case, ranks, seeds
+
+pytestmark = pytest.mark.usefixtures("each_tier")   # every test runs on both tiers (T)
 
 RTOL = ATOL = 1e-10  # float64, same sums in a different order
 
@@ -60,7 +62,7 @@ def test_conv2d_hand_worked_valid(backend_name):
     """
     x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
     weight = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 1, 2, 2)
-    y = run_on(backend_name, ops.conv2d_forward, x, weight, np.array([0.5]))
+    y = run_on(backend_name, T.conv2d_forward, x, weight, np.array([0.5]))
     assert y.shape == (1, 1, 2, 2)
     np.testing.assert_array_equal(y[0, 0], [[37.5, 47.5], [67.5, 77.5]])
 
@@ -77,7 +79,7 @@ def test_conv2d_hand_worked_stride_and_padding(backend_name):
     """
     x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
     weight = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 1, 2, 2)
-    y = run_on(backend_name, ops.conv2d_forward, x, weight, None, stride=2, padding=1)
+    y = run_on(backend_name, T.conv2d_forward, x, weight, None, stride=2, padding=1)
     np.testing.assert_array_equal(y[0, 0], [[4.0, 18.0], [36.0, 77.0]])
 
 
@@ -94,7 +96,7 @@ def test_conv2d_hand_worked_channels_and_non_square_kernel(backend_name):
     weight = np.zeros((2, 2, 1, 3))
     weight[0, 0, 0] = [1.0, 0.0, -1.0]
     weight[1, 1, 0] = [1.0, 1.0, 1.0]
-    y = run_on(backend_name, ops.conv2d_forward, x, weight)
+    y = run_on(backend_name, T.conv2d_forward, x, weight)
     assert y.shape == (1, 2, 3, 1)
     np.testing.assert_array_equal(y[0, :, :, 0], [[-2.0, -2.0, -2.0], [3.0, 3.0, 3.0]])
 
@@ -112,7 +114,7 @@ def test_locally_connected2d_hand_worked(backend_name):
         for j in range(2):
             weight[i, j, 0, 0, i, j] = 1.0
     bias = np.array([[[0.0, 10.0], [20.0, 30.0]]])
-    y = run_on(backend_name, ops.locally_connected2d_forward, x, weight, bias)
+    y = run_on(backend_name, T.locally_connected2d_forward, x, weight, bias)
     np.testing.assert_array_equal(y[0, 0], [[1.0, 13.0], [27.0, 39.0]])
 
 
@@ -127,7 +129,7 @@ def test_conv2d_matches_reference(backend_name, geom, with_bias, seed):
     x = arrays(rng, geom.x_shape)
     weight = arrays(rng, (geom.c_out, geom.c_in, *geom.kernel))
     bias = arrays(rng, (geom.c_out,)) if with_bias else None
-    y = run_on(backend_name, ops.conv2d_forward, x, weight, bias, geom.stride, geom.padding)
+    y = run_on(backend_name, T.conv2d_forward, x, weight, bias, geom.stride, geom.padding)
     assert_close(y, reference.conv2d(x, weight, bias, geom.stride, geom.padding), f"conv2d {geom}")
 
 
@@ -140,7 +142,7 @@ def test_locally_connected2d_matches_reference(backend_name, geom, with_bias, se
     x = arrays(rng, geom.x_shape)
     weight = arrays(rng, (h_out, w_out, geom.c_out, geom.c_in, *geom.kernel))
     bias = arrays(rng, (geom.c_out, h_out, w_out)) if with_bias else None
-    y = run_on(backend_name, ops.locally_connected2d_forward, x, weight, bias, geom.stride, geom.padding)
+    y = run_on(backend_name, T.locally_connected2d_forward, x, weight, bias, geom.stride, geom.padding)
     expected = reference.locally_connected2d(x, weight, bias, geom.stride, geom.padding)
     assert_close(y, expected, f"locally_connected2d {geom}")
 
@@ -159,7 +161,7 @@ def test_lrlc2d_matches_reference(backend_name, method, per_example, geom, rank,
     x = arrays(rng, geom.x_shape)
     bases = arrays(rng, (rank, geom.c_out, geom.c_in, *geom.kernel))
     alpha = arrays(rng, (geom.n, rank, h_out, w_out) if per_example else (rank, h_out, w_out))
-    y = run_on(backend_name, ops.lrlc2d_forward, x, bases, alpha, geom.stride, geom.padding, method=method)
+    y = run_on(backend_name, T.lrlc2d_forward, x, bases, alpha, geom.stride, geom.padding, method=method)
     expected = reference.lrlc2d(x, bases, alpha, geom.stride, geom.padding)
     assert_close(y, expected, f"lrlc2d[{method}] {geom}")
 
@@ -187,7 +189,7 @@ def test_conv2d_matches_scipy_correlate(backend_name, geom, seed):
         ])
         for n in range(geom.n)
     ])
-    y = run_on(backend_name, ops.conv2d_forward, x, weight, None, geom.stride, geom.padding)
+    y = run_on(backend_name, T.conv2d_forward, x, weight, None, geom.stride, geom.padding)
     assert y.shape == expected.shape, f"{geom}: y {y.shape}, scipy {expected.shape}"
     assert_close(y, expected, f"conv2d vs scipy.signal.correlate {geom}")
 
@@ -198,18 +200,20 @@ def test_conv2d_matches_scipy_correlate(backend_name, geom, seed):
 @pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
 @given(geom=geometries(), seed=seeds)
 def test_im2col_matches_definition(backend_name, geom, seed):
-    """cols[n, i, j, p, q, c] == xpad[n, c, i*sh + p, j*sw + q], entry by entry."""
+    """cols[(n, i, j), (c, p, q)] == xpad[n, c, i*sh + p, j*sw + q], patch by patch: row
+    (n, i, j) is the window under output (i, j), flattened in weight[o]'s (C, kh, kw) order."""
     rng = np.random.default_rng(seed)
     x = arrays(rng, geom.x_shape)
     (ph, pw), (sh, sw) = geom.padding, geom.stride
     cols = run_on(backend_name, ops.im2col, x, geom.kernel, geom.stride, geom.padding)
     h_out, w_out = geom.out_hw
-    assert cols.shape == (geom.n, h_out, w_out, *geom.kernel, geom.c_in)
+    assert cols.shape == (geom.n * h_out * w_out, geom.c_in * geom.kernel[0] * geom.kernel[1])
     xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    rows = cols.reshape(geom.n, h_out, w_out, -1)
     for i in range(h_out):
         for j in range(w_out):
             window = xpad[:, :, i * sh : i * sh + geom.kernel[0], j * sw : j * sw + geom.kernel[1]]
-            np.testing.assert_array_equal(cols[:, i, j], window.transpose(0, 2, 3, 1),
+            np.testing.assert_array_equal(rows[:, i, j], window.reshape(geom.n, -1),
                                           err_msg=f"position ({i}, {j}), {geom}")
 
 
@@ -220,12 +224,34 @@ def test_im2col_col2im_adjoint(backend_name, geom, seed):
     rng = np.random.default_rng(seed)
     x = arrays(rng, geom.x_shape)
     h_out, w_out = geom.out_hw
-    c = arrays(rng, (geom.n, h_out, w_out, *geom.kernel, geom.c_in))
+    c = arrays(rng, (geom.n * h_out * w_out, geom.c_in * geom.kernel[0] * geom.kernel[1]))
     cols = run_on(backend_name, ops.im2col, x, geom.kernel, geom.stride, geom.padding)
-    back = run_on(backend_name, ops.col2im, c, x.shape, geom.stride, geom.padding)
+    back = run_on(backend_name, ops.col2im, c, x.shape, geom.kernel, geom.stride, geom.padding)
     assert back.shape == x.shape
     lhs, rhs = np.vdot(cols, c), np.vdot(x, back)
     np.testing.assert_allclose(lhs, rhs, rtol=RTOL, atol=ATOL, err_msg=f"{geom}")
+
+
+@pytest.mark.parametrize("backend_name", BACKEND_PARAMS)
+@given(geom=geometries(), seed=seeds)
+def test_fast_im2col_nhwc_holds_the_same_patches(backend_name, geom, seed):
+    """The fast tier's channels-last patches are the clear ones with (p, q, c) instead of
+    (c, p, q) in a row, and its col2im_nhwc is the clear col2im read the same way."""
+    from lrlc_np.fast.im2col import col2im_nhwc, im2col_nhwc
+
+    rng = np.random.default_rng(seed)
+    x = arrays(rng, geom.x_shape)
+    (kh, kw), n, c = geom.kernel, geom.n, geom.c_in
+    h_out, w_out = geom.out_hw
+    clear = run_on(backend_name, ops.im2col, x, geom.kernel, geom.stride, geom.padding)
+    nhwc = run_on(backend_name, im2col_nhwc, x, geom.kernel, geom.stride, geom.padding)
+    assert nhwc.shape == (n, h_out, w_out, kh, kw, c)
+    np.testing.assert_array_equal(nhwc.transpose(0, 1, 2, 5, 3, 4).reshape(clear.shape), clear)
+    cols = arrays(rng, nhwc.shape)
+    back = run_on(backend_name, col2im_nhwc, cols, x.shape, geom.stride, geom.padding)
+    expected = run_on(backend_name, ops.col2im, cols.transpose(0, 1, 2, 5, 3, 4).reshape(clear.shape),
+                      x.shape, geom.kernel, geom.stride, geom.padding)
+    np.testing.assert_allclose(back, expected, rtol=RTOL, atol=ATOL, err_msg=f"{geom}")
 
 
 # --- combining weights --------------------------------------------------------------------
@@ -245,7 +271,7 @@ def test_combining_softmax_is_a_distribution_over_k(backend_name, geom, rank, pe
     (computed here with the max shift), and stays finite for logits of size 1e4."""
     rng = np.random.default_rng(seed)
     logits = _logits(geom, rank, per_example, rng, scale)
-    alpha = run_on(backend_name, ops.combining_weights_forward, logits, "softmax")
+    alpha = run_on(backend_name, T.combining_weights_forward, logits, "softmax")
     assert alpha.shape == logits.shape
     assert np.all(alpha >= 0)
     assert_close(alpha.sum(axis=-3), np.ones(alpha.shape[:-3] + alpha.shape[-2:]), "softmax sum over K")
@@ -259,7 +285,7 @@ def test_combining_norm_has_unit_norm_over_k(backend_name, geom, rank, per_examp
     """"norm": alpha has unit L2 norm over K at every position and points along the logits."""
     rng = np.random.default_rng(seed)
     logits = _logits(geom, rank, per_example, rng)
-    alpha = run_on(backend_name, ops.combining_weights_forward, logits, "norm")
+    alpha = run_on(backend_name, T.combining_weights_forward, logits, "norm")
     assert alpha.shape == logits.shape
     assert_close(np.linalg.norm(alpha, axis=-3), np.ones(alpha.shape[:-3] + alpha.shape[-2:]), "norm over K")
     assert_close(alpha * np.linalg.norm(logits, axis=-3, keepdims=True), logits, "norm direction")
@@ -270,7 +296,7 @@ def test_combining_norm_clamps_zero_logits(backend_name):
     """"norm" at a position whose logits are all 0 divides by 1e-12, not by 0: alpha = 0."""
     logits = np.zeros((3, 1, 2))
     logits[:, 0, 1] = [3.0, 0.0, 4.0]
-    alpha = run_on(backend_name, ops.combining_weights_forward, logits, "norm")
+    alpha = run_on(backend_name, T.combining_weights_forward, logits, "norm")
     np.testing.assert_array_equal(alpha[:, 0, 0], [0.0, 0.0, 0.0])
     np.testing.assert_allclose(alpha[:, 0, 1], [0.6, 0.0, 0.8], rtol=1e-15)
 
@@ -283,7 +309,7 @@ def test_combining_none_is_identity(backend_name, geom, rank, per_example, seed)
     logits = _logits(geom, rank, per_example, rng)
     with use_backend(backend_name):
         on_device = on_backend(logits)
-        alpha, _ = ops.combining_weights_forward(on_device, "none")
+        alpha, _ = T.combining_weights_forward(on_device, "none")
         shares = get_array_module(alpha).shares_memory(alpha, on_device)
     np.testing.assert_array_equal(to_numpy(alpha), logits)
     assert not shares
@@ -300,7 +326,7 @@ def test_effective_weight_is_the_sum_over_k(backend_name, geom, rank, seed):
     h_out, w_out = geom.out_hw
     bases = arrays(rng, (rank, geom.c_out, geom.c_in, *geom.kernel))
     alpha = arrays(rng, (rank, h_out, w_out))
-    w = run_on(backend_name, ops.effective_weight, bases, alpha)
+    w = run_on(backend_name, T.effective_weight, bases, alpha)
     assert w.shape == (h_out, w_out, geom.c_out, geom.c_in, *geom.kernel)
     for i in range(h_out):
         for j in range(w_out):
@@ -320,9 +346,9 @@ def test_lrlc2d_equals_lc_of_effective_weight(backend_name, method, geom, rank, 
     alpha = arrays(rng, (rank, h_out, w_out))
     with use_backend(backend_name):
         x, bases, alpha = on_backend(x, bases, alpha)
-        y, _ = ops.lrlc2d_forward(x, bases, alpha, geom.stride, geom.padding, method=method)
-        weight = ops.effective_weight(bases, alpha)
-        expected, _ = ops.locally_connected2d_forward(x, weight, None, geom.stride, geom.padding)
+        y, _ = T.lrlc2d_forward(x, bases, alpha, geom.stride, geom.padding, method=method)
+        weight = T.effective_weight(bases, alpha)
+        expected, _ = T.locally_connected2d_forward(x, weight, None, geom.stride, geom.padding)
     assert_close(y, expected, f"lrlc2d[{method}] vs LC of effective_weight {geom}")
 
 
@@ -338,8 +364,8 @@ def test_lrlc2d_rank_one_is_conv(backend_name, method, geom, per_example, seed):
     x = arrays(rng, geom.x_shape)
     bases = arrays(rng, (1, geom.c_out, geom.c_in, *geom.kernel))
     alpha = np.ones((geom.n, 1, h_out, w_out) if per_example else (1, h_out, w_out))
-    y = run_on(backend_name, ops.lrlc2d_forward, x, bases, alpha, geom.stride, geom.padding, method=method)
-    expected = run_on(backend_name, ops.conv2d_forward, x, bases[0], None, geom.stride, geom.padding)
+    y = run_on(backend_name, T.lrlc2d_forward, x, bases, alpha, geom.stride, geom.padding, method=method)
+    expected = run_on(backend_name, T.conv2d_forward, x, bases[0], None, geom.stride, geom.padding)
     assert_close(y, expected, f"lrlc2d[{method}] K=1 vs conv2d {geom}")
 
 
@@ -355,8 +381,8 @@ def test_locally_connected2d_with_one_shared_kernel_is_conv(backend_name, geom, 
     bias = arrays(rng, (geom.c_out,)) if with_bias else None
     lc_weight = np.broadcast_to(kernel, (h_out, w_out, *kernel.shape)).copy()
     lc_bias = None if bias is None else np.broadcast_to(bias[:, None, None], (geom.c_out, h_out, w_out)).copy()
-    y = run_on(backend_name, ops.locally_connected2d_forward, x, lc_weight, lc_bias, geom.stride, geom.padding)
-    expected = run_on(backend_name, ops.conv2d_forward, x, kernel, bias, geom.stride, geom.padding)
+    y = run_on(backend_name, T.locally_connected2d_forward, x, lc_weight, lc_bias, geom.stride, geom.padding)
+    expected = run_on(backend_name, T.conv2d_forward, x, kernel, bias, geom.stride, geom.padding)
     assert_close(y, expected, f"shared-kernel LC vs conv2d {geom}")
 
 

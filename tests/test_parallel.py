@@ -1,7 +1,7 @@
 """The chunked, multi-threaded ops give the numbers of the one-chunk ops, and correct gradients.
 
 Conv, batch norm and ReLU split the batch into chunks, LC and LRLC's "lc" route split the
-output rows into bands (``lrlc_np.ops._parallel``). The test shapes are small, so by
+output rows into bands (``lrlc_np.fast._parallel``). The test shapes are small, so by
 default every op runs as a single chunk; ``tiny_chunks()`` forces one sample (or
 one output row) per chunk on two threads, which exercises everything the chunking adds:
 partial weight gradients summed over chunks, bands whose input rows overlap (kh > stride)
@@ -21,7 +21,8 @@ import pytest
 from hypothesis import assume, given
 
 from lrlc_np.gradcheck import relative_error
-from lrlc_np.ops import _parallel
+from lrlc_np import tiers
+from lrlc_np.fast import _parallel
 
 from .strategies import geometries, op_case, seeds
 from .test_ops_gradients import assert_gradients
@@ -105,7 +106,8 @@ def test_chunked_ops_match_one_chunk(name, geom, seed):
     the same call as a single chunk (float64, relative error <= 1e-12)."""
     assume(name != "batchnorm2d_train" or geom.n * geom.h * geom.w > 1)   # a variance needs two values
     rng = np.random.default_rng(seed)
-    case = op_case(name, geom, rng)
+    with tiers.use_ops("fast"):      # the chunked code is the fast tier's
+        case = op_case(name, geom, rng)
     y, _ = case.forward(**case.inputs)
     dy = rng.standard_normal(np.shape(y))
     whole_y, whole_grads = _run(case, dy)
@@ -126,7 +128,8 @@ def test_chunked_ops_gradients(name, geom, seed):
     """The finite-difference check with one sample/row per chunk on two threads."""
     assume(name != "batchnorm2d_train" or geom.n * geom.h * geom.w > 1)
     rng = np.random.default_rng(seed)
-    case = op_case(name, geom, rng)
+    with tiers.use_ops("fast"):      # the chunked code is the fast tier's
+        case = op_case(name, geom, rng)
     with tiny_chunks():
         assert_gradients(name, case.forward, case.backward, case.inputs, case.grad_names, rng)
 

@@ -405,7 +405,7 @@ TINY_ID = TrainConfig(layers=("conv", "conv", "lrlc"), rank=2, filters=4, epochs
 
 
 @pytest.mark.parametrize("changes,message", [
-    (dict(input_dependent=True, layers=("conv", "lrlc")), r"TrainConfig: expected combining 'full' with input_dependent=True .*got 'row_col'"),
+    (dict(input_dependent=True, layers=("conv", "lrlc")), r"TrainConfig: input_dependent=True .* needs combining='full' .*got combining='row_col'"),
     (dict(input_dependent=True, combining="full", layers=("conv", "lc", "conv")),
      r"TrainConfig: expected layers to include 'lrlc' with input_dependent=True .*got \('conv', 'lc', 'conv'\)"),
     (dict(input_dependent="yes", combining="full", layers=("conv", "lrlc")),

@@ -106,7 +106,6 @@ def lrlc2d_forward(x, bases, alpha, stride=1, padding=0, method="auto"):
     (N, K, H_out, W_out), method "auto", "conv" or "lc"  ->  y (N, C_out, H_out, W_out), cache
     """
     stride, padding, method = check_lrlc_inputs(x, bases, alpha, stride, padding, method)
-    xp = get_array_module(x)
     k, c_out = bases.shape[:2]
     if method == "lc":                                           # y = LC(x; sum_k alpha_k B_k)
         y, lc_cache = locally_connected2d_forward(x, effective_weight(bases, alpha), None, stride, padding)

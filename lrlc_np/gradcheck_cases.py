@@ -1,0 +1,64 @@
+"""The cases ``lrlc gradcheck`` runs: every layer type, combining mode, normalisation and route.
+
+``gradcheck_cases(rng)`` yields ``(label, layer, x, kwargs)``, all float64, for
+``gradcheck.layer_gradients(layer, x, **kwargs)``. It lives in the library (not in the
+command line) so that a course's grader, a notebook or a test can run the same table.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from .backend import to_device
+
+
+def gradcheck_cases(rng):
+    """The (label, layer, input, kwargs) cases that ``lrlc gradcheck`` runs, all float64.
+
+    Shapes are small (the numerical gradient costs two forward passes per number) but not
+    square, and use stride and padding, so a swapped axis or a missed offset shows up.
+    """
+    from . import layers as L
+
+    f64 = numpy.float64
+    x = to_device(rng.standard_normal((2, 3, 7, 6)))            # (N, C_in, H, W), on the active backend
+    geom = dict(kernel_size=(3, 2), stride=(2, 1), padding=1)   # -> H_out, W_out = 4, 7
+    yield "Conv2D", L.Conv2D(3, 4, **geom, rng=rng, dtype=f64), x, {}
+    yield "LocallyConnected2D", L.LocallyConnected2D(3, 4, input_size=(7, 6), **geom, rng=rng, dtype=f64), x, {}
+    for combining in ("row_col", "row", "col", "full"):
+        for normalize in ("softmax", "norm", "none"):
+            layer = L.LowRankLocallyConnected2D(
+                3, 4, input_size=(7, 6), rank=3, combining=combining, normalize=normalize,
+                init="random", **geom, rng=rng, dtype=f64)
+            _randomise_biases(layer, rng)
+            yield f"LRLC K=3 {combining}/{normalize}", layer, x, {}
+    for method in ("conv", "lc"):
+        layer = L.LowRankLocallyConnected2D(3, 4, input_size=(7, 6), rank=2, init="random",
+                                           method=method, **geom, rng=rng, dtype=f64)
+        _randomise_biases(layer, rng)
+        yield f"LRLC K=2 row_col/softmax via {method}", layer, x, {}
+    layer = L.LowRankLocallyConnected2D(3, 4, input_size=(7, 6), rank=2, combining="full",
+                                       input_dependent=True, **geom, rng=rng, dtype=f64)
+    _randomise_biases(layer, rng)
+    yield "LRLC K=2 input-dependent alpha", layer, x, {}
+    yield "Dense", L.Dense(5, 3, rng=rng, dtype=f64), to_device(rng.standard_normal((4, 5))), {}
+    away_from_zero = rng.standard_normal((2, 3, 4, 5))
+    away_from_zero += numpy.where(away_from_zero >= 0, 0.1, -0.1)  # ReLU has a kink at 0
+    yield "ReLU", L.ReLU(), to_device(away_from_zero), {}
+    bn = L.BatchNorm2D(3, dtype=f64)
+    bn.params["weight"][:] = to_device(rng.uniform(0.5, 1.5, 3))
+    bn.params["bias"][:] = to_device(rng.standard_normal(3))
+    yield "BatchNorm2D (training)", bn, x, {"training": True}
+    bn_eval = L.BatchNorm2D(3, dtype=f64)
+    bn_eval.buffers["running_mean"][:] = to_device(rng.standard_normal(3))
+    bn_eval.buffers["running_var"][:] = to_device(rng.uniform(0.5, 2.0, 3))
+    yield "BatchNorm2D (evaluation)", bn_eval, x, {"training": False}
+    yield "GlobalAvgPool2D", L.GlobalAvgPool2D(), x, {}
+    yield "Flatten", L.Flatten(), x, {}
+
+
+def _randomise_biases(layer, rng):
+    """Non-zero biases, so that their gradients and broadcasting are actually exercised."""
+    for name, value in layer.params.items():
+        if "bias" in name:
+            value[...] = to_device(rng.standard_normal(value.shape))
