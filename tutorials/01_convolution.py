@@ -20,7 +20,7 @@ import numpy as np
 
 from lrlc_np import reference
 from lrlc_np.gradcheck import numerical_gradient, relative_error
-from lrlc_np.ops import col2im, conv2d_backward, conv2d_forward, conv_output_size, im2col
+from lrlc_np.ops import col2im, conv2d_backward, conv2d_forward, conv_output_size, conv_transpose2d, im2col
 
 
 def show(name, a):
@@ -73,8 +73,9 @@ assert np.array_equal(y_loop, expected)
 # The library works on batches of multi-channel images, so the 2-D arrays get a batch axis
 # and a channel axis: `x (1, 1, 4, 4)`, `weight (1, 1, 3, 3)`, `y (1, 1, 2, 2)`.
 # `lrlc_np.reference.conv2d` is the slow loop definition (the oracle);
-# `lrlc_np.ops.conv2d_forward` is the fast version used for training. Both must agree
-# with the hand-worked numbers.
+# `lrlc_np.ops.conv2d_forward` is the vectorised formula (the clear tier; `lrlc_np.fast`
+# holds the tuned version that training uses by default). Both must agree with the
+# hand-worked numbers.
 
 # %%
 x = x_img[None, None]          # (N, C_in, H, W) = (1, 1, 4, 4)
@@ -125,23 +126,20 @@ assert np.array_equal(y_pad, reference.conv2d(x, w, padding=1)[0, 0])
 # %% [markdown]
 # ## 3. im2col: a convolution is one matrix product
 #
-# Every output position reads one `kh x kw x C_in` patch. `im2col` copies the patches
-# out, one per output position:
+# Every output position reads one `C_in x kh x kw` patch. `im2col` copies the patches
+# into the rows of one matrix, one row per output position:
 #
 # ```
-# cols (N, H_out, W_out, kh, kw, C_in),   cols[n, i, j, p, q, c] = xpad[n, c, i*sh + p, j*sw + q]
+# X (M, R),  M = N*H_out*W_out rows in (n, i, j) order,  R = C_in*kh*kw columns in (c, p, q) order
+# X[(n, i, j), (c, p, q)] = xpad[n, c, i*sh + p, j*sw + q]
 # ```
 #
-# Reshaped to a matrix `X (M, R)` with `M = N*H_out*W_out` rows (one per patch) and
-# `R = kh*kw*C_in` columns, and with the filters in the same (p, q, c) order,
-# `W = weight.transpose(0, 2, 3, 1).reshape(C_out, R)` (`ops.conv.patch_matrix`), the whole
-# layer is `Y = X W^T`, shape `(M, C_out)`. Channels come last in a patch row because the
-# copies are then runs of `C_in` neighbouring numbers, which is much faster; with one
-# channel the order is simply the patch read row by row.
+# A row is ordered like one filter `weight[o]` of shape `(C_in, kh, kw)`, so the filters as
+# a matrix are simply `W = weight.reshape(C_out, R)`, and the whole layer is `Y = X W^T`,
+# shape `(M, C_out)`. With one channel a row is the patch read row by row.
 
 # %%
-cols = im2col(x, (3, 3), (1, 1), (0, 0))        # (1, 2, 2, 3, 3, 1)
-X = cols.reshape(-1, 9)                        # (M, R) = (4, 9)
+X = im2col(x, (3, 3), (1, 1), (0, 0))          # (M, R) = (4, 9)
 show("im2col matrix X", X)
 # Row 1 is output position (i, j) = (0, 1): the patch x[0:3, 1:4], read row by row.
 assert np.array_equal(X[1], x_img[0:3, 1:4].ravel())
@@ -161,9 +159,8 @@ w2 = rng.standard_normal((4, 3, 3, 2))         # (C_out, C_in, kh, kw)
 b2 = rng.standard_normal(4)                    # (C_out,)
 stride, padding = (2, 1), (1, 1)
 
-cols2 = im2col(x2, (3, 2), stride, padding)    # (2, 4, 7, 3, 2, 3)
-X2 = cols2.reshape(-1, 3 * 2 * 3)              # (M, R) = (56, 18)
-W2 = w2.transpose(0, 2, 3, 1).reshape(4, -1)   # (C_out, R) in (p, q, c) order, like X's rows
+X2 = im2col(x2, (3, 2), stride, padding)       # (M, R) = (2*4*7, 3*3*2) = (56, 18)
+W2 = w2.reshape(4, -1)                         # (C_out, R), rows in (c, p, q) order like X's
 Y2 = X2 @ W2.T + b2                            # (56, 18) @ (18, 4) -> (56, 4)
 y_mat = Y2.reshape(2, 4, 7, 4).transpose(0, 3, 1, 2)   # rows are (n, i, j): NHWC -> NCHW
 y_lib, cache = conv2d_forward(x2, w2, b2, stride, padding)
@@ -203,8 +200,8 @@ dY = dy.transpose(0, 2, 3, 1).reshape(-1, 4)    # (M, C_out): rows in (n, i, j) 
 dW_mat = dY.T @ X2                              # (4, 56) @ (56, 18) -> (4, 18)
 db_mat = dY.sum(axis=0)                         # (4,)
 dX_mat = dY @ W2                                # (56, 4) @ (4, 18) -> (56, 18)
-dx_mat = col2im(dX_mat.reshape(cols2.shape), x2.shape, stride, padding)   # (2, 3, 7, 6)
-assert np.allclose(dW_mat.reshape(4, 3, 2, 3).transpose(0, 3, 1, 2), dweight)   # (p, q, c) -> (c, p, q)
+dx_mat = col2im(dX_mat, x2.shape, (3, 2), stride, padding)   # (2, 3, 7, 6)
+assert np.allclose(dW_mat.reshape(4, 3, 3, 2), dweight)       # (C_out, R) -> (C_out, C_in, kh, kw)
 assert np.allclose(db_mat, dbias)
 assert np.allclose(dx_mat, dx)
 print("dweight", dweight.shape, " dbias", dbias.shape, " dx", dx.shape, ": formulas match conv2d_backward")
@@ -218,14 +215,14 @@ print("dweight", dweight.shape, " dbias", dbias.shape, " dx", dx.shape, ": formu
 # the centre pixel in all 4.
 
 # %%
-ones_cols = np.ones((1, 2, 2, 2, 2, 1))         # (N, H_out, W_out, kh, kw, C)
-counts = col2im(ones_cols, (1, 1, 3, 3), (1, 1), (0, 0))[0, 0]   # (3, 3)
+ones_cols = np.ones((4, 4))                      # (M, R) = (1*2*2, 1*2*2)
+counts = col2im(ones_cols, (1, 1, 3, 3), (2, 2), (1, 1), (0, 0))[0, 0]   # (3, 3)
 show("col2im(ones)", counts)
 assert np.array_equal(counts, [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
 
 # So col2im is not the inverse of im2col: a round trip multiplies each pixel by its count.
 x33 = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
-round_trip = col2im(im2col(x33, (2, 2), (1, 1), (0, 0)), x33.shape, (1, 1), (0, 0))
+round_trip = col2im(im2col(x33, (2, 2), (1, 1), (0, 0)), x33.shape, (2, 2), (1, 1), (0, 0))
 assert np.array_equal(round_trip, x33 * counts)
 
 # %% [markdown]
@@ -238,9 +235,9 @@ assert np.array_equal(round_trip, x33 * counts)
 
 # %%
 xa = rng.standard_normal((2, 3, 7, 6))          # (N, C, H, W)
-ca = rng.standard_normal(im2col(xa, (3, 2), stride, padding).shape)   # (2, 4, 7, 3, 2, 3)
-lhs = (im2col(xa, (3, 2), stride, padding) * ca).sum()    # <im2col(x), c>
-rhs = (xa * col2im(ca, xa.shape, stride, padding)).sum()  # <x, col2im(c)>
+ca = rng.standard_normal(im2col(xa, (3, 2), stride, padding).shape)   # (M, R) = (56, 18)
+lhs = (im2col(xa, (3, 2), stride, padding) * ca).sum()            # <im2col(x), c>
+rhs = (xa * col2im(ca, xa.shape, (3, 2), stride, padding)).sum()  # <x, col2im(c)>
 print(f"<im2col(x), c> = {lhs:.12f}\n<x, col2im(c)> = {rhs:.12f}")
 assert np.isclose(lhs, rhs, rtol=1e-12, atol=1e-12)
 
@@ -251,9 +248,13 @@ assert np.isclose(lhs, rhs, rtol=1e-12, atol=1e-12)
 # So `dx[c, y, x] = sum_{o, p, q} dy[o, y + ph - p, x + pw - q] * w[o, c, p, q]`. Pad dy with
 # `kh - 1 - ph` zeros (`kw - 1 - pw` along W) and substitute `p' = kh - 1 - p`: this is an
 # ordinary convolution of the padded dy with every filter turned by 180 degrees and with
-# C_in and C_out swapped. Frameworks call it a "transposed convolution". `conv2d_backward`
-# computes dx this way whenever the stride is 1 (one more im2col and matrix product, no
-# col2im, which is faster); with larger strides it uses col2im.
+# C_in and C_out swapped. Frameworks call the operation that maps dy to dx a "transposed
+# convolution" (`ops.conv_transpose2d`). The substitution needs stride 1 (with a larger
+# stride, dy would first have to be spread out with zeros between its entries) and
+# padding smaller than the kernel (dy's padding `kh - 1 - ph` must not be negative). The
+# fast tier (`lrlc_np.fast.conv2d_backward`) computes dx this way when both hold *and*
+# `C_out <= C_in`, where it is faster than col2im; otherwise it uses col2im, as the clear
+# tier always does.
 
 # %%
 w_turned = w2[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)      # (C_in, C_out, kh, kw) = (3, 4, 3, 2)
@@ -262,6 +263,7 @@ dy1 = rng.standard_normal(y1.shape)
 dx1 = conv2d_backward(dy1, cache1)[0]
 dx_by_conv = conv2d_forward(dy1, w_turned, None, stride=1, padding=(3 - 1 - 1, 2 - 1 - 1))[0]
 assert dx_by_conv.shape == x2.shape and np.allclose(dx_by_conv, dx1)
+assert np.allclose(conv_transpose2d(dy1, w2, x2.shape, stride=1, padding=(1, 1)), dx1)
 print("dx of a stride-1 convolution = convolution of padded dy with the turned, transposed filters")
 
 # %% [markdown]

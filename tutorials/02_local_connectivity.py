@@ -57,13 +57,12 @@ print(lc)
 print("x", x.shape, "-> y", y.shape)
 
 # Teaching version: one dense layer per position on that position's patch (checked below).
-patches = im2col(x, (3, 2), (1, 1), (0, 0))      # (N, H_out, W_out, kh, kw, C_in) = (2, 4, 4, 3, 2, 2)
+patches = im2col(x, (3, 2), (1, 1), (0, 0)).reshape(2, 4, 4, -1)   # (N, H_out, W_out, R), R = 2*3*2 = 12
 y_loop = np.zeros_like(y)
 for i in range(4):
     for j in range(4):
-        # this position's filters in the patch order (p, q, c): (C_out, R) = (3, 12)
-        w_ij = lc.params["weight"][i, j].transpose(0, 2, 3, 1).reshape(3, -1)
-        p_ij = patches[:, i, j].reshape(2, -1)              # (N, R) = (2, 12)
+        w_ij = lc.params["weight"][i, j].reshape(3, -1)      # this position's filters: (C_out, R) = (3, 12)
+        p_ij = patches[:, i, j]                             # (N, R) = (2, 12)
         y_loop[:, :, i, j] = p_ij @ w_ij.T + lc.params["bias"][:, i, j]
 
 # %%
@@ -72,13 +71,18 @@ assert np.allclose(y_loop, y) and np.allclose(y_ref, y)
 print("loop per position == reference.locally_connected2d == LocallyConnected2D")
 
 # %% [markdown]
-# **Shape versus memory order.** The loop above reads each position's filters as `(R, C_out)`
-# in patch order `(p, q, c)`, which is `weight[i, j].transpose(2, 3, 1, 0)`. The layer stores
-# its weight so that this transpose costs nothing: the array has the documented shape
+# `lrlc_np.ops.locally_connected2d_forward` is this loop with the position as one more index
+# of a single `einsum`: `y[n, o, t] = sum_r X[n, t, r] W[t, o, r]` over all positions t at once.
+#
+# **Shape versus memory order.** The fast tier (`lrlc_np.fast.local`) reads each position's
+# filters as an `(R, C_out)` matrix in the channels-last patch order `(p, q, c)` of its own
+# im2col, which is `weight[i, j].transpose(2, 3, 1, 0)`. The layer stores its weight so that
+# this transpose costs nothing: the array has the documented shape
 # `(H_out, W_out, C_out, C_in, kh, kw)`, but its numbers sit in memory in the order
 # `(H_out, W_out, kh, kw, C_in, C_out)`. At the paper's shape that saves a 71 MB gathered
-# copy on every pass. Indexing, arithmetic and saving work as for any array; only speed
-# depends on the order (`ops.local.with_lc_layout` makes such an array from any weight).
+# copy on every pass. Indexing, arithmetic, saving and the clear tier work as for any
+# array; only speed depends on the order (`fast.local.with_lc_layout` makes such an array
+# from any weight).
 
 # %%
 w = lc.params["weight"]                                    # shape (4, 4, 3, 2, 3, 2)
