@@ -8,19 +8,42 @@ import pytest
 from lrlc_np import cli, layers
 
 
-def test_help_lists_commands(capsys):
+COMMANDS = ("gradcheck", "train", "compare", "download", "bench")
+
+
+def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--help"])
     assert exit_info.value.code == 0
-    assert "gradcheck" in capsys.readouterr().out
-
-
-def test_gradcheck_help_explains_flags(capsys):
-    with pytest.raises(SystemExit):
-        cli.main(["gradcheck", "--help"])
     out = capsys.readouterr().out
-    for flag in ("--seed", "--eps", "--tolerance"):
-        assert flag in out
+    for command in COMMANDS:
+        assert command in out, command
+
+
+def test_module_docstring_names_every_command():
+    for command in COMMANDS:
+        assert f"lrlc {command}" in cli.__doc__, command
+
+
+# the flags each command's --help must explain (those that --ops joined included)
+HELP_FLAGS = {
+    "gradcheck": ("--seed", "--eps", "--tolerance", "--backend", "--ops"),
+    "train": ("--layers", "--rank", "--filters", "--combining", "--normalize", "--input-dependent",
+              "--epochs", "--lr", "--dataset", "--out", "--resume", "--backend", "--ops"),
+    "compare": ("--position", "--ranks", "--seeds", "--jobs", "--quick", "--out", "--backend", "--ops"),
+    "download": ("--dataset", "--data-dir", "--no-progress"),
+    "bench": ("--quick", "--repeats", "--json", "--backend", "--ops"),
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_help_explains_its_flags(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in HELP_FLAGS[command]:
+        assert flag in out, (command, flag)
 
 
 def test_gradcheck_prints_an_all_pass_table(capsys):
@@ -37,6 +60,18 @@ def test_gradcheck_prints_an_all_pass_table(capsys):
                   "combiner.low.weight", "combiner.dilated2.weight", "combiner.out.bias"):
         assert f" {param} " in out, param
     assert f"all {len(lines)} gradients match" in out
+
+
+@pytest.mark.parametrize("tier", ["clear", "fast"])
+def test_gradcheck_passes_on_either_tier_and_says_which(tier, capsys, monkeypatch):
+    from lrlc_np import tiers
+
+    monkeypatch.delenv(tiers.ENV_VARIABLE, raising=False)    # --ops sets it; restored afterwards
+    with tiers.use_ops(tiers.get_ops()):            # restores the tier that --ops changes
+        assert cli.main(["gradcheck", "--ops", tier]) == 0
+        assert tiers.get_ops() == tier
+    out = capsys.readouterr().out
+    assert f"{tier} tier of ops" in out and "gradients match" in out
 
 
 def test_gradcheck_fails_with_status_1_on_a_wrong_backward(capsys, monkeypatch):

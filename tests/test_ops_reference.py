@@ -237,7 +237,7 @@ def test_im2col_col2im_adjoint(backend_name, geom, seed):
 def test_fast_im2col_nhwc_holds_the_same_patches(backend_name, geom, seed):
     """The fast tier's channels-last patches are the clear ones with (p, q, c) instead of
     (c, p, q) in a row, and its col2im_nhwc is the clear col2im read the same way."""
-    from lrlc_np.fast.im2col import col2im_nhwc, im2col_nhwc
+    from lrlc_np.fast.nhwc import col2im_nhwc, im2col_nhwc
 
     rng = np.random.default_rng(seed)
     x = arrays(rng, geom.x_shape)

@@ -62,16 +62,32 @@ def _run(case, dy):
 def test_for_chunks_covers_the_range_in_order(monkeypatch):
     """Every item is visited once, and results come back in chunk order whichever thread ran them."""
     monkeypatch.setenv(_parallel.THREADS_VARIABLE, "2")
-    seen, threads = [], set()
+    seen = []
 
     def body(lo, hi):
         seen.extend(range(lo, hi))
-        threads.add(threading.get_ident())
         return (lo, hi)
 
     results = _parallel.for_chunks(10, 3, body)
     assert results == [(0, 3), (3, 6), (6, 9), (9, 10)]
     assert sorted(seen) == list(range(10))
+
+
+def test_for_chunks_runs_two_chunks_at_the_same_time(monkeypatch):
+    """With two workers, two chunks really run at once on two threads other than the caller:
+    each body waits at a two-party barrier, which only opens when both are inside it (one
+    thread running the chunks one after the other would time out and break the barrier)."""
+    monkeypatch.setenv(_parallel.THREADS_VARIABLE, "2")
+    barrier = threading.Barrier(2, timeout=10)
+    threads = set()
+
+    def body(lo, hi):
+        barrier.wait()
+        threads.add(threading.get_ident())
+        return hi - lo
+
+    assert _parallel.for_chunks(4, 2, body) == [2, 2]
+    assert len(threads) == 2 and threading.get_ident() not in threads
 
 
 def test_for_chunks_with_one_worker_runs_in_the_calling_thread(monkeypatch):

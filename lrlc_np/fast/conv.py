@@ -30,7 +30,7 @@ from ..ops import _checks
 from ..ops.conv import check_conv_inputs
 from ..ops.im2col import output_hw
 from . import _parallel
-from .im2col import col2im_nhwc, im2col_nhwc
+from .nhwc import col2im_nhwc, im2col_nhwc
 
 
 class FastConv2DCache(NamedTuple):

@@ -32,7 +32,7 @@ from ..backend import get_array_module
 from ..ops import _checks
 from ..ops.local import check_lc_inputs
 from . import _parallel, _workspace
-from .im2col import im2col_nhwc, padded_nhwc
+from .nhwc import im2col_nhwc, padded_nhwc
 
 
 class FastLocallyConnected2DCache(NamedTuple):

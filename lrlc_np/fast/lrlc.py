@@ -22,7 +22,7 @@ from ..ops import _checks
 from ..ops.lrlc import check_lrlc_inputs
 from . import _parallel
 from .conv import conv2d_backward, conv2d_forward
-from .im2col import padded_nhwc
+from .nhwc import padded_nhwc
 from .local import lc_rows_backward, lc_rows_forward
 
 
