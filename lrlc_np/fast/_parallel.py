@@ -1,4 +1,4 @@
-"""Run an op in chunks of the batch, on every CPU core.
+"""Run an op in chunks (of the batch, or of output rows), on every CPU core.
 
 Why: NumPy runs its copies and element-wise loops (im2col, col2im, batch norm) on one
 core; only matrix products use more (through the BLAS). On a two-core laptop that leaves
@@ -82,7 +82,8 @@ def for_chunks(total: int, chunk: int, body, *, xp=None) -> list:
 
     total  number of items (samples, rows) to cover
     chunk  items per call (>= 1); the last chunk may be shorter
-    body   function (start, stop) -> anything; chunks must not write to shared memory
+    body   function (start, stop) -> anything; a chunk may write its own rows of a shared
+           output array, never an element that another chunk also writes
     xp     the array module of the data: CuPy runs one body call over everything
     """
     if xp is not None and xp.__name__ != "numpy":
