@@ -19,13 +19,13 @@ written again by the next backward pass of that weight.
 from ..ops import (bilinear_resize_backward, bilinear_resize_forward, col2im, combining_weights_backward,
                    combining_weights_forward, concat_channels_backward, concat_channels_forward,
                    conv_output_size, dense_backward, dense_forward, depthwise_conv2d_backward,
-                   depthwise_conv2d_forward, im2col, interpolation_matrix, row_col_sum_backward,
+                   depthwise_conv2d_forward, effective_weight, im2col, interpolation_matrix, row_col_sum_backward,
                    row_col_sum_forward, sigmoid_backward, sigmoid_forward, softmax_cross_entropy_backward,
                    softmax_cross_entropy_forward)
 from .activations import relu_backward, relu_forward
 from .conv import conv2d_backward, conv2d_forward, conv_transpose2d
 from .local import locally_connected2d_backward, locally_connected2d_forward
-from .lrlc import effective_weight, lrlc2d_backward, lrlc2d_forward
+from .lrlc import lrlc2d_backward, lrlc2d_forward
 from .normalization import batchnorm2d_backward, batchnorm2d_forward
 from .pooling import (global_avg_pool2d_backward, global_avg_pool2d_forward, spatial_mean_backward,
                       spatial_mean_forward)

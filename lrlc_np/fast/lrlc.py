@@ -37,14 +37,6 @@ class FastLRLC2DCache(NamedTuple):
     z: object           # "conv": the K responses (N, H_out, W_out, K, C_out); "lc": None
 
 
-def effective_weight(bases, alpha):
-    """Same result as ``ops.effective_weight``, as one (P, K) @ (K, C_out*C_in*kh*kw) product
-    (BLAS) instead of an einsum."""
-    k, h_out, w_out = alpha.shape
-    w = alpha.reshape(k, -1).T @ bases.reshape(k, -1)
-    return w.reshape(h_out, w_out, *bases.shape[1:])
-
-
 def _bases_patch_matrix(bases):
     """bases (K, C_out, C_in, kh, kw) -> (K, kh*kw*C_in*C_out): each B_k^T, rows in im2col's (p, q, c) order."""
     return bases.transpose(0, 3, 4, 2, 1).reshape(bases.shape[0], -1)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..backend import get_array_module
 from ..options import METHODS
 from . import _checks
 from .conv import conv2d_backward, conv2d_forward
@@ -95,8 +94,12 @@ def effective_weight(bases, alpha):
 
     bases (K, C_out, C_in, kh, kw), alpha (K, H_out, W_out)
     W     (H_out, W_out, C_out, C_in, kh, kw),   W[i, j] = sum_k alpha[k, i, j] * bases[k]
+
+    With the positions as P rows and each basis flattened to a row, this is one product.
     """
-    return get_array_module(bases).einsum("kij,kocpq->ijocpq", alpha, bases, optimize=True)
+    k, h_out, w_out = alpha.shape
+    w = alpha.reshape(k, -1).T @ bases.reshape(k, -1)            # (P, K) @ (K, C_out*C_in*kh*kw)
+    return w.reshape(h_out, w_out, *bases.shape[1:])
 
 
 def lrlc2d_forward(x, bases, alpha, stride=1, padding=0, method="auto"):
@@ -128,19 +131,20 @@ def lrlc2d_backward(dy, cache):
     conv route, y = sum_k alpha_k z_k with z_k = x ⋆ B_k (a product at every position):
         dalpha[n, k, i, j] = sum_o dy[n, o, i, j] z[n, k, o, i, j]   (then summed over n when shared)
         dz[n, k]           = alpha[k] * dy[n], and conv2d_backward(dz) gives dx and dbases
-    lc route, y = LC(x; W) with W[i, j] = sum_k alpha[k, i, j] B_k, and dW the LC weight gradient:
+    lc route, y = LC(x; W) with W[i, j] = sum_k alpha[k, i, j] B_k, and dW the LC weight gradient
+    (as matrices: W = alpha^T B with alpha (K, P) and B (K, F), F = C_out*C_in*kh*kw):
         dbases[k]       = sum_{i, j} alpha[k, i, j] dW[i, j]
         dalpha[k, i, j] = <dW[i, j], B_k>          (summed over o, c, p, q)
     """
     method, bases, alpha, inner, z = cache
-    xp = get_array_module(dy)
     k, c_out = bases.shape[:2]
     _checks.float_array(dy, "dy", "lrlc2d_backward")
     _checks.shape(dy, (inner.x_shape[0], c_out, *alpha.shape[-2:]), "dy", "lrlc2d_backward")
     if method == "lc":
         dx, dw, _ = locally_connected2d_backward(dy, inner)      # dW (H_out, W_out, C_out, C_in, kh, kw)
-        dbases = xp.einsum("kij,ijocpq->kocpq", alpha, dw, optimize=True)
-        dalpha = xp.einsum("ijocpq,kocpq->kij", dw, bases, optimize=True)
+        dw_rows, bases_rows = dw.reshape(alpha[0].size, -1), bases.reshape(k, -1)   # (P, F), (K, F)
+        dbases = (alpha.reshape(k, -1) @ dw_rows).reshape(bases.shape)      # (K, P) @ (P, F)
+        dalpha = (bases_rows @ dw_rows.T).reshape(alpha.shape)              # (K, F) @ (F, P)
         return dx, dbases, dalpha
     n, _, _, h_out, w_out = z.shape
     a = alpha if alpha.ndim == 4 else alpha[None]                # (N or 1, K, H_out, W_out)
