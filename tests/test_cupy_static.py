@@ -13,7 +13,7 @@
    not yet sent with ``to_device``. A new ``numpy.exp(x)`` in ``ops/`` fails with the file
    and line. This part needs no CuPy and always runs.
 
-   Exempt, host-side by design (they never touch backend arrays): ``data.py`` (IDX files,
+   Exempt, host-side by design (they never touch backend arrays): ``data/`` (IDX files,
    batches as NumPy arrays), ``plots.py`` (matplotlib), ``bench.py`` (timings),
    ``compare.py`` (result tables) and ``reference.py`` (the naive loop definitions, the
    NumPy oracle of the tests).
