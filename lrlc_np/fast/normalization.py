@@ -101,15 +101,11 @@ def batchnorm2d_backward(dy, cache):
 
     dy (N, C, H, W) -> dx (N, C, H, W) (NHWC memory), dweight (C,), dbias (C,)
 
-    With xhat = (x - mean) * inv_std (recomputed from the cached x):
-        dbias   = sum dy          dweight = sum dy * xhat        (sums over n, i, j)
-    Training: mean and var depend on x. With M = N*H*W values per channel,
-        dx = weight * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))
-           = weight * inv_std * (dy - dbias / M - xhat * dweight / M)
-    (the two means remove the components of dy along the constant and xhat directions,
-    which the normalisation cannot pass on).
-    Evaluation: the statistics are constants, so dx = weight * inv_std * dy.
-    One pass over the chunks gives both sums, a second writes dx, per channel as
+    The derivation is in ``ops.batchnorm2d_backward``: dbias = sum dy, dweight = sum dy * xhat
+    (sums over n, i, j), and in training dx = weight * inv_std * (dy - dbias/M - xhat * dweight/M)
+    with M = N*H*W, in evaluation dx = weight * inv_std * dy. Here xhat = (x - mean) * inv_std
+    is recomputed from the cached x. One pass over the chunks gives both sums, a second
+    writes dx, per channel as
         dx = scale * dy + coef * (x - mean) + shift,   scale = weight * inv_std,
         coef = -scale * inv_std * dweight / M,   shift = -scale * dbias / M   (0 in evaluation).
     """
