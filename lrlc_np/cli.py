@@ -5,6 +5,7 @@
     lrlc compare       conv, wide conv, LC and LRLC at one layer position, over several seeds
     lrlc download      fetch and verify a data set
     lrlc bench         time the layers and the network, both tiers of ops, against the matmul rate
+    lrlc course        make a student copy with exercises to write, and grade one
 
 The work lives in the library: ``gradcheck_cases``, ``train``, ``compare``, ``data``, ``bench``.
 """
@@ -175,7 +176,7 @@ def run_bench(args) -> int:
 
     settings = bench.make_settings(quick=args.quick, repeats=args.repeats, batch=args.batch,
                                    train_batch=args.train_batch,
-                                   tiers=["fast", "clear"] if args.ops == "both" else [args.ops])
+                                   tiers=bench.FULL["tiers"] if args.ops == "both" else [args.ops])
     if args.json and not Path(args.json).resolve().parent.is_dir():   # fail before minutes of timing
         return _fail("bench", f"cannot write {args.json}: no folder {Path(args.json).parent}")
     log = None if args.no_progress else (lambda line: print(f"bench: {line}", file=sys.stderr, flush=True))
@@ -188,6 +189,51 @@ def run_bench(args) -> int:
             return _fail("bench", f"could not write {args.json}: {err}")
         print(f"wrote {args.json}")
     return 0
+
+
+def run_course_make_student(args) -> int:
+    from .course.student import StudentCopyError, make_student_copy
+
+    try:
+        made = make_student_copy(args.dest, exercises=args.exercises, overwrite=args.overwrite)
+    except StudentCopyError as err:
+        return _fail("course make-student", err)
+    print(f"wrote a student copy to {made['dest']}: {len(made['exercises'])} exercises to write "
+          f"({', '.join(made['exercises'])})" + (f"; solutions kept for {', '.join(made['kept'])}" if made["kept"] else ""))
+    print(f"the student installs it with: cd {made['dest']} && pip install -e \".[test]\"; and checks it with: lrlc course grade")
+    return 0
+
+
+def run_course_grade(args) -> int:
+    from ._atomic import atomic_write
+    from .course.grader import GradeError, format_table, grade
+
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        return _fail("course grade", f"cannot write {args.json}: no folder {Path(args.json).parent}")
+    progress = None if args.no_progress else (
+        lambda row: print(f"grade: {row['name']}: {row['status']}", file=sys.stderr, flush=True))
+    try:
+        result = grade(args.path, exercises=args.exercises, timeout=args.timeout, progress=progress)
+    except GradeError as err:
+        return _fail("course grade", err)
+    print(format_table(result))
+    if args.json:
+        import json
+
+        with atomic_write(args.json, "w") as f:
+            f.write(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0 if result["total"] == result["max_total"] else 1
+
+
+def _exercise_list(text):
+    from .course.exercises import EXERCISES
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in EXERCISES]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(EXERCISES)}, got {text!r}")
+    return names
 
 
 # --------------------------------------------------------------------------- parser
@@ -412,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--json", metavar="FILE", default=None,
                     help="also write every number, the settings and the machine info to FILE as JSON")
     bn.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    _add_course(commands)
     _add_backend_flag(bn)
     bn.add_argument("--ops", choices=(*TIERS, "both"), default="both",
                     help="which tier of ops to time: fast, clear, or both side by side (default: both)")
@@ -423,6 +470,39 @@ def _add_backend_flag(parser):
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="array backend: numpy (CPU) or cupy (NVIDIA GPU, needs "
                              "pip install -e \".[gpu]\"); default: $LRLC_NP_BACKEND, else numpy")
+
+
+def _add_course(commands):
+    co = commands.add_parser(
+        "course", help="make a student copy with exercises, and grade it",
+        description="The course kit: the clear tier's forward and backward passes as exercises. "
+                    "make-student writes a copy in which the fenced blocks of lrlc_np/ops raise "
+                    "NotImplementedError with a hint; grade runs each exercise's checks in its own "
+                    "process and prints points (TEACHING.md explains an assignment).")
+    sub = co.add_subparsers(dest="course_command", metavar="ACTION")
+    sub.required = True
+    ms = sub.add_parser("make-student", help="write a student copy",
+                        description="Write a self-contained student copy to DEST (package without the fast "
+                                    "tier, tests, tutorials, a student README). Every exercise's blocks become "
+                                    "NotImplementedError with its hint; the other solutions are kept.")
+    ms.add_argument("dest", help="folder to create")
+    ms.add_argument("--exercises", type=_exercise_list, default=None,
+                    help="comma-separated exercises to hand out (default: all); the rest keep their solutions")
+    ms.add_argument("--overwrite", action="store_true", help="replace DEST if it exists")
+    ms.set_defaults(handler=run_course_make_student)
+    gr = sub.add_parser("grade", help="grade a package's exercises",
+                        description="Grade the exercises of the lrlc_np package at PATH (a student copy's folder; "
+                                    "default: this installation), one process per exercise with a time limit: "
+                                    "finite differences, the loop definitions, the design identities, "
+                                    "non-mutation. Prints a table; --json writes points per exercise for a "
+                                    "learning-management system. Exit status 0 only at full marks.")
+    gr.add_argument("path", nargs="?", default=None, help="folder holding lrlc_np/ (default: this installation)")
+    gr.add_argument("--exercises", type=_exercise_list, default=None, help="grade only these (comma-separated)")
+    gr.add_argument("--json", metavar="FILE", default=None, help="also write the grades to FILE as JSON")
+    gr.add_argument("--timeout", type=_positive_float, default=120.0,
+                    help="seconds an exercise may run before it is stopped and scored 0 (default: 120)")
+    gr.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    gr.set_defaults(handler=run_course_grade)
 
 
 def _add_ops_flag(parser):

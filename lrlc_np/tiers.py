@@ -18,21 +18,33 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import types
 
 from .options import TIERS
 
 ENV_VARIABLE = "LRLC_NP_OPS"
-DEFAULT = "fast"
 _MODULES = {"clear": "lrlc_np.ops", "fast": "lrlc_np.fast"}
 
+
+def available() -> tuple:
+    """The tiers this copy of the package has: ("clear", "fast"), or ("clear",) in a student
+    copy (``lrlc course make-student``), which leaves the fast tier out."""
+    return tuple(t for t in TIERS if importlib.util.find_spec(_MODULES[t]) is not None)
+
+
+#: the start-up tier: "fast" where it exists
+DEFAULT = "fast" if "fast" in available() else "clear"
 _active = DEFAULT
 
 
 def _check(name, owner):
     if not isinstance(name, str) or name not in TIERS:
         raise ValueError(f"{owner}: expected one of {', '.join(repr(t) for t in TIERS)}, got {name!r}")
+    if name not in available():
+        raise ValueError(f"{owner}: this copy of lrlc_np has no {name!r} tier (a student copy has only "
+                         f"'clear'); use {', '.join(repr(t) for t in available())}")
     return name
 
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import numpy
 
-from ..fast.local import with_lc_layout
 from .base import _he_uniform, _SpatialLayer, _zeros
+
+try:
+    from ..fast.local import with_lc_layout          # the memory order the fast tier's product reads
+except ImportError:                                  # a copy without the fast tier (a student copy)
+    def with_lc_layout(weight):
+        return weight
 
 class LocallyConnected2D(_SpatialLayer):
     """Locally connected: a separate filter bank at every output position.

@@ -72,6 +72,8 @@ def im2col(x, kernel_size, stride=1, padding=0):
     (kh, kw), (sh, sw), padding = _geometry(kernel_size, stride, padding, owner)
     n, c, h, w = x.shape
     h_out, w_out = output_hw(h, w, (kh, kw), (sh, sw), padding, owner)
+    # BEGIN SOLUTION im2col
+    # HINT: pad x, then for each kernel offset (p, q) copy the strided slice xpad[:, :, p::sh, q::sw] (H_out x W_out of it) into cols[:, :, p, q]; reorder to rows (n, i, j) and columns (c, p, q)
     xpad = pad2d(x, padding)
     cols = get_array_module(x).empty((n, c, kh, kw, h_out, w_out), dtype=x.dtype)
     for p in range(kh):
@@ -80,6 +82,7 @@ def im2col(x, kernel_size, stride=1, padding=0):
             cols[:, :, p, q] = xpad[:, :, p : p + sh * h_out : sh, q : q + sw * w_out : sw]
     # (N, C, kh, kw, H_out, W_out) -> (N, H_out, W_out, C, kh, kw) -> one patch per row
     return cols.transpose(0, 4, 5, 1, 2, 3).reshape(n * h_out * w_out, c * kh * kw)
+    # END SOLUTION
 
 
 def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
@@ -99,6 +102,8 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
     n, c, h, w = x_shape
     h_out, w_out = output_hw(h, w, (kh, kw), (sh, sw), (ph, pw), owner)
     _checks.shape(cols, (n * h_out * w_out, c * kh * kw), "cols", owner)
+    # BEGIN SOLUTION col2im
+    # HINT: the loop of im2col run backwards: for each offset (p, q), ADD (+=, not =) that offset's patch entries onto the strided slice of a zero padded image, then cut the padding off
     patches = cols.reshape(n, h_out, w_out, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)  # (N, C, kh, kw, H_out, W_out)
     dxpad = get_array_module(cols).zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for p in range(kh):
@@ -108,3 +113,4 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
             # Pixels that several patches share collect their sums over the loop's iterations.
             dxpad[:, :, p : p + sh * h_out : sh, q : q + sw * w_out : sw] += patches[:, :, p, q]
     return dxpad[:, :, ph : ph + h, pw : pw + w]               # cut the padding off again
+    # END SOLUTION

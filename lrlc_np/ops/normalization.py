@@ -110,6 +110,8 @@ def batchnorm2d_backward(dy, cache):
     _checks.shape(dy, xhat.shape, "dy", "batchnorm2d_backward")
     n, _, h, w = xhat.shape
     count = n * h * w
+    # BEGIN SOLUTION batchnorm2d_backward
+    # HINT: dbias = sum dy, dweight = sum dy * xhat over (n, i, j); training: dx = weight*inv_std*(dy - dbias/M - xhat*dweight/M), evaluation: dx = weight*inv_std*dy
     dbias = dy.sum(axis=AXES)                                    # (C,)
     dweight = (dy * xhat).sum(axis=AXES)                         # (C,)
     scale = _per_channel(weight * inv_std)
@@ -117,4 +119,5 @@ def batchnorm2d_backward(dy, cache):
         dx = scale * (dy - _per_channel(dbias) / count - xhat * _per_channel(dweight) / count)
     else:
         dx = scale * dy
+    # END SOLUTION
     return dx, dweight, dbias
