@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import os
 import types
+from pathlib import Path
 
 from .options import TIERS
 
@@ -31,7 +31,8 @@ _MODULES = {"clear": "lrlc_np.ops", "fast": "lrlc_np.fast"}
 def available() -> tuple:
     """The tiers this copy of the package has: ("clear", "fast"), or ("clear",) in a student
     copy (``lrlc course make-student``), which leaves the fast tier out."""
-    return tuple(t for t in TIERS if importlib.util.find_spec(_MODULES[t]) is not None)
+    here = Path(__file__).resolve().parent          # this copy's own folders, not another install's
+    return tuple(t for t in TIERS if (here / _MODULES[t].split(".")[1] / "__init__.py").is_file())
 
 
 #: the start-up tier: "fast" where it exists
