@@ -119,7 +119,7 @@ def test_a_student_copy_has_no_fast_tier_and_its_unmarked_parts_work(student_cop
     text = (dest / "lrlc_np" / "ops" / "conv.py").read_text()
     assert "BEGIN SOLUTION" not in text and "dy_mat.T @ cols" not in text and "# HINT: dY = dy as (M, C_out)" in text
     readme = (dest / "README.md").read_text()
-    assert "conv2d_backward" in readme and "lrlc course grade" in readme and "lrlc train --dataset mnist-sample" in readme
+    assert "conv2d_backward" in readme and "lrlc course grade" in readme and "lrlc train --dataset mnist-sample" in readme and "93.7%" in readme
     code = ("import numpy as np, lrlc_np\n"
             "from lrlc_np import tiers, ops\n"
             "from lrlc_np.layers import Dense, ReLU, LocallyConnected2D\n"
@@ -136,6 +136,31 @@ def test_a_student_copy_has_no_fast_tier_and_its_unmarked_parts_work(student_cop
     lines = done.stdout.splitlines()
     assert lines[0] == "('clear',) clear"
     assert lines[1].startswith("NotImplementedError exercise conv2d_forward:")
+
+
+def test_the_network_trains_on_the_students_own_ops(student_copy, tmp_path):
+    """In the student copy `lrlc train` runs the clear tier, the student's functions: unsolved
+    it stops at the first exercise with its hint; with the exercises written (here: the
+    reference solutions put back) it trains and reports its accuracy."""
+    import shutil
+
+    dest, _ = student_copy
+    argv = [sys.executable, "-m", "lrlc_np", "train", "--dataset", "mnist-sample", "--epochs", "1", "--filters", "4",
+            "--limit-train", "256", "--batch-size", "32", "--no-progress"]
+    env = dict(os.environ, PYTHONPATH=str(dest))
+    env.pop("LRLC_NP_OPS", None)
+    unsolved = subprocess.run(argv + ["--out", str(tmp_path / "unsolved")], capture_output=True, text=True, env=env,
+                              cwd=tmp_path)      # not the repository root, whose lrlc_np would come first
+    assert unsolved.returncode == 1
+    assert unsolved.stderr.startswith("lrlc train: error: exercise conv2d_forward:") and "Traceback" not in unsolved.stderr
+    solved = tmp_path / "solved"
+    shutil.copytree(dest, solved)
+    for path in (ROOT / "lrlc_np" / "ops").glob("*.py"):
+        shutil.copy(path, solved / "lrlc_np" / "ops" / path.name)
+    done = subprocess.run(argv + ["--out", str(tmp_path / "run")], capture_output=True, text=True,
+                          env=dict(env, PYTHONPATH=str(solved)), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "final test accuracy" in done.stdout
 
 
 def test_a_subset_copy_keeps_full_marks_on_the_exercises_it_did_not_hand_out(tmp_path):

@@ -104,9 +104,12 @@ Once the exercises pass, train the paper's network on your own code (this copy h
 the readable "clear" tier of ops, the one you wrote):
 
 ```bash
-lrlc train --dataset mnist-sample --epochs 1 --filters 16 --out runs/mine
+lrlc train --dataset mnist-sample --epochs 5 --filters 16 --batch-size 32 --lr 0.1 --warmup-epochs 0.25 --out runs/mine
 ```
 
-It trains on 3,680 digits that ship with the package and prints the test accuracy; on a
-two-core laptop it takes about a minute (with the default 64 filters, about four).
+It trains on 3,680 real MNIST digits that ship with the package and prints the test
+accuracy (on 1,000 more). With the reference solutions this took 21 seconds on a two-core
+machine and reached 93.7% test accuracy; with the default 64 filters an epoch takes about
+18 seconds. (The defaults, batch 128 and a one-epoch warm-up, are meant for full MNIST:
+one such epoch on the sample reaches only about 33%.)
 """
