@@ -158,18 +158,24 @@ def _layer_case(rng, kind, x_shape, c_out, kernel, stride, padding, with_bias):
     return x, weight, bias if with_bias else None, dy
 
 
+def _layer_cases(kind, seed):
+    """(x, weight, bias, dy, stride, padding, context) of every geometry, with and without a bias."""
+    rng = _rng(seed)
+    for with_bias in (True, False):
+        for x_shape, c_out, kernel, stride, padding in GEOMETRIES:
+            x, weight, bias, dy = _layer_case(rng, kind, x_shape, c_out, kernel, stride, padding, with_bias)
+            context = _shapes(x=x, weight=weight, bias=bias) + f", stride {stride}, padding {padding}"
+            yield x, weight, bias, dy, stride, padding, context
+
+
 def _check_forward(exercise, kind):
     from lrlc_np import ops, reference
 
     forward = ops.conv2d_forward if kind == "conv" else ops.locally_connected2d_forward
     loops = reference.conv2d if kind == "conv" else reference.locally_connected2d
-    rng = _rng(3)
-    for with_bias in (True, False):
-        for x_shape, c_out, kernel, stride, padding in GEOMETRIES:
-            x, weight, bias, _ = _layer_case(rng, kind, x_shape, c_out, kernel, stride, padding, with_bias)
-            context = _shapes(x=x, weight=weight, bias=bias) + f", stride {stride}, padding {padding}"
-            y, _ = forward(x, weight, bias, stride, padding)
-            _compare(exercise, "y", y, loops(x, weight, bias, stride, padding), f"reference.{loops.__name__}", context)
+    for x, weight, bias, _, stride, padding, context in _layer_cases(kind, 3):
+        y, _ = forward(x, weight, bias, stride, padding)
+        _compare(exercise, "y", y, loops(x, weight, bias, stride, padding), f"reference.{loops.__name__}", context)
 
 
 def _check_backward(exercise, kind):
@@ -178,26 +184,22 @@ def _check_backward(exercise, kind):
     forward = ops.conv2d_forward if kind == "conv" else ops.locally_connected2d_forward
     backward = ops.conv2d_backward if kind == "conv" else ops.locally_connected2d_backward
     loops = reference.conv2d_backward if kind == "conv" else reference.locally_connected2d_backward
-    rng = _rng(4)
-    for with_bias in (True, False):
-        for x_shape, c_out, kernel, stride, padding in GEOMETRIES:
-            x, weight, bias, dy = _layer_case(rng, kind, x_shape, c_out, kernel, stride, padding, with_bias)
-            context = _shapes(x=x, weight=weight, bias=bias) + f", stride {stride}, padding {padding}"
-            inputs = dict(x=x, weight=weight, bias=bias, dy=dy)
-            before = {k: None if v is None else v.copy() for k, v in inputs.items()}
-            _, cache = forward(x, weight, bias, stride, padding)
-            grads = backward(dy, cache)
-            _unchanged(exercise, before, inputs, context)
-            expected = loops(dy, x, weight, bias, stride, padding)
-            for name, got, want in zip(("dx", "dweight", "dbias"), grads, expected):
-                _compare(exercise, name, got, want, f"reference.{loops.__name__}", context)
-            numeric = {"dx": _numerical(lambda v: forward(v, weight, bias, stride, padding)[0], x, dy),
-                       "dweight": _numerical(lambda v: forward(x, v, bias, stride, padding)[0], weight, dy)}
-            if bias is not None:
-                numeric["dbias"] = _numerical(lambda v: forward(x, weight, v, stride, padding)[0], bias, dy)
-            for name, got in zip(("dx", "dweight", "dbias"), grads):
-                if name in numeric:
-                    _compare(exercise, name, got, numeric[name], "finite differences", context, TOLERANCE)
+    for x, weight, bias, dy, stride, padding, context in _layer_cases(kind, 4):
+        inputs = dict(x=x, weight=weight, bias=bias, dy=dy)
+        before = {k: None if v is None else v.copy() for k, v in inputs.items()}
+        _, cache = forward(x, weight, bias, stride, padding)
+        grads = backward(dy, cache)
+        _unchanged(exercise, before, inputs, context)
+        expected = loops(dy, x, weight, bias, stride, padding)
+        for name, got, want in zip(("dx", "dweight", "dbias"), grads, expected):
+            _compare(exercise, name, got, want, f"reference.{loops.__name__}", context)
+        numeric = {"dx": _numerical(lambda v: forward(v, weight, bias, stride, padding)[0], x, dy),
+                   "dweight": _numerical(lambda v: forward(x, v, bias, stride, padding)[0], weight, dy)}
+        if bias is not None:
+            numeric["dbias"] = _numerical(lambda v: forward(x, weight, v, stride, padding)[0], bias, dy)
+        for name, got in zip(("dx", "dweight", "dbias"), grads):
+            if name in numeric:
+                _compare(exercise, name, got, numeric[name], "finite differences", context, TOLERANCE)
 
 
 def check_conv2d_forward():
