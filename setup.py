@@ -18,6 +18,7 @@ setup(
     install_requires=["numpy>=1.23", "scipy>=1.9", "matplotlib>=3.6", "tqdm>=4.60", "threadpoolctl>=3.1"],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6.70"],
+        "notebooks": ["jupytext>=1.14", "nbclient>=0.7", "ipykernel>=6"],
         "gpu": ["cupy-cuda12x[ctk]>=14"],
     },
     entry_points={"console_scripts": ["lrlc = lrlc_np.cli:main"]},

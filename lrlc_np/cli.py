@@ -6,6 +6,7 @@
     lrlc download      fetch and verify a data set
     lrlc bench         time the layers and the network, both tiers of ops, against the matmul rate
     lrlc course        make a student copy with exercises to write, and grade one
+    lrlc tutorials     list the tutorials, or turn them into executed notebooks
 
 The work lives in the library: ``gradcheck_cases``, ``train``, ``compare``, ``data``, ``bench``.
 """
@@ -226,6 +227,25 @@ def run_course_grade(args) -> int:
             f.write(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0 if result["total"] == result["max_total"] else 1
+
+
+def run_tutorials(args) -> int:
+    from .notebooks import NotebookError, make_notebooks, tutorial_scripts
+
+    try:
+        scripts = tutorial_scripts()
+        if not args.notebooks:
+            for script in scripts:
+                print(script)
+            print("run one with python, cell by cell in an editor, or as notebooks: lrlc tutorials --notebooks DEST")
+            return 0
+        log = None if args.no_progress else (lambda name: print(f"tutorials: {name}", file=sys.stderr, flush=True))
+        paths = make_notebooks(args.notebooks, scripts, execute=not args.no_execute, quick=args.quick,
+                               timeout=args.timeout, progress=log)
+    except NotebookError as err:
+        return _fail("tutorials", err)
+    print(f"wrote {len(paths)} notebooks to {args.notebooks}" + ("" if args.no_execute else ", with their outputs"))
+    return 0
 
 
 def _exercise_list(text):
@@ -461,6 +481,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write every number, the settings and the machine info to FILE as JSON")
     bn.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     _add_course(commands)
+    tu = commands.add_parser(
+        "tutorials", help="list the tutorials, or make executed notebooks of them",
+        description="Without --notebooks, list the numbered tutorials (percent-format scripts). With "
+                    "--notebooks DEST, convert each to a Jupyter notebook with jupytext, run every cell "
+                    "with nbclient (in DEST, so figures land there) and write the notebooks to DEST. "
+                    'Needs: pip install -e ".[notebooks]".')
+    tu.add_argument("--notebooks", metavar="DEST", default=None, help="folder for the .ipynb files")
+    tu.add_argument("--no-execute", action="store_true", help="convert only; do not run the cells")
+    tu.add_argument("--quick", action="store_true",
+                    help="run with LRLC_NP_QUICK=1: each tutorial's training shrunk to seconds")
+    tu.add_argument("--timeout", type=_positive_float, default=600.0,
+                    help="seconds one cell may run (default: 600)")
+    tu.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    tu.set_defaults(handler=run_tutorials)
     _add_backend_flag(bn)
     bn.add_argument("--ops", choices=(*TIERS, "both"), default="both",
                     help="which tier of ops to time: fast, clear, or both side by side (default: both)")
