@@ -28,11 +28,14 @@ ENV_VARIABLE = "LRLC_NP_OPS"
 _MODULES = {"clear": "lrlc_np.ops", "fast": "lrlc_np.fast"}
 
 
+_HERE = Path(__file__).resolve().parent             # this copy's own folders, not another install's
+_AVAILABLE = tuple(t for t in TIERS if (_HERE / _MODULES[t].split(".")[1] / "__init__.py").is_file())
+
+
 def available() -> tuple:
     """The tiers this copy of the package has: ("clear", "fast"), or ("clear",) in a student
     copy (``lrlc course make-student``), which leaves the fast tier out."""
-    here = Path(__file__).resolve().parent          # this copy's own folders, not another install's
-    return tuple(t for t in TIERS if (here / _MODULES[t].split(".")[1] / "__init__.py").is_file())
+    return _AVAILABLE
 
 
 #: the start-up tier: "fast" where it exists
@@ -67,8 +70,9 @@ def get_ops() -> str:
 
 
 def active() -> types.ModuleType:
-    """The module of the active tier (what a layer calls)."""
-    return module(_active)
+    """The module of the active tier (what a layer calls on every forward pass; the name was
+    checked when it was set)."""
+    return importlib.import_module(_MODULES[_active])
 
 
 @contextlib.contextmanager
