@@ -88,31 +88,73 @@ def _resolve_combining(args, command):
         return None
 
 
+#: ``lrlc train`` flag -> TrainConfig field (the flags that describe the run)
+TRAIN_SETTINGS = {
+    "layers": "layers", "rank": "rank", "filters": "filters", "combining": "combining",
+    "normalize": "normalize", "coord_conv": "coord_conv", "input_dependent": "input_dependent",
+    "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "momentum": "momentum",
+    "nesterov": "nesterov", "weight_decay": "weight_decay", "schedule": "schedule",
+    "warmup_epochs": "warmup_epochs", "seed": "seed", "dataset": "dataset", "data_dir": "data_dir",
+    "limit_train": "limit_train",
+}
+
+
+def _train_config(args, combining):
+    from .train import TrainConfig
+
+    values = {field: getattr(args, flag) for flag, field in TRAIN_SETTINGS.items()}
+    values.update(layers=tuple(args.layers), combining=combining)
+    return TrainConfig(**values)
+
+
+def _resume_config(args):
+    """The saved settings of ``--out`` with the flags given on this command line on top."""
+    import dataclasses
+
+    from .train import read_config
+
+    saved, _ = read_config(args.out)
+    given = {field: getattr(args, flag) for flag, field in TRAIN_SETTINGS.items() if flag in args.given}
+    if "layers" in given:
+        given["layers"] = tuple(given["layers"])
+    if "combining" in given or "input_dependent" in given:
+        from .options import resolve_combining
+
+        given["combining"] = resolve_combining(given.get("combining", saved.combining),
+                                               given.get("input_dependent", saved.input_dependent), "train")
+    return dataclasses.replace(saved, **given)
+
+
 def run_train(args) -> int:
     import json
 
     from .data import DataError, load_mnist
     from .plots import plot_run
-    from .train import CONFIG, TrainConfig, TrainingDiverged, train
+    from .train import CONFIG, RunError, TrainConfig, TrainingDiverged, describe, train
 
-    combining = _resolve_combining(args, "train")
-    if combining is None:
-        return 1
-    if args.input_dependent and "lrlc" not in args.layers and not args.resume:
-        return _fail("train", f"--input-dependent changes LRLC layers, but --layers {','.join(args.layers)} "
-                              f"has none; add one, e.g. --layers conv,conv,lrlc")
-    config = TrainConfig(
-        layers=tuple(args.layers), rank=args.rank, filters=args.filters, combining=combining,
-        input_dependent=args.input_dependent,
-        normalize=args.normalize, coord_conv=args.coord_conv, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
-        weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-        seed=args.seed, dataset=args.dataset, data_dir=args.data_dir, limit_train=args.limit_train)
+    if args.resume and args.overwrite:
+        return _fail("train", "--resume continues the run in --out and --overwrite starts it again: give one")
     try:
-        history, model = train(config, args.out, resume=args.resume, progress=not args.no_progress)
+        if args.resume:
+            config = _resume_config(args)
+        else:
+            combining = _resolve_combining(args, "train")
+            if combining is None:
+                return 1
+            if args.input_dependent and "lrlc" not in args.layers:
+                return _fail("train", f"--input-dependent changes LRLC layers, but --layers "
+                                      f"{','.join(args.layers)} has none; add one, e.g. --layers conv,conv,lrlc")
+            config = _train_config(args, combining)
+    except FileNotFoundError:
+        return _fail("train", f"{args.out}: nothing to resume (no {CONFIG}); start a run there without --resume")
+    except (RunError, ValueError) as err:
+        return _fail("train", err)
+    try:
+        history, model = train(config, args.out, resume=args.resume, overwrite=args.overwrite,
+                               progress=not args.no_progress)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {args.out}/checkpoint.npz holds the last completed epoch; "
-              f"continue with: lrlc train --out {args.out} --resume", file=sys.stderr)
+        print(f"\ninterrupted: {describe(args.out, config.epochs)}; continue with: "
+              f"lrlc train --out {args.out} --resume", file=sys.stderr)
         return 130
     except (DataError, FileExistsError, FileNotFoundError, TrainingDiverged, ValueError) as err:
         return _fail("train", err)
@@ -134,7 +176,7 @@ def run_train(args) -> int:
 
 
 def run_compare(args) -> int:
-    from .compare import COMPARE_DEFAULTS, QUICK, run_comparison
+    from .compare import COMPARE_DEFAULTS, QUICK, ComparisonInterrupted, run_comparison
     from .data import DataError
     from .train import TrainConfig, TrainingDiverged
 
@@ -151,12 +193,14 @@ def run_compare(args) -> int:
     try:
         run_comparison(base, args.out, args.position, args.ranks, args.seeds,
                        wide_rank=args.wide_rank, progress=not args.no_progress and args.jobs == 1,
-                       jobs=args.jobs, input_dependent=args.input_dependent)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished runs are kept in {args.out}; run the same command "
-              "again to continue", file=sys.stderr)
+                       jobs=args.jobs, input_dependent=args.input_dependent, overwrite=args.overwrite)
+    except ComparisonInterrupted as err:
+        print(f"\n{err}", file=sys.stderr)
         return 130
-    except (DataError, TrainingDiverged, ValueError) as err:
+    except KeyboardInterrupt:           # before any run started
+        print(f"\ninterrupted before any run started; nothing in {args.out} changed", file=sys.stderr)
+        return 130
+    except (DataError, RuntimeError, TrainingDiverged, ValueError) as err:
         return _fail("compare", err)
     print((Path(args.out) / "results.md").read_text())
     print(f"wrote {args.out}/results.md, results.csv, accuracy_vs_rank.png")
@@ -280,6 +324,14 @@ _positive_float = _number(float, 0.0, True, "a number > 0")
 _non_negative_float = _number(float, 0.0, False, "a number >= 0")
 
 
+def _momentum(text):
+    value = _non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1) (at 1 or more the velocity "
+                                         f"never decays), got {text!r}")
+    return value
+
+
 def _int_list(text):
     try:
         values = [int(t) for t in text.split(",")]
@@ -323,7 +375,7 @@ def _add_training_flags(p, epochs):
     p.add_argument("--epochs", type=_positive_int, default=epochs, help=f"training epochs (default: {epochs})")
     p.add_argument("--batch-size", type=_positive_int, default=128, help="mini-batch size (default: 128)")
     p.add_argument("--lr", type=_positive_float, default=0.05, help="peak learning rate (default: 0.05)")
-    p.add_argument("--momentum", type=_non_negative_float, default=0.9, help="SGD momentum (default: 0.9)")
+    p.add_argument("--momentum", type=_momentum, default=0.9, help="SGD momentum (default: 0.9)")
     p.add_argument("--no-nesterov", dest="nesterov", action="store_false",
                    help="plain momentum instead of Nesterov momentum")
     p.add_argument("--weight-decay", type=_non_negative_float, default=5e-4,
@@ -343,6 +395,7 @@ def _add_training_flags(p, epochs):
 
 def build_parser() -> argparse.ArgumentParser:
     from .compare import QUICK as COMPARE_QUICK
+    from .compare import QUICK_TIME
     parser = argparse.ArgumentParser(
         prog="lrlc",
         description="Convolution, locally connected and low-rank locally connected layers "
@@ -375,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the paper's network (three 3x3 layers of --filters channels, each "
                     "followed by BatchNorm and ReLU, global average pooling, a dense layer) with "
                     "SGD. Writes config.json, metrics.jsonl, checkpoint.npz (after every epoch) "
-                    "and PNG figures into --out. Example: lrlc train --layers conv,conv,lrlc "
+                    "and PNG figures into --out; --resume continues a run there, --overwrite starts "
+                    "it again. Example: lrlc train --layers conv,conv,lrlc "
                     "--rank 4 --out runs/lrlc4",
     )
     tr.add_argument("--layers", type=_layer_list, default=["conv", "conv", "conv"],
@@ -391,7 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=_non_negative_int, default=0, help="seed for weights and data order (default: 0)")
     tr.add_argument("--out", required=True, help="run directory for metrics, checkpoint and figures")
     tr.add_argument("--resume", action="store_true",
-                    help="continue the run in --out from its checkpoint (its saved settings are used)")
+                    help="continue the run in --out from its checkpoint with its saved settings; "
+                         "flags given with it may change only --epochs (more), --data-dir, and "
+                         "--lr after a divergence, any other difference is refused")
+    tr.add_argument("--overwrite", action="store_true",
+                    help="start again in an --out that already holds a run (its run files and "
+                         "figures are replaced)")
     _add_backend_flag(tr)
     _add_ops_flag(tr)
     tr.set_defaults(handler=run_train)
@@ -402,8 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the paper's network with one layer position swapped for a wide "
                     "convolution, an LC layer and LRLC layers of several ranks (plus the all-conv "
                     "baseline), over several seeds. Writes results.md, results.csv and "
-                    "accuracy_vs_rank.png into --out; runs already finished there are reused, so "
-                    "an interrupted comparison continues when started again.",
+                    "accuracy_vs_rank.png into --out. Started again with the same settings, it reads "
+                    "the finished runs back and continues the stopped ones; a run there with other "
+                    "settings is refused, naming the differences (--overwrite trains it again). "
+                    "Ctrl-C stops every worker and says what is kept.",
     )
     cp.add_argument("--position", type=_positive_int, default=3,
                     help="1-based position of the swapped layer (default: 3)")
@@ -423,8 +484,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="runs trained at once, each in its own single-threaded process; "
                          "set it to the number of CPU cores (default: 1)")
     cp.add_argument("--out", default="runs/compare", help="output directory (default: runs/compare)")
+    cp.add_argument("--overwrite", action="store_true",
+                    help="train again the runs in --out whose saved settings differ from these "
+                         "(without it such runs are refused, naming the differences)")
     cp.add_argument("--quick", action="store_true",
-                    help="a short version on the bundled sample (about a minute on two cores): " + ", ".join(
+                    help=f"a short version on the bundled sample ({QUICK_TIME}): " + ", ".join(
                         f"{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}"
                         for k, v in COMPARE_QUICK.items()) + " (flags you give explicitly win)")
     _add_backend_flag(cp)
@@ -548,8 +612,24 @@ def _add_ops_flag(parser):
                              "default: $LRLC_NP_OPS, else fast")
 
 
+def _given_flags(argv):
+    """The destinations of the options given on the command line (not left at their defaults)."""
+    parser = build_parser()
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+            elif action.dest != "help":
+                action.default = argparse.SUPPRESS
+        p._defaults.clear()
+    return set(vars(parser.parse_args(argv)))
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.given = _given_flags(sys.argv[1:] if argv is None else argv)
     if args.command != "bench" and getattr(args, "ops", None):
         import os
 

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import statistics
 from pathlib import Path
 
-from .train import CHECKPOINT, CONFIG, METRICS, TrainConfig, read_metrics, train
+from .rundir import (CHECKPOINT, CONFIG, RunError, SettingsMismatch, differences, format_differences,
+                     read_checkpoint, read_config, saved_epoch)
+from .train import TrainConfig, train
 
 
-#: ``lrlc compare --quick``: about a minute on two cores, on the bundled sample
+#: how long ``lrlc compare --quick`` takes here (2 cores), said once: the help and README quote it
+QUICK_TIME = "about 45 s on two cores"
+#: ``lrlc compare --quick``: 10 runs (5 variants, 2 seeds) on the bundled sample, QUICK_TIME
 QUICK = dict(dataset="mnist-sample", filters=16, epochs=3, ranks=[1, 4], seeds=[0, 1], batch_size=32,
              limit_train=2000, lr=0.1, warmup_epochs=0.25, jobs=2)
 #: ``lrlc compare`` without --quick: the paper's budget on full MNIST
@@ -80,24 +83,175 @@ def _slug(name):
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _train_run(config, run_dir, progress):
-    """One run of the comparison (resumed if it has a checkpoint); returns its metrics."""
-    resume = (Path(run_dir) / CHECKPOINT).exists()
-    history, _ = train(config, run_dir, resume=resume, progress=progress, log=lambda m: None)
+class ComparisonInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a comparison; the message says what each run directory holds."""
+
+
+# --------------------------------------------------------------------------- what is on disk
+
+def _same_run(saved, wanted):
+    """True when a saved config is the run asked for (the data folder may differ: same checksums)."""
+    return not differences(saved, wanted, ignore=("data_dir",))
+
+
+def _plan(todo, overwrite):
+    """For every run: "done" (its history), "resume", "new" or "overwrite"; reads and checks only.
+
+    Raises SettingsMismatch (before anything is trained) when a run directory holds a run with
+    other settings and ``overwrite`` is False.
+    """
+    plans, mismatched = [], []
+    for _, _, config, run_dir in todo:
+        if not (run_dir / CONFIG).exists():
+            plans.append(("new", None))
+            continue
+        try:
+            saved, _ = read_config(run_dir)
+        except RunError:
+            if not overwrite:
+                raise
+            plans.append(("overwrite", None))
+            continue
+        diffs = differences(saved, config, ignore=("data_dir",))
+        if diffs:
+            mismatched.append((run_dir, diffs))
+            plans.append(("overwrite", None))
+            continue
+        epoch = saved_epoch(run_dir)
+        if epoch == config.epochs:
+            plans.append(("done", _finished_history(run_dir, config)))
+        else:
+            plans.append(("resume", None))
+    if mismatched and not overwrite:
+        shown = "\n".join(f"    {run_dir}: {format_differences(diffs)}" for run_dir, diffs in mismatched[:5])
+        more = f"\n    ... and {len(mismatched) - 5} more" if len(mismatched) > 5 else ""
+        raise SettingsMismatch(
+            f"{len(mismatched)} run director{'y holds a run' if len(mismatched) == 1 else 'ies hold runs'} "
+            f"made with other settings than the ones asked for, so their results cannot be reported "
+            f"under them:\n{shown}{more}\nUse another --out for the new settings, or --overwrite to "
+            f"train those runs again with them (finished runs with the same settings are kept).",
+            [d for _, diffs in mismatched for d in diffs])
+    return plans
+
+
+def _finished_history(run_dir, config):
+    """The metrics of a finished run, read from its checkpoint (the record) and checked."""
+    import numpy
+
+    from .models import build_network
+    from .optim import SGD
+
+    model = build_network(config.layers, filters=config.filters, rank=config.rank, combining=config.combining,
+                          normalize=config.normalize, batch_norm=config.batch_norm, coord_conv=config.coord_conv,
+                          input_dependent=config.input_dependent, rng=numpy.random.default_rng(0))
+    state = read_checkpoint(run_dir / CHECKPOINT, model, SGD(model.params, config.lr), numpy.random.default_rng())
+    if state["history"] is None or len(state["history"]) != config.epochs:
+        raise RunError(f"{run_dir / CHECKPOINT}: expected the metrics of {config.epochs} epochs; "
+                       f"use --overwrite to train this run again")
+    return state["history"]
+
+
+def _status(todo):
+    """What the run directories hold now, for the message after an interruption."""
+    finished, stopped, empty = [], [], []
+    for variant, seed, config, run_dir in todo:
+        epoch = saved_epoch(run_dir) or 0
+        if epoch >= config.epochs:
+            finished.append(run_dir)
+        elif epoch > 0:
+            stopped.append(f"{run_dir} (epoch {epoch} of {config.epochs})")
+        else:
+            empty.append(run_dir)
+    lines = [f"{len(finished)} of {len(todo)} runs are finished and kept"]
+    if stopped:
+        lines.append(f"{len(stopped)} stopped part-way keep their last finished epoch and continue from it: "
+                     + ", ".join(stopped))
+    if empty:
+        lines.append(f"{len(empty)} have no finished epoch yet")
+    return "; ".join(lines)
+
+
+# --------------------------------------------------------------------------- running
+
+def _train_run(config, run_dir, plan, progress, on_epoch_end=None):
+    """One run of the comparison; returns its metrics."""
+    history, _ = train(config, run_dir, resume=plan == "resume", overwrite=plan == "overwrite",
+                       progress=progress, on_epoch_end=on_epoch_end, log=lambda m: None)
     return history
 
 
-def _is_finished(config, run_dir):
-    history = read_metrics(Path(run_dir) / METRICS)
-    saved = Path(run_dir) / CONFIG
-    done = (len(history) == config.epochs and saved.exists()
-            and TrainConfig.from_json(json.loads(saved.read_text())) == config)
-    return history if done else None
+def _worker(index, config, run_dir, plan, messages):
+    """Body of one worker process: train one run, report each epoch and the end on ``messages``."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # the parent decides when to stop, and stops us
+    try:
+        history = _train_run(config, run_dir, plan, False, lambda m: messages.put(("epoch", index, m)))
+    except Exception as err:                          # sent back, raised by the parent
+        messages.put(("error", index, err))
+    else:
+        messages.put(("done", index, history))
+
+
+def _run_in_processes(todo, plans, pending, jobs, on_epoch, on_done):
+    """Train ``pending`` runs, ``jobs`` at a time, each in a fresh single-threaded process.
+
+    On Ctrl-C (or an error) every worker is stopped (SIGTERM, then SIGKILL after 5 s) before
+    the exception goes on: a checkpoint is written atomically, so a stopped run keeps its last
+    finished epoch.
+    """
+    import multiprocessing
+    import os
+    import queue as queue_module
+
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    waiting, running = list(pending), {}
+    saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
+    os.environ.update({k: "1" for k in THREAD_VARIABLES})   # read by each new process's BLAS
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                index = waiting.pop(0)
+                _, _, config, run_dir = todo[index]
+                process = context.Process(target=_worker, args=(index, config, run_dir, plans[index][0], messages),
+                                          daemon=True)
+                process.start()
+                running[index] = process
+            try:
+                kind, index, payload = messages.get(timeout=0.5)
+            except queue_module.Empty:
+                for index, process in list(running.items()):
+                    if not process.is_alive() and process.exitcode != 0:
+                        raise RuntimeError(f"compare: the worker training {todo[index][3]} exited with code "
+                                           f"{process.exitcode} (out of memory?); run the command again to "
+                                           f"continue from its last finished epoch")
+                continue
+            if kind == "epoch":
+                on_epoch(index, payload)
+            elif kind == "error":
+                raise payload
+            else:
+                running.pop(index).join()
+                on_done(index, payload)
+    finally:
+        for process in running.values():
+            process.terminate()
+        for process in running.values():
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank=None,
-                   progress=True, jobs=1, log=print, input_dependent=False):
-    """Train every variant for every seed (skipping finished runs) and write the summaries.
+                   progress=True, jobs=1, log=print, input_dependent=False, overwrite=False):
+    """Train every variant for every seed (reusing finished runs) and write the summaries.
 
     base      settings shared by all runs (epochs, filters, data, optimiser ...)
     position  1-based layer position that is swapped
@@ -105,7 +259,12 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
     jobs      runs trained at the same time, each in its own process with a single-threaded
               BLAS: on a machine with that many cores this uses all of them for the copies
               and element-wise work too, which one multi-threaded process does not
+    overwrite train again the runs whose saved settings differ from the ones asked for;
+              without it such runs raise SettingsMismatch before anything is trained
     -> list of row dicts (also written to results.csv)
+
+    A finished run with the same settings is read back, not trained again; a stopped one
+    continues from its checkpoint. Ctrl-C stops every worker and raises ComparisonInterrupted.
     """
     from .models import build_network
 
@@ -114,51 +273,48 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
         raise ValueError(f"compare: expected position between 1 and {num_layers}, got {position}")
     wide_rank = wide_rank or (4 if 4 in ranks else max(ranks))
     out = Path(out_dir)
+    if base.data_dir is not None:
+        base = dataclasses.replace(base, data_dir=str(Path(base.data_dir).expanduser().absolute()))
     todo = []
     for variant in variants(position, num_layers, ranks, wide_rank, input_dependent):
         for seed in seeds:
-            config = variant_config(base, variant, seed)
+            config = variant_config(base, variant, seed).validate()
             todo.append((variant, seed, config, out / _slug(variant.name) / f"seed{seed}"))
 
+    plans = _plan(todo, overwrite)                   # every check before anything is trained
     histories = {}
-    for index, (variant, seed, config, run_dir) in enumerate(todo):
-        done = _is_finished(config, run_dir)
-        if done is not None:
-            histories[index] = done
-            log(f"[{index + 1}/{len(todo)}] {variant.name}, seed {seed}: already done")
+    for index, (plan, history) in enumerate(plans):
+        if plan == "done":
+            histories[index] = history
+            log(f"[{index + 1}/{len(todo)}] {todo[index][0].name}, seed {todo[index][1]}: already done")
 
-    def report(index):
-        variant, seed = todo[index][:2]
-        log(f"[{index + 1}/{len(todo)}] {variant.name}, seed {seed}: "
-            f"test accuracy {100 * histories[index][-1]['test_acc']:.2f}%")
+    def name(index):
+        return f"[{index + 1}/{len(todo)}] {todo[index][0].name}, seed {todo[index][1]}"
+
+    def on_epoch(index, m):
+        log(f"{name(index)}: epoch {m['epoch']}/{todo[index][2].epochs}, loss {m['train_loss']:.4f}, "
+            f"test {100 * m['test_acc']:.2f}%, {m['seconds']:.1f} s")
+
+    def on_done(index, history):
+        histories[index] = history
+        log(f"{name(index)}: test accuracy {100 * history[-1]['test_acc']:.2f}%")
 
     pending = [i for i in range(len(todo)) if i not in histories]
-    if jobs <= 1:
-        for index in pending:
-            log(f"[{index + 1}/{len(todo)}] {todo[index][0].name}, seed {todo[index][1]} ...")
-            histories[index] = _train_run(todo[index][2], todo[index][3], progress)
-            report(index)
-    elif pending:
-        import concurrent.futures
-        import multiprocessing
-        import os
-
-        saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
-        os.environ.update({k: "1" for k in THREAD_VARIABLES})   # read by each new process's BLAS
-        try:
-            context = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-                futures = {pool.submit(_train_run, todo[i][2], todo[i][3], False): i for i in pending}
-                log(f"training {len(pending)} runs, {jobs} at a time")
-                for future in concurrent.futures.as_completed(futures):
-                    histories[futures[future]] = future.result()
-                    report(futures[future])
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+    if pending:                                      # the old summary no longer describes what is on disk
+        for summary in SUMMARY_FILES:
+            (out / summary).unlink(missing_ok=True)
+    try:
+        if jobs <= 1:
+            for index in pending:
+                log(f"{name(index)} ...")
+                on_done(index, _train_run(todo[index][2], todo[index][3], plans[index][0], progress,
+                                          lambda m, i=index: on_epoch(i, m)))
+        elif pending:
+            log(f"training {len(pending)} runs, {jobs} at a time")
+            _run_in_processes(todo, plans, pending, jobs, on_epoch, on_done)
+    except KeyboardInterrupt:
+        raise ComparisonInterrupted(f"interrupted: {_status(todo)} in {out}; results.md was not written. "
+                                    f"Run the same command again to continue.") from None
 
     rows, params_of = [], {}
     for index, (variant, seed, config, _) in enumerate(todo):
@@ -170,12 +326,22 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
                 coord_conv=config.coord_conv, input_dependent=config.input_dependent).num_parameters
         params = params_of[variant]
         rows.append({
-            "variant": variant.name, "layers": ",".join(variant.layers), "rank": variant.rank,
+            "variant": variant.name, "layers": ",".join(variant.layers),
+            "rank": variant.rank if _has_rank(variant) else "",
             "seed": seed, "test_acc": history[-1]["test_acc"], "val_acc": history[-1]["val_acc"],
             "params": params, "seconds_per_epoch": statistics.mean(m["seconds"] for m in history),
         })
     write_results(rows, out, base, position)
     return rows
+
+
+#: the files ``write_results`` writes
+SUMMARY_FILES = ("results.csv", "results.md", "accuracy_vs_rank.png")
+
+
+def _has_rank(variant):
+    """LRLC rows have a rank; wide conv has the rank whose parameter count it matches; conv and LC none."""
+    return any(kind in ("lrlc", "wide_conv") for kind in variant.layers)
 
 
 def summarise(rows):

@@ -44,8 +44,11 @@ def plot_training_curves(history, path, title="Training"):
         ax_acc.plot(epochs, [100 * m[key] for m in history], "o-", label=label)
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     ax_acc.legend()
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # epochs are whole numbers
     fig.suptitle(title)
     return _save(fig, path)
 
@@ -69,7 +72,7 @@ def plot_filters(weight, path, title="First-layer filters", max_filters=64):
         ax.set_yticks([])
         if index < count:
             image = ax.imshow(w[index], cmap="RdBu_r", vmin=-limit, vmax=limit)
-            ax.set_title(str(index), fontsize=7)
+            ax.set_title(str(index + 1), fontsize=7)        # numbered from 1, like the bases
         else:
             ax.axis("off")
     fig.colorbar(image, ax=axes, shrink=0.8, label="weight")
@@ -101,6 +104,12 @@ def plot_combining_weights(alpha, path, title="Combining weights"):
     fig.colorbar(image, ax=axes, shrink=0.85, label="alpha")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def layer_position(model, index):
+    """The 1-based position of ``model.layers[index]`` among the 3x3 layers: "layer 3" of the
+    network, as ``--layers`` and ``lrlc compare --position`` count (BatchNorm, ReLU ... skipped)."""
+    return 1 + sum(1 for layer in model.layers[:index] if hasattr(layer, "kernel_size"))
 
 
 def _input_dependent_layers(model):
@@ -191,7 +200,7 @@ def plot_input_dependent_alpha(model, images, labels, path, layer_index=None, ma
     for col in range(k):
         axes[0, col + 1].set_title(f"basis {col + 1}")
     fig.colorbar(image, ax=axes, shrink=0.8, label="alpha")
-    fig.suptitle(f"Input-dependent combining weights of layer {layer_index} "
+    fig.suptitle(f"Input-dependent combining weights of layer {layer_position(model, layer_index)} "
                  f"(K={layer.rank}, {layer.normalize})")
     return _save(fig, path)
 
@@ -202,7 +211,9 @@ def plot_run(model, history, out_dir, examples=None):
     examples  (images uint8 (N, 28, 28), labels (N,)), e.g. the test set: for a model with
               input-dependent LRLC layers, one image of each of the first six classes goes
               into alpha_per_digit.png (the first such layer; later ones get
-              alpha_per_digit_<layer index>.png). Without examples those figures are skipped.
+              alpha_per_digit_layer<position>.png). Without examples those figures are skipped.
+    Layers are named by their position among the 3x3 layers (``layer_position``), the number
+    ``--layers`` and ``--position`` use: combining_weights_layer3.png is the third layer's.
     """
     from .layers import Conv2D, LowRankLocallyConnected2D
 
@@ -215,15 +226,16 @@ def plot_run(model, history, out_dir, examples=None):
     for i, layer in enumerate(model.layers):
         if isinstance(layer, LowRankLocallyConnected2D) and not layer.input_dependent:
             paths.append(plot_combining_weights(
-                layer.combining_weights(), out / f"combining_weights_{i}.png",
-                title=f"Combining weights of layer {i} (K={layer.rank}, {layer.combining}, {layer.normalize})"))
+                layer.combining_weights(), out / f"combining_weights_layer{layer_position(model, i)}.png",
+                title=f"Combining weights of layer {layer_position(model, i)} "
+                      f"(K={layer.rank}, {layer.combining}, {layer.normalize})"))
     if examples is not None:
         images, labels = examples
         chosen = one_per_class(labels, 6)
         if len(chosen) == 0:                  # none of the classes 0..5: take the first images
             chosen = numpy.arange(min(6, len(labels)))
         for number, i in enumerate(_input_dependent_layers(model)):
-            name = "alpha_per_digit.png" if number == 0 else f"alpha_per_digit_{i}.png"
+            name = "alpha_per_digit.png" if number == 0 else f"alpha_per_digit_layer{layer_position(model, i)}.png"
             paths.append(plot_input_dependent_alpha(model, images[chosen], numpy.asarray(labels)[chosen],
                                                     out / name, layer_index=i))
     return paths

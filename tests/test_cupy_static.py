@@ -54,8 +54,11 @@ NUMPY_ALLOWED = {
     "models.py": _DTYPES | {"random.default_rng"},
     # relative_error works on to_numpy copies; numerical_gradient walks indices with ndindex
     "gradcheck.py": _DTYPES | {"random.default_rng", "abs", "ndindex"},
-    # checkpoints: to_numpy copies written with savez, read with load, sent with to_device
-    "train.py": _DTYPES | {"random.default_rng", "random.SeedSequence", "array", "savez", "load"},
+    # the generators of a run; the finiteness check of its state goes through the backend
+    "train.py": _DTYPES | {"random.default_rng", "random.SeedSequence"},
+    # checkpoints: to_numpy copies written with savez, read with load (and checked on the host),
+    # sent with to_device
+    "rundir.py": _DTYPES | {"array", "savez", "load", "isfinite"},
     # `lrlc gradcheck` builds its float64 inputs on the host
     "cli.py": _DTYPES | {"random.default_rng"},
     "gradcheck_cases.py": _DTYPES | {"random.default_rng", "where"},

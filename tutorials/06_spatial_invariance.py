@@ -13,7 +13,6 @@
 # of its layers is LRLC.
 
 # %%
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -155,8 +154,7 @@ def trained(layers, out):
     """The network of ``layers`` trained here briefly, or the reader's finished run (LRLC_NP_RUN)."""
     run = os.environ.get("LRLC_NP_RUN")
     if run and "lrlc" in layers:                            # resuming a finished run just loads it
-        config = TrainConfig.from_json(json.loads((Path(run) / "config.json").read_text()))
-        return train(config, run, resume=True, progress=False, log=lambda line: None)[1]
+        return train(None, run, resume=True, progress=False, log=lambda line: None)[1]   # its saved settings
     config = TrainConfig(layers=layers, rank=4, filters=8 if QUICK else 16, epochs=1 if QUICK else 4, batch_size=32,
                          lr=0.1, warmup_epochs=0.25, dataset="mnist-sample", limit_train=512 if QUICK else None)
     return train(config, out, progress=False, log=lambda line: None)[1]

@@ -36,7 +36,7 @@ def _gunzip(raw, where):
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as e:   # truncated stream, bad CRC, corrupt deflate data
         raise DataError(f"{where}: not a valid gzip file ({e}); it is probably truncated or "
-                        "corrupt: delete it and fetch it again") from e
+                        "corrupt") from e
 
 
 def _magic_hint(raw):
@@ -158,5 +158,6 @@ def verify_file(path, sha256):
     if digest != sha256.lower():
         name = path.name if path.name.endswith(".gz") else path.name + ".gz"
         raise DataError(f"{path}: SHA-256 of the decompressed bytes is {digest}, expected {sha256}"
-                        f"{_known_as(name, digest)}")
+                        f"{_known_as(name, digest)}; it is not the expected file: delete {path} and put "
+                        f"the right one in {path.parent} (lrlc_np.data.download fetches it)")
     return True

@@ -73,7 +73,7 @@ def _load_from(folder, spec, split):
         try:
             arrays.append(_check_raw(_read_raw(path), spec["sha256"][name], str(path), name, kind))
         except DataError as e:
-            return None, str(e)
+            return None, f"{e}; delete {path} and put a good copy in {folder}"
     images, labels = arrays
     if len(images) != len(labels):
         raise DataError(f"{folder}: {names[0]} holds {len(images)} images but {names[1]} holds "
@@ -83,6 +83,11 @@ def _load_from(folder, spec, split):
         raise DataError(f"{folder}: expected {expected} {split} examples of {spec['title']}, "
                         f"found {len(labels)}")
     return (images, labels.astype(numpy.int64)), None
+
+
+def _holds_some(folder, spec):
+    """Whether ``folder`` holds any file of the data set (then it is where the data set lives)."""
+    return Path(folder).is_dir() and any(_find_file(folder, name) for name in _all_names(spec))
 
 
 def _by_hand(dataset, spec, folder):
@@ -120,6 +125,10 @@ def load_mnist(split="train", data_dir=None, download=True, dataset="mnist"):
     if split not in SPLITS:
         raise ValueError(f"load_mnist: unknown split {split!r}; choose 'train' or 'test'")
     spec = _spec(dataset, "load_mnist")
+    if "folder" not in spec and data_dir is not None and not _root(data_dir).is_dir():
+        raise DataError(f"load_mnist: the data folder {_root(data_dir)} does not exist (nothing was created); "
+                        f"check the path, or create the folder to download {spec['title']} into it "
+                        f"(lrlc download --dataset {dataset} --data-dir {_root(data_dir)})")
     searched = []
     for folder in _search_dirs(dataset, spec, data_dir):
         result, why = _load_from(folder, spec, split)
@@ -134,13 +143,15 @@ def load_mnist(split="train", data_dir=None, download=True, dataset="mnist"):
         lines.append("The bundled sample ships inside the package: reinstall lrlc_np "
                      "(pip install -e . or pip install .).")
         raise DataError("\n".join(lines))
-    target = _root(data_dir) / dataset
+    # Files go where the data set already has some (the folder holding a bad file), else root/<dataset>.
+    target = next((folder for folder in _search_dirs(dataset, spec, data_dir) if _holds_some(folder, spec)),
+                  _root(data_dir) / dataset)
     if not download:
         lines.append("Nothing was downloaded (download=False).")
         lines.append(_by_hand(dataset, spec, target))
         raise DataError("\n".join(lines))
     try:
-        folder = _download(dataset, data_dir)   # (the argument ``download`` hides the function)
+        folder = _fill(dataset, spec, target, spec["mirrors"], progress=True, timeout=30)
     except DownloadError as e:
         if e.attempts:
             lines.append("Download failed; URLs tried, in order:")
@@ -244,8 +255,6 @@ def download(dataset="mnist", data_dir=None, mirrors=None, progress=True, timeou
     are kept. Raises ``DownloadError`` (a ``DataError``) listing every URL tried with its
     error and where to put the files by hand, at the first file that no mirror delivers.
     """
-    import http.client
-
     spec = _spec(dataset, "download")
     if "folder" in spec:                        # bundled: nothing to fetch, only check it
         folder = Path(spec["folder"])
@@ -261,37 +270,56 @@ def download(dataset="mnist", data_dir=None, mirrors=None, progress=True, timeou
         raise ValueError(f"download: no mirror URLs given for {dataset!r}")
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ValueError(f"download: timeout must be a positive number of seconds, got {timeout!r}")
-    folder = _root(data_dir) / dataset
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DownloadError(f"cannot create the data folder {folder}: {e}", folder=folder) from e
+    return _fill(dataset, spec, _root(data_dir) / dataset, order, progress, timeout)
 
+
+def _fill(dataset, spec, folder, mirrors, progress, timeout):
+    """Fetch into ``folder`` every file of ``dataset`` that is missing there or fails verification.
+
+    The folder is created only when a file is about to be fetched, and removed again if it
+    was created here and is still empty when every mirror failed.
+    """
+    import http.client
+
+    folder = Path(folder)
+    order = [m if m.endswith("/") else m + "/" for m in mirrors]
+    created = False
     attempts = []
-    for split in SPLITS:
-        for name, kind in zip(spec["files"][split], ("images", "labels")):
-            present = _find_file(folder, name)
-            if present is not None:
-                try:
-                    _check_raw(_read_raw(present), spec["sha256"][name], str(present), name, kind)
-                    continue                    # already there and valid
-                except DataError:
-                    pass                        # replaced below (a .gz file wins over a plain one)
-            for base in list(order):
-                url = base + name
-                try:
-                    _fetch(url, folder / name, spec["sha256"][name], kind, progress, timeout)
-                except (OSError, http.client.HTTPException, ValueError) as e:  # ValueError: DataError, bad URL
-                    attempts.append((url, _describe(e, timeout)))
-                    continue
-                order.remove(base)
-                order.insert(0, base)
-                break
-            else:
-                raise DownloadError(
-                    f"could not download {spec['title']} file {name}; URLs tried, in order:\n"
-                    f"{_attempts_text(attempts)}\n{_by_hand(dataset, spec, folder)}",
-                    attempts=attempts, folder=folder)
+    try:
+        for split in SPLITS:
+            for name, kind in zip(spec["files"][split], ("images", "labels")):
+                present = _find_file(folder, name)
+                if present is not None:
+                    try:
+                        _check_raw(_read_raw(present), spec["sha256"][name], str(present), name, kind)
+                        continue                    # already there and valid
+                    except DataError:
+                        pass                        # replaced below (a .gz file wins over a plain one)
+                if not folder.is_dir():
+                    try:
+                        folder.mkdir(parents=True)
+                    except OSError as e:
+                        raise DownloadError(f"cannot create the data folder {folder}: {e}", folder=folder) from e
+                    created = True
+                for base in list(order):
+                    url = base + name
+                    try:
+                        _fetch(url, folder / name, spec["sha256"][name], kind, progress, timeout)
+                    except (OSError, http.client.HTTPException, ValueError) as e:  # ValueError: DataError, bad URL
+                        attempts.append((url, _describe(e, timeout)))
+                        continue
+                    order.remove(base)
+                    order.insert(0, base)
+                    break
+                else:
+                    raise DownloadError(
+                        f"could not download {spec['title']} file {name}; URLs tried, in order:\n"
+                        f"{_attempts_text(attempts)}\n{_by_hand(dataset, spec, folder)}",
+                        attempts=attempts, folder=folder)
+    except BaseException:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()                          # leave no empty folder behind
+        raise
     return folder
 
 

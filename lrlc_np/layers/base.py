@@ -28,6 +28,10 @@ from .. import backend, tiers
 from ..ops import _checks
 from ..ops.im2col import output_hw
 
+#: the dtypes layers are built with: float32 to train, float64 for gradient checks
+SUPPORTED_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
+
+
 def _float_dtype(dtype, owner):
     try:
         dt = numpy.dtype(dtype)
@@ -138,12 +142,24 @@ class Layer:
                 f"{owner}: expected input {expect} (this layer's weights are tied to "
                 f"{spatial[0]}x{spatial[1]} inputs), got shape {tuple(x.shape)}"
             )
+        if x.shape[0] == 0:
+            raise ValueError(f"{owner}: expected a batch of at least one example, got shape {tuple(x.shape)}")
         dtype = getattr(self, "dtype", None)
         if dtype is not None and x.dtype != dtype:
-            raise TypeError(
-                f"{owner}: expected {dtype} input (the layer's dtype), got {x.dtype}; "
-                f"convert with x.astype({dtype.name!r}) or build the layer with dtype={x.dtype.name!r}"
-            )
+            other = (f" or build the layer with dtype={x.dtype.name!r}" if x.dtype in SUPPORTED_DTYPES
+                     else " (layers support float32 and float64 only)")
+            raise TypeError(f"{owner}: expected {dtype} input (the layer's dtype), got {x.dtype}; "
+                            f"convert with x.astype({dtype.name!r}){other}")
+
+    def _check_dy(self, dy):
+        """Check the upstream gradient: a float array of the layer's dtype (its output's)."""
+        owner = f"{type(self).__name__}.backward"
+        _checks.float_array(dy, "dy", owner)
+        dtype = getattr(self, "dtype", None)
+        if dtype is not None and dy.dtype != dtype:
+            raise TypeError(f"{owner}: expected dy of dtype {dtype} (the layer's dtype, that of its output), "
+                            f"got {dy.dtype}; convert with dy.astype({dtype.name!r})")
+        return dy
 
     def _describe(self) -> str:
         """Hyper-parameters for ``repr``; subclasses override."""

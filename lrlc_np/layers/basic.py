@@ -36,6 +36,7 @@ class Dense(Layer):
         return y
 
     def backward(self, dy):
+        self._check_dy(dy)
         dx, dweight, dbias = self._backward_ops().dense_backward(dy, self._cache)
         self._set_grads(weight=dweight, bias=dbias)
         return dx
@@ -89,6 +90,7 @@ class BatchNorm2D(Layer):
         return y
 
     def backward(self, dy):
+        self._check_dy(dy)
         dx, dweight, dbias = self._backward_ops().batchnorm2d_backward(dy, self._cache)
         self._set_grads(weight=dweight, bias=dbias)
         return dx

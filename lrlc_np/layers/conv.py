@@ -32,6 +32,7 @@ class Conv2D(_SpatialLayer):
         return y
 
     def backward(self, dy):
+        self._check_dy(dy)
         dx, dweight, dbias = self._backward_ops().conv2d_backward(dy, self._cache)
         self._set_grads(weight=dweight, bias=dbias)
         return dx

@@ -43,6 +43,7 @@ class LocallyConnected2D(_SpatialLayer):
         return y
 
     def backward(self, dy):
+        self._check_dy(dy)
         dx, dweight, dbias = self._backward_ops().locally_connected2d_backward(dy, self._cache)
         self._set_grads(weight=dweight, bias=dbias)
         return dx

@@ -177,6 +177,7 @@ class LowRankLocallyConnected2D(_SpatialLayer):
         return y
 
     def backward(self, dy):
+        self._check_dy(dy)
         cache, T, g = self._need_cache(), self._backward_ops(), self.grads
         dx, dbases, dalpha = T.lrlc2d_backward(dy, cache.lrlc)
         dlogits = T.combining_weights_backward(dalpha, cache.alpha)   # (K, H_out, W_out) or (N, K, H_out, W_out)
