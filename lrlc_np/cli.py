@@ -4,6 +4,7 @@
     lrlc train         train the paper's network on MNIST (or Fashion-MNIST, or the bundled sample)
     lrlc compare       conv, wide conv, LC and LRLC at one layer position, over several seeds
     lrlc download      fetch and verify a data set
+    lrlc digits        draw the first images of a data set (translated MNIST, for instance)
     lrlc bench         time the layers and the network, both tiers of ops, against the matmul rate
     lrlc course        make a student copy with exercises to write, and grade one
     lrlc tutorials     list the tutorials, or turn them into executed notebooks
@@ -20,7 +21,8 @@ from pathlib import Path
 import numpy
 
 from . import __version__
-from .options import BACKENDS, COMBININGS, NORMALIZATIONS, SCHEDULES, TIERS
+from .data.translated import dataset_names
+from .options import BACKENDS, COMBININGS, LC_INITS, NORMALIZATIONS, SCHEDULES, TIERS
 
 
 # --------------------------------------------------------------------------- gradcheck
@@ -95,7 +97,7 @@ TRAIN_SETTINGS = {
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "momentum": "momentum",
     "nesterov": "nesterov", "weight_decay": "weight_decay", "schedule": "schedule",
     "warmup_epochs": "warmup_epochs", "seed": "seed", "dataset": "dataset", "data_dir": "data_dir",
-    "limit_train": "limit_train",
+    "limit_train": "limit_train", "canvas": "canvas", "lc_init": "lc_init",
 }
 
 
@@ -126,11 +128,9 @@ def _resume_config(args):
 
 
 def run_train(args) -> int:
-    import json
-
-    from .data import DataError, load_mnist
+    from .data import DataError, load_dataset
     from .plots import plot_run
-    from .train import CONFIG, RunError, TrainConfig, TrainingDiverged, describe, train
+    from .train import CONFIG, RunError, TrainingDiverged, describe, read_config, train
 
     if args.resume and args.overwrite:
         return _fail("train", "--resume continues the run in --out and --overwrite starts it again: give one")
@@ -163,9 +163,9 @@ def run_train(args) -> int:
     if history:
         examples = None
         if any(getattr(layer, "input_dependent", False) for layer in model.layers):
-            saved = TrainConfig.from_json(json.loads((Path(args.out) / CONFIG).read_text()))  # also on --resume
+            saved, _ = read_config(args.out)                                  # also on --resume
             try:
-                examples = load_mnist("test", data_dir=saved.data_dir, dataset=saved.dataset)
+                examples = load_dataset("test", saved.dataset, saved.data_dir, saved.canvas)
             except DataError as err:
                 return _fail("train", err)
         paths = plot_run(model, history, args.out, examples=examples)
@@ -176,7 +176,8 @@ def run_train(args) -> int:
 
 
 def run_compare(args) -> int:
-    from .compare import COMPARE_DEFAULTS, QUICK, ComparisonInterrupted, run_comparison
+    from .compare import (COMPARE_DEFAULTS, QUICK, SUMMARY_FILES, SWEEP_FILES, ComparisonInterrupted,
+                          run_comparison, run_sweep)
     from .data import DataError
     from .train import TrainConfig, TrainingDiverged
 
@@ -186,14 +187,23 @@ def run_compare(args) -> int:
             setattr(args, key, (QUICK if args.quick else COMPARE_DEFAULTS)[key])
     base = TrainConfig(   # --combining is for the fixed LRLC rows; input-dependent rows use full
         layers=("conv",) * args.num_layers, filters=args.filters, combining=args.combining or "row_col",
-        normalize=args.normalize, coord_conv=args.coord_conv, epochs=args.epochs,
+        normalize=args.normalize, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-        dataset=args.dataset, data_dir=args.data_dir, limit_train=args.limit_train)
+        dataset=args.dataset, canvas=args.canvas, data_dir=args.data_dir, limit_train=args.limit_train)
+    sweep = args.positions is not None
+    progress = not args.no_progress and args.jobs == 1
     try:
-        run_comparison(base, args.out, args.position, args.ranks, args.seeds,
-                       wide_rank=args.wide_rank, progress=not args.no_progress and args.jobs == 1,
-                       jobs=args.jobs, input_dependent=args.input_dependent, overwrite=args.overwrite)
+        if sweep:
+            run_sweep(base, args.out, args.positions, args.ranks, args.seeds, progress=progress, jobs=args.jobs,
+                      overwrite=args.overwrite)
+        else:
+            dependent = args.input_dependent
+            run_comparison(base, args.out, args.position, args.ranks, args.seeds,
+                           wide_rank=args.wide_rank, progress=progress, jobs=args.jobs,
+                           input_dependent=True if dependent == "all" else (dependent or False),
+                           overwrite=args.overwrite, coord_conv=args.coord_conv,
+                           lc_inits=("he", "keras") if args.lc_init == "both" else (args.lc_init,))
     except ComparisonInterrupted as err:
         print(f"\n{err}", file=sys.stderr)
         return 130
@@ -202,8 +212,27 @@ def run_compare(args) -> int:
         return 130
     except (DataError, RuntimeError, TrainingDiverged, ValueError) as err:
         return _fail("compare", err)
-    print((Path(args.out) / "results.md").read_text())
-    print(f"wrote {args.out}/results.md, results.csv, accuracy_vs_rank.png")
+    summary = "sweep.md" if sweep else "results.md"
+    print((Path(args.out) / summary).read_text())
+    written = SWEEP_FILES if sweep else SUMMARY_FILES
+    print(f"wrote {args.out}/" + ", ".join(written))
+    return 0
+
+
+def run_digits(args) -> int:
+    from .data import DataError, load_dataset
+    from .plots import plot_digits
+
+    if not args.out.endswith(".png"):
+        return _fail("digits", f"expected --out to name a .png file, got {args.out!r}")
+    try:
+        images, labels = load_dataset(args.split, args.dataset, args.data_dir, args.canvas)
+    except DataError as err:
+        return _fail("digits", err)
+    size = f", {images.shape[1]}x{images.shape[2]}"
+    path = plot_digits(images[: args.count], labels[: args.count], args.out,
+                       title=f"{args.dataset}{size}: the first {min(args.count, len(labels))} {args.split} images")
+    print(f"wrote {path}")
     return 0
 
 
@@ -349,6 +378,21 @@ def _rank_list(text):
     return values
 
 
+def _canvas(text):
+    value = _positive_int(text)
+    if value < 28:
+        raise argparse.ArgumentTypeError(f"expected an image side >= 28 (the digits are 28x28), got {text!r}")
+    return value
+
+
+def _input_dependent_ranks(text):
+    return "all" if text == "all" else _rank_list(text)
+
+
+def _positions(text):
+    return _rank_list(text)
+
+
 def _layer_list(text):
     from .options import LAYER_TYPES
 
@@ -367,8 +411,6 @@ def _add_model_flags(p):
                         "(default: row_col; input-dependent LRLC always uses full)")
     p.add_argument("--normalize", choices=NORMALIZATIONS, default="softmax",
                    help="normalisation of the combining weights over K (default: softmax)")
-    p.add_argument("--coord-conv", action="store_true",
-                   help="append row/column coordinate channels to the input (CoordConv baseline)")
 
 
 def _add_training_flags(p, epochs):
@@ -384,8 +426,12 @@ def _add_training_flags(p, epochs):
                    help="learning-rate schedule; cosine has a linear warm-up (default: cosine)")
     p.add_argument("--warmup-epochs", type=_non_negative_float, default=1.0,
                    help="epochs of linear warm-up for the cosine schedule (default: 1)")
-    p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "mnist-sample"), default="mnist",
-                   help="mnist, fashion-mnist, or mnist-sample (a small real subset bundled with the package, works offline) (default: mnist)")
+    p.add_argument("--dataset", choices=dataset_names(), default="mnist",
+                   help="mnist, fashion-mnist, mnist-sample (a small real subset bundled with the "
+                        "package, works offline), or translated-<any of them>: every digit pasted at "
+                        "a fixed random offset into a --canvas x --canvas image (default: mnist)")
+    p.add_argument("--canvas", type=_canvas, default=40,
+                   help="image side of the translated data sets, >= 28 (default: 40)")
     p.add_argument("--data-dir", default=None,
                    help="folder holding the IDX .gz files (default: $LRLC_NP_DATA, then ~/.cache/lrlc_np)")
     p.add_argument("--limit-train", type=_positive_int, default=None,
@@ -437,6 +483,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--rank", type=_positive_int, default=1,
                     help="rank K of LRLC layers, and the width target of wide_conv (default: 1)")
     _add_model_flags(tr)
+    tr.add_argument("--coord-conv", action="store_true",
+                    help="append row/column coordinate channels to the input (CoordConv baseline)")
+    tr.add_argument("--lc-init", choices=LC_INITS, default="he",
+                    help="how LC layers start: he (fan-in C_in*kh*kw) or keras (as Keras's "
+                         "LocallyConnected2D, whose fan-in also counts the H_out*W_out positions: "
+                         "sqrt(H_out*W_out) times smaller) (default: he)")
     tr.add_argument("--input-dependent", action="store_true",
                     help="combining weights computed from each input by a small network, the "
                          "paper's input-dependent variant (implies --combining full); also writes "
@@ -474,11 +526,24 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rank whose parameter count the wide conv matches (default: 4 if listed, else the largest rank)")
     cp.add_argument("--seeds", type=_int_list, default=[0, 1, 2], help="seeds (default: 0,1,2)")
     _add_model_flags(cp)
-    cp.add_argument("--input-dependent", action="store_true",
-                    help="also train, for every rank in --ranks, LRLC whose combining weights are "
-                         "computed from each input by a small network (the paper's input-dependent "
-                         "variant, combining full), with the same seeds and budget: rows "
-                         "'lrlc input-dependent K=r' and a second LRLC line in the plot")
+    cp.add_argument("--input-dependent", nargs="?", const="all", default=None, type=_input_dependent_ranks,
+                    metavar="RANKS",
+                    help="also train LRLC whose combining weights are computed from each input by a "
+                         "small network (the paper's input-dependent variant, combining full), with the "
+                         "same seeds and budget: rows 'lrlc input-dependent K=r' for every rank in "
+                         "--ranks, or only for the comma-separated RANKS given, and a second LRLC line "
+                         "in the plot")
+    cp.add_argument("--coord-conv", action="store_true",
+                    help="also train the CoordConv baseline: all conv, with row/column coordinate "
+                         "channels appended to the input (row 'coord_conv')")
+    cp.add_argument("--lc-init", choices=(*LC_INITS, "both"), default="he",
+                    help="initialisation of the LC row: he, keras (row 'lc (keras init)', as Keras's "
+                         "LocallyConnected2D starts), or both rows (default: he)")
+    cp.add_argument("--positions", type=_positions, default=None,
+                    help="a rank x position sweep instead of the comparison: LRLC of every rank in "
+                         "--ranks at each of these comma-separated positions, and the all-conv "
+                         "network, over --seeds; writes sweep.md, sweep.csv and heat maps "
+                         "sweep_accuracy.png and sweep_gain.png")
     _add_training_flags(cp, epochs=5)
     cp.add_argument("--jobs", type=_positive_int, default=1,
                     help="runs trained at once, each in its own single-threaded process; "
@@ -494,6 +559,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_flag(cp)
     _add_ops_flag(cp)
     cp.set_defaults(handler=run_compare, **{k: None for k in COMPARE_QUICK})  # resolved in run_compare
+
+    dg = commands.add_parser(
+        "digits",
+        help="draw the first images of a data set (PNG)",
+        description="Draw the first --count images of a data set with their labels, e.g. to see "
+                    "where translated MNIST puts its digits: lrlc digits --dataset "
+                    "translated-mnist --out translated.png",
+    )
+    dg.add_argument("--dataset", choices=dataset_names(), default="mnist-sample",
+                    help="any data set lrlc train accepts (default: mnist-sample)")
+    dg.add_argument("--canvas", type=_canvas, default=40, help="image side of the translated data sets (default: 40)")
+    dg.add_argument("--split", choices=("train", "test"), default="train", help="which split (default: train)")
+    dg.add_argument("--count", type=_positive_int, default=12, help="images to draw (default: 12)")
+    dg.add_argument("--data-dir", default=None,
+                    help="folder holding the IDX .gz files (default: $LRLC_NP_DATA, then ~/.cache/lrlc_np)")
+    dg.add_argument("--out", required=True, help="the PNG file to write")
+    dg.set_defaults(handler=run_digits)
 
     dl = commands.add_parser(
         "download",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .rundir import (CHECKPOINT, CONFIG, RunError, SettingsMismatch, differences, format_differences,
                      read_checkpoint, read_config, saved_epoch)
-from .train import TrainConfig, train
+from .train import TrainConfig, build_model, train
 
 
 #: how long ``lrlc compare --quick`` takes here (2 cores), said once: the help and README quote it
@@ -38,45 +38,62 @@ COMPARE_DEFAULTS = dict(dataset="mnist", filters=64, epochs=5, ranks=[1, 2, 4, 8
 INPUT_DEPENDENT = "lrlc input-dependent"
 
 
+#: the row of the CoordConv baseline (conv everywhere, two coordinate channels appended to the input)
+COORD_CONV = "coord_conv"
+#: the LC row whose weights start as Keras's LocallyConnected2D does (``layers.LocallyConnected2D``)
+LC_KERAS = "lc (keras init)"
+
+
 @dataclasses.dataclass(frozen=True)
 class Variant:
     name: str
     layers: tuple
     rank: int
     input_dependent: bool = False
+    coord_conv: bool = False
+    lc_init: str = "he"
 
 
-def variants(position, num_layers, ranks, wide_rank, input_dependent=False):
+def variants(position, num_layers, ranks, wide_rank, input_dependent=False, *, coord_conv=False,
+             lc_inits=("he",)):
     """The networks to compare: conv everywhere, then one position swapped.
 
-    input_dependent  also one input-dependent LRLC variant per rank, after the fixed ones
+    input_dependent  True: one input-dependent LRLC variant per rank, after the fixed ones; a
+                     list of ranks: only those
+    coord_conv       also the CoordConv baseline (all conv, coordinates appended to the input)
+    lc_inits         the LC rows: "he" ("lc"), "keras" ("lc (keras init)"), or both
     """
     def swapped(kind):
         return tuple(kind if i == position - 1 else "conv" for i in range(num_layers))
 
     out = [Variant("conv", swapped("conv"), 1),
-           Variant(f"wide_conv (K={wide_rank})", swapped("wide_conv"), wide_rank),
-           Variant("lc", swapped("lc"), 1)]
+           Variant(f"wide_conv (K={wide_rank})", swapped("wide_conv"), wide_rank)]
+    if coord_conv:
+        out.append(Variant(COORD_CONV, swapped("conv"), 1, coord_conv=True))
+    out += [Variant("lc" if init == "he" else LC_KERAS, swapped("lc"), 1, lc_init=init) for init in lc_inits]
     out += [Variant(f"lrlc K={r}", swapped("lrlc"), r) for r in ranks]
     if input_dependent:
-        out += [Variant(f"{INPUT_DEPENDENT} K={r}", swapped("lrlc"), r, True) for r in ranks]
+        dependent = ranks if input_dependent is True else list(input_dependent)
+        out += [Variant(f"{INPUT_DEPENDENT} K={r}", swapped("lrlc"), r, True) for r in dependent]
     return out
 
 
 def variant_config(base, variant, seed):
-    """The TrainConfig of one run: ``base`` with the variant's layers and rank, and ``seed``.
+    """The TrainConfig of one run: ``base`` with the variant's layers, rank and options, and ``seed``.
 
     Input-dependent variants use combining "full" (the only mode the combining network
     supports); the other variants keep ``base.combining``.
     """
     config = dataclasses.replace(base, layers=variant.layers, rank=variant.rank, seed=seed,
-                                 input_dependent=variant.input_dependent)
+                                 input_dependent=variant.input_dependent, coord_conv=variant.coord_conv,
+                                 lc_init=variant.lc_init)
     if variant.input_dependent:
         config = dataclasses.replace(config, combining="full")
     return config
 
 
 def _slug(name):
+    """The folder of a variant: "lrlc K=4" -> "lrlc_K4", "lc (keras init)" -> "lc_keras_init"."""
     return name.replace(" ", "_").replace("(", "").replace(")", "").replace("=", "")
 
 
@@ -88,11 +105,6 @@ class ComparisonInterrupted(KeyboardInterrupt):
 
 
 # --------------------------------------------------------------------------- what is on disk
-
-def _same_run(saved, wanted):
-    """True when a saved config is the run asked for (the data folder may differ: same checksums)."""
-    return not differences(saved, wanted, ignore=("data_dir",))
-
 
 def _plan(todo, overwrite):
     """For every run: "done" (its history), "resume", "new" or "overwrite"; reads and checks only.
@@ -138,12 +150,9 @@ def _finished_history(run_dir, config):
     """The metrics of a finished run, read from its checkpoint (the record) and checked."""
     import numpy
 
-    from .models import build_network
     from .optim import SGD
 
-    model = build_network(config.layers, filters=config.filters, rank=config.rank, combining=config.combining,
-                          normalize=config.normalize, batch_norm=config.batch_norm, coord_conv=config.coord_conv,
-                          input_dependent=config.input_dependent, rng=numpy.random.default_rng(0))
+    model = build_model(config, numpy.random.default_rng(0))
     state = read_checkpoint(run_dir / CHECKPOINT, model, SGD(model.params, config.lr), numpy.random.default_rng())
     if state["history"] is None or len(state["history"]) != config.epochs:
         raise RunError(f"{run_dir / CHECKPOINT}: expected the metrics of {config.epochs} epochs; "
@@ -249,38 +258,13 @@ def _run_in_processes(todo, plans, pending, jobs, on_epoch, on_done):
                 os.environ[k] = v
 
 
-def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank=None,
-                   progress=True, jobs=1, log=print, input_dependent=False, overwrite=False):
-    """Train every variant for every seed (reusing finished runs) and write the summaries.
+def _train_all(todo, out, overwrite, jobs, progress, log, summaries):
+    """Train every run of ``todo`` [(variant, seed, config, run_dir)] that is not finished.
 
-    base      settings shared by all runs (epochs, filters, data, optimiser ...)
-    position  1-based layer position that is swapped
-    input_dependent  also train "lrlc input-dependent K=r" for every rank r
-    jobs      runs trained at the same time, each in its own process with a single-threaded
-              BLAS: on a machine with that many cores this uses all of them for the copies
-              and element-wise work too, which one multi-threaded process does not
-    overwrite train again the runs whose saved settings differ from the ones asked for;
-              without it such runs raise SettingsMismatch before anything is trained
-    -> list of row dicts (also written to results.csv)
-
-    A finished run with the same settings is read back, not trained again; a stopped one
-    continues from its checkpoint. Ctrl-C stops every worker and raises ComparisonInterrupted.
+    Finished runs with the same settings are read back, stopped ones continue; the summary
+    files named in ``summaries`` are removed first when anything is trained (they would no
+    longer describe what is on disk). -> {index: history}
     """
-    from .models import build_network
-
-    num_layers = len(base.layers)
-    if not 1 <= position <= num_layers:
-        raise ValueError(f"compare: expected position between 1 and {num_layers}, got {position}")
-    wide_rank = wide_rank or (4 if 4 in ranks else max(ranks))
-    out = Path(out_dir)
-    if base.data_dir is not None:
-        base = dataclasses.replace(base, data_dir=str(Path(base.data_dir).expanduser().absolute()))
-    todo = []
-    for variant in variants(position, num_layers, ranks, wide_rank, input_dependent):
-        for seed in seeds:
-            config = variant_config(base, variant, seed).validate()
-            todo.append((variant, seed, config, out / _slug(variant.name) / f"seed{seed}"))
-
     plans = _plan(todo, overwrite)                   # every check before anything is trained
     histories = {}
     for index, (plan, history) in enumerate(plans):
@@ -300,8 +284,8 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
         log(f"{name(index)}: test accuracy {100 * history[-1]['test_acc']:.2f}%")
 
     pending = [i for i in range(len(todo)) if i not in histories]
-    if pending:                                      # the old summary no longer describes what is on disk
-        for summary in SUMMARY_FILES:
+    if pending:
+        for summary in summaries:
             (out / summary).unlink(missing_ok=True)
     try:
         if jobs <= 1:
@@ -313,17 +297,53 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
             log(f"training {len(pending)} runs, {jobs} at a time")
             _run_in_processes(todo, plans, pending, jobs, on_epoch, on_done)
     except KeyboardInterrupt:
-        raise ComparisonInterrupted(f"interrupted: {_status(todo)} in {out}; results.md was not written. "
+        raise ComparisonInterrupted(f"interrupted: {_status(todo)} in {out}; {summaries[1]} was not written. "
                                     f"Run the same command again to continue.") from None
+    return histories
+
+
+def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank=None,
+                   progress=True, jobs=1, log=print, input_dependent=False, overwrite=False,
+                   coord_conv=False, lc_inits=("he",)):
+    """Train every variant for every seed (reusing finished runs) and write the summaries.
+
+    base      settings shared by all runs (epochs, filters, data, optimiser ...)
+    position  1-based layer position that is swapped
+    input_dependent  also train "lrlc input-dependent K=r" for every rank r (True) or for the
+              ranks listed
+    coord_conv  also train the CoordConv baseline row
+    lc_inits  the LC rows: ("he",), ("keras",) or ("he", "keras")
+    jobs      runs trained at the same time, each in its own process with a single-threaded
+              BLAS: on a machine with that many cores this uses all of them for the copies
+              and element-wise work too, which one multi-threaded process does not
+    overwrite train again the runs whose saved settings differ from the ones asked for;
+              without it such runs raise SettingsMismatch before anything is trained
+    -> list of row dicts (also written to results.csv)
+
+    A finished run with the same settings is read back, not trained again; a stopped one
+    continues from its checkpoint. Ctrl-C stops every worker and raises ComparisonInterrupted.
+    """
+    num_layers = len(base.layers)
+    if not 1 <= position <= num_layers:
+        raise ValueError(f"compare: expected position between 1 and {num_layers}, got {position}")
+    wide_rank = wide_rank or (4 if 4 in ranks else max(ranks))
+    out = Path(out_dir)
+    if base.data_dir is not None:
+        base = dataclasses.replace(base, data_dir=str(Path(base.data_dir).expanduser().absolute()))
+    todo = []
+    for variant in variants(position, num_layers, ranks, wide_rank, input_dependent, coord_conv=coord_conv,
+                            lc_inits=lc_inits):
+        for seed in seeds:
+            config = variant_config(base, variant, seed).validate()
+            todo.append((variant, seed, config, out / _slug(variant.name) / f"seed{seed}"))
+
+    histories = _train_all(todo, out, overwrite, jobs, progress, log, SUMMARY_FILES)
 
     rows, params_of = [], {}
     for index, (variant, seed, config, _) in enumerate(todo):
         history = histories[index]
         if variant not in params_of:   # count once per variant (an LC network can be large)
-            params_of[variant] = build_network(
-                config.layers, filters=config.filters, rank=config.rank, combining=config.combining,
-                normalize=config.normalize, batch_norm=config.batch_norm,
-                coord_conv=config.coord_conv, input_dependent=config.input_dependent).num_parameters
+            params_of[variant] = build_model(config).num_parameters
         params = params_of[variant]
         rows.append({
             "variant": variant.name, "layers": ",".join(variant.layers),
@@ -345,7 +365,7 @@ def _has_rank(variant):
 
 
 def summarise(rows):
-    """Per variant (in order of first appearance): mean/std of test accuracy and more."""
+    """Per variant (in order of first appearance): mean/std of test accuracy, and the accuracies."""
     groups = {}
     for r in rows:
         groups.setdefault(r["variant"], []).append(r)
@@ -356,12 +376,37 @@ def summarise(rows):
             "variant": name, "rank": rs[0]["rank"], "layers": rs[0]["layers"], "runs": len(rs),
             "mean": statistics.mean(acc), "std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
             "params": rs[0]["params"], "seconds_per_epoch": statistics.mean(r["seconds_per_epoch"] for r in rs),
+            "accuracies": acc,
         })
     return summary
 
 
+def _is_lrlc(name):
+    return name.startswith("lrlc K=") or name.startswith(INPUT_DEPENDENT)
+
+
+def differences_table(summary):
+    """The rows of results.md's second table: every row against conv, and every LRLC row
+    against the best of the rows that are not LRLC (by mean). -> [(row, reference, result, why)]"""
+    from .stats import compare_groups
+
+    by_name = {s["variant"]: s for s in summary}
+    out = []
+    conv = by_name.get("conv")
+    others = [s for s in summary if not _is_lrlc(s["variant"])]
+    best = max(others, key=lambda s: s["mean"]) if others else None
+    for s in summary:
+        if conv is not None and s is not conv:
+            out.append((s["variant"], "conv", *compare_groups(s["accuracies"], conv["accuracies"])))
+        if _is_lrlc(s["variant"]) and best is not None and best is not conv:
+            out.append((s["variant"], best["variant"], *compare_groups(s["accuracies"], best["accuracies"])))
+    return out
+
+
 def write_results(rows, out_dir, base, position):
     """results.csv, results.md and accuracy_vs_rank.png in ``out_dir``."""
+    from .stats import NOISE_NOTE, format_comparison
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "results.csv", "w", newline="") as f:
@@ -369,12 +414,13 @@ def write_results(rows, out_dir, base, position):
         writer.writeheader()
         writer.writerows(rows)
     summary = summarise(rows)
+    image = f"{base.canvas}x{base.canvas} canvas" if base.dataset.startswith("translated-") else "28x28"
     lines = [
         f"# Layer position {position}: conv vs wide conv vs LC vs LRLC",
         "",
-        f"{base.dataset}, {base.epochs} epoch{'s' if base.epochs != 1 else ''}, {base.filters} filters, batch {base.batch_size}, "
-        f"lr {base.lr}, {base.schedule} schedule, training examples: "
-        f"{'all' if base.limit_train is None else base.limit_train}; mean ± std over seeds.",
+        f"{base.dataset} ({image}), {base.epochs} epoch{'s' if base.epochs != 1 else ''}, {base.filters} filters, "
+        f"batch {base.batch_size}, lr {base.lr}, {base.schedule} schedule, training examples: "
+        f"{'all' if base.limit_train is None else base.limit_train}; test accuracy as mean ± std over seeds.",
         "",
         "| variant | layers | test accuracy (%) | runs | parameters | seconds / epoch |",
         "|---|---|---|---|---|---|",
@@ -382,6 +428,20 @@ def write_results(rows, out_dir, base, position):
     for s in summary:
         lines.append(f"| {s['variant']} | {s['layers']} | {s['mean']:.2f} ± {s['std']:.2f} | {s['runs']} "
                      f"| {s['params']:,} | {s['seconds_per_epoch']:.1f} |")
+    table = differences_table(summary)
+    lines += ["", "## Differences", ""]
+    if not table:
+        lines.append("No row to compare against (no conv row).")
+    elif all(result is None for _, _, result, _ in table):
+        lines.append(f"No claim: {table[0][3]}. Train every row with several seeds (--seeds 0,1,2) to "
+                     f"tell a difference from the spread between seeds.")
+    else:
+        lines += [f"Test accuracy of each row minus that of the reference row, in percentage points, with "
+                  f"its 95% confidence interval and the p-value of Welch's t-test (``lrlc_np.stats``); "
+                  f"\"{NOISE_NOTE}\" marks an interval that contains 0, a difference the seeds alone "
+                  f"could give. Every LRLC row is also compared with the best row that is not LRLC.", "",
+                  "| row | against | difference (95% CI), p |", "|---|---|---|"]
+        lines += [f"| {row} | {ref} | {format_comparison(result, why)} |" for row, ref, result, why in table]
     (out / "results.md").write_text("\n".join(lines) + "\n")
     plot_accuracy_vs_rank(summary, out / "accuracy_vs_rank.png", position)
 
@@ -397,9 +457,10 @@ def plot_accuracy_vs_rank(summary, path, position):
         if group:
             ax.errorbar([s["rank"] for s in group], [s["mean"] for s in group], yerr=[s["std"] for s in group],
                         fmt=fmt, capsize=4, label=label)
-    styles = {"conv": ("k", "--"), "lc": ("tab:red", ":"), "wide_conv": ("tab:green", "-.")}
+    styles = {"conv": ("k", "--"), "lc": ("tab:red", ":"), "wide_conv": ("tab:green", "-."),
+              COORD_CONV: ("tab:purple", (0, (5, 1))), LC_KERAS: ("tab:orange", ":")}
     for s in summary:
-        key = s["variant"].split(" ")[0]
+        key = s["variant"] if s["variant"] in styles else s["variant"].split(" ")[0]
         if key in styles:
             color, dash = styles[key]
             ax.axhline(s["mean"], color=color, linestyle=dash, label=f"{s['variant']}")
@@ -412,4 +473,122 @@ def plot_accuracy_vs_rank(summary, path, position):
         ax.set_xticks(ranks, [str(r) for r in ranks])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- rank x position sweep
+
+#: the files ``run_sweep`` writes
+SWEEP_FILES = ("sweep.csv", "sweep.md", "sweep_accuracy.png", "sweep_gain.png")
+
+
+def run_sweep(base: TrainConfig, out_dir, positions, ranks, seeds, progress=True, jobs=1, log=print,
+              overwrite=False):
+    """LRLC of every rank at every layer position, against the all-conv network, over ``seeds``.
+
+    The all-conv network is the same whichever position is asked, so it is trained once per
+    seed (``out/conv/seed<s>``); LRLC K=r at position p is ``out/layer<p>/lrlc_K<r>/seed<s>``.
+    Writes sweep.csv (one row per run), sweep.md (mean ± std per cell, and each cell's gain
+    over conv with its 95% confidence interval and Welch's p), sweep_accuracy.png and
+    sweep_gain.png (heat maps: positions down, ranks across). -> list of row dicts
+    """
+    num_layers = len(base.layers)
+    bad = [p for p in positions if not 1 <= p <= num_layers]
+    if bad or not positions:
+        raise ValueError(f"compare: expected positions between 1 and {num_layers}, got {list(positions)}")
+    out = Path(out_dir)
+    if base.data_dir is not None:
+        base = dataclasses.replace(base, data_dir=str(Path(base.data_dir).expanduser().absolute()))
+    cells = [(None, None, Variant("conv", ("conv",) * num_layers, 1))]
+    for p in positions:
+        layers = tuple("lrlc" if i == p - 1 else "conv" for i in range(num_layers))
+        cells += [(p, r, Variant(f"lrlc K={r} at layer {p}", layers, r)) for r in ranks]
+    todo, where = [], []
+    for p, r, variant in cells:
+        folder = out / "conv" if p is None else out / f"layer{p}" / f"lrlc_K{r}"
+        for seed in seeds:
+            todo.append((variant, seed, variant_config(base, variant, seed).validate(), folder / f"seed{seed}"))
+            where.append((p, r))
+    histories = _train_all(todo, out, overwrite, jobs, progress, log, SWEEP_FILES)
+    rows = []
+    for index, ((variant, seed, config, _), (p, r)) in enumerate(zip(todo, where)):
+        history = histories[index]
+        rows.append({"position": "" if p is None else p, "rank": "" if r is None else r, "variant": variant.name,
+                     "seed": seed, "test_acc": history[-1]["test_acc"], "val_acc": history[-1]["val_acc"],
+                     "seconds_per_epoch": statistics.mean(m["seconds"] for m in history)})
+    write_sweep(rows, out, base, positions, ranks)
+    return rows
+
+
+def sweep_grid(rows, positions, ranks):
+    """(conv accuracies, {(position, rank): accuracies}) in %, from the rows of ``run_sweep``."""
+    conv = [100 * r["test_acc"] for r in rows if r["position"] == ""]
+    cells = {(p, k): [100 * r["test_acc"] for r in rows if r["position"] == p and r["rank"] == k]
+             for p in positions for k in ranks}
+    return conv, cells
+
+
+def write_sweep(rows, out_dir, base, positions, ranks):
+    """sweep.csv, sweep.md, sweep_accuracy.png and sweep_gain.png in ``out_dir``."""
+    import numpy
+
+    from .stats import NOISE_NOTE, compare_groups, format_comparison
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "sweep.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    conv, cells = sweep_grid(rows, positions, ranks)
+    mean = numpy.array([[statistics.mean(cells[p, k]) for k in ranks] for p in positions])
+    std = numpy.array([[statistics.stdev(cells[p, k]) if len(cells[p, k]) > 1 else 0.0 for k in ranks]
+                       for p in positions])
+    conv_mean = statistics.mean(conv)
+    conv_std = statistics.stdev(conv) if len(conv) > 1 else 0.0
+    lines = [f"# LRLC rank x layer position: test accuracy (%)", "",
+             f"{base.dataset}, {base.epochs} epoch{'s' if base.epochs != 1 else ''}, {base.filters} filters, "
+             f"batch {base.batch_size}, lr {base.lr}, training examples: "
+             f"{'all' if base.limit_train is None else base.limit_train}, {len(conv)} seed{'s' if len(conv) != 1 else ''}; "
+             f"mean ± std over seeds. All conv: {conv_mean:.2f} ± {conv_std:.2f}.", "",
+             "| layer | " + " | ".join(f"K={k}" for k in ranks) + " |", "|---|" + "---|" * len(ranks)]
+    for i, p in enumerate(positions):
+        lines.append(f"| {p} | " + " | ".join(f"{mean[i, j]:.2f} ± {std[i, j]:.2f}" for j in range(len(ranks))) + " |")
+    lines += ["", "## Gain over all conv (percentage points)", "",
+              f"Difference of means with its 95% confidence interval and Welch's p (``lrlc_np.stats``); "
+              f"\"{NOISE_NOTE}\" marks an interval that contains 0.", "",
+              "| layer | " + " | ".join(f"K={k}" for k in ranks) + " |", "|---|" + "---|" * len(ranks)]
+    for p in positions:
+        lines.append(f"| {p} | " + " | ".join(format_comparison(*compare_groups(cells[p, k], conv)) for k in ranks) + " |")
+    (out / "sweep.md").write_text("\n".join(lines) + "\n")
+    plot_heat_map(mean, positions, ranks, out / "sweep_accuracy.png",
+                  title=f"LRLC test accuracy (%), all conv {conv_mean:.2f}", cmap="viridis")
+    plot_heat_map(mean - conv_mean, positions, ranks, out / "sweep_gain.png",
+                  title="LRLC gain over all conv (points)", cmap="RdBu", centred=True)
+
+
+def plot_heat_map(values, positions, ranks, path, title, cmap="viridis", centred=False):
+    """A positions x ranks grid of numbers as a heat map, each cell labelled with its value."""
+    import numpy
+
+    from .plots import _pyplot, _save
+
+    plt = _pyplot()
+    values = numpy.asarray(values, dtype=float)
+    fig, ax = plt.subplots(figsize=(1.2 * len(ranks) + 2.4, 0.9 * len(positions) + 1.6))
+    limits = {}
+    if centred:
+        top = float(numpy.abs(values).max()) or 1.0
+        limits = dict(vmin=-top, vmax=top)
+    image = ax.imshow(values, cmap=cmap, aspect="auto", **limits)
+    for i in range(len(positions)):
+        for j in range(len(ranks)):
+            r, g, b, _ = image.cmap(image.norm(values[i, j]))
+            ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"   # readable on the cell
+            ax.text(j, i, f"{values[i, j]:+.2f}" if centred else f"{values[i, j]:.2f}", ha="center", va="center",
+                    fontsize=9, color=ink)
+    ax.set_xticks(range(len(ranks)), [f"K={k}" for k in ranks])
+    ax.set_yticks(range(len(positions)), [f"layer {p}" for p in positions])
+    ax.set(xlabel="LRLC rank", ylabel="position of the LRLC layer", title=title)
+    fig.colorbar(image, ax=ax, shrink=0.85)
     return _save(fig, path)

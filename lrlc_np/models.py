@@ -74,7 +74,7 @@ def _fmt(shape):
 def build_network(layer_types=("conv", "conv", "conv"), filters=64, kernel_size=3, rank=1,
                   combining=None, normalize="softmax", batch_norm=True, coord_conv=False,
                   input_shape=(1, 28, 28), num_classes=10, rng=None, dtype=numpy.float32,
-                  input_dependent=False):
+                  input_dependent=False, lc_init="he"):
     """Build the paper's network; see the module docstring.
 
     layer_types      one entry per 3x3 layer: "conv", "lc", "lrlc" or "wide_conv"
@@ -84,6 +84,7 @@ def build_network(layer_types=("conv", "conv", "conv"), filters=64, kernel_size=
                      input_dependent=True)
     input_dependent  True: every LRLC layer computes alpha (N, K, H_out, W_out) from its input
                      with a small network; needs an "lrlc" layer and combining "full" (or None)
+    lc_init          how LC layers start: "he" or "keras" (``layers.LocallyConnected2D``)
     input_shape      (C, H, W) of one example
     rng              numpy.random.Generator for the initial weights (None: unseeded)
     -> Network (a Sequential); input (N, C, H, W) -> class logits (N, num_classes).
@@ -128,7 +129,7 @@ def build_network(layer_types=("conv", "conv", "conv"), filters=64, kernel_size=
             out = wide_conv_filters(channels, filters, rank, last)
             layer = L.Conv2D(channels, out, kernel_size, bias=not batch_norm, **common)
         elif kind == "lc":
-            layer = L.LocallyConnected2D(channels, out, kernel_size, (height, width), **common)
+            layer = L.LocallyConnected2D(channels, out, kernel_size, (height, width), init=lc_init, **common)
         else:
             layer = L.LowRankLocallyConnected2D(
                 channels, out, kernel_size, (height, width), rank, combining=combining,
@@ -145,5 +146,5 @@ def build_network(layer_types=("conv", "conv", "conv"), filters=64, kernel_size=
     config = dict(layer_types=list(layer_types), filters=filters, kernel_size=kernel_size, rank=rank,
                   combining=combining, normalize=normalize, batch_norm=batch_norm,
                   coord_conv=coord_conv, input_shape=list(input_shape), num_classes=num_classes,
-                  input_dependent=input_dependent)
+                  input_dependent=input_dependent, lc_init=lc_init)
     return Network(*layers, input_shape=input_shape, config=config)

@@ -15,6 +15,9 @@ NORMALIZATIONS = ("softmax", "norm", "none")
 METHODS = ("auto", "conv", "lc")
 #: how an LRLC layer's logits start
 INITS = ("conv", "random")
+#: how an LC layer's weights start: He-uniform over the fan-in C_in*kh*kw ("he"), or as Keras's
+#: LocallyConnected2D (the paper's code), whose fan-in also counts the H_out*W_out positions
+LC_INITS = ("he", "keras")
 #: the layer kinds of the paper's network (``models.build_network``)
 LAYER_TYPES = ("conv", "lc", "lrlc", "wide_conv")
 #: learning-rate schedules (``optim.learning_rate``)

@@ -80,6 +80,30 @@ def plot_filters(weight, path, title="First-layer filters", max_filters=64):
     return _save(fig, path)
 
 
+def plot_digits(images, labels, path, title="Digits", cols=6):
+    """uint8 images (N, H, W) in a grid, each titled with its label (None: untitled), with a frame
+    that shows the image's border (a translated digit sits somewhere inside it)."""
+    plt = _pyplot()
+    images = numpy.asarray(to_numpy(images))
+    if images.ndim != 3 or len(images) == 0:
+        raise ValueError(f"plot_digits: expected images (N, H, W) with N >= 1, got shape {images.shape}")
+    count = len(images)
+    cols = min(cols, count)
+    rows = math.ceil(count / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.7 * rows + 0.5), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if index < count:
+            ax.imshow(images[index], cmap="gray", vmin=0, vmax=255)
+            if labels is not None:
+                ax.set_title(f"{int(labels[index])}", fontsize=9)
+        else:
+            ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
 def plot_combining_weights(alpha, path, title="Combining weights"):
     """One map per basis: alpha[k] over output rows and columns, as in the paper's figures.
 

@@ -37,6 +37,10 @@ RUN_FILES = (CONFIG, CHECKPOINT, METRICS, DIVERGED)
 #: what every line of metrics.jsonl and every record in a checkpoint holds
 METRIC_KEYS = ("epoch", "train_loss", "train_acc", "val_acc", "test_acc", "lr", "seconds", "images_per_s")
 
+#: settings that runs of version 0.4 did not save: missing, they take their defaults, which is
+#: what 0.4 did (28x28 images, He-initialised LC layers)
+ADDED_SETTINGS = ("canvas", "lc_init")
+
 #: settings ``--resume`` may change, and when:
 #:   epochs    more epochs than were trained (the schedule is then the new length's)
 #:   data_dir  another folder holding the same data (the checksums make it the same data)
@@ -83,7 +87,7 @@ def read_config(out_dir):
                        f"{type(saved).__name__}; {remedy}")
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
     unknown = sorted(set(saved) - set(fields) - {"changes"})
-    missing = [name for name in fields if name not in saved]
+    missing = [name for name in fields if name not in saved and name not in ADDED_SETTINGS]
     if unknown or missing:
         found = "; ".join(part for part in (
             f"unknown settings {', '.join(unknown)}" if unknown else "",

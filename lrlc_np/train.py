@@ -65,7 +65,9 @@ class TrainConfig:
     schedule: str = "cosine"
     warmup_epochs: float = 1.0
     seed: int = 0
-    dataset: str = "mnist"
+    dataset: str = "mnist"           # or "fashion-mnist", "mnist-sample", "translated-<any of them>"
+    canvas: int = 40                 # side of the translated data sets' images (others: 28)
+    lc_init: str = "he"              # LC weights: "he" (fan-in C_in*kh*kw) or "keras" (times H_out*W_out)
     data_dir: str | None = None
     limit_train: int | None = None
     val_fraction: float = 0.08
@@ -73,8 +75,8 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Check every setting; raises ValueError naming the bad one."""
-        from .data import DATASETS
-        from .options import COMBININGS, LAYER_TYPES, NORMALIZATIONS, SCHEDULES, resolve_combining
+        from .data import IMAGE_SIZE, dataset_names
+        from .options import COMBININGS, LAYER_TYPES, LC_INITS, NORMALIZATIONS, SCHEDULES, resolve_combining
 
         def bad(name, expected):
             raise ValueError(f"TrainConfig: expected {name} {expected}, got {getattr(self, name)!r}")
@@ -113,8 +115,12 @@ class TrainConfig:
             bad("momentum", "as a number in [0, 1) (at 1 or more the velocity never decays)")
         if not number(self.val_fraction) or not 0 <= self.val_fraction < 1:
             bad("val_fraction", "in [0, 1)")
-        if not isinstance(self.dataset, str) or self.dataset not in DATASETS:
-            bad("dataset", f"in {', '.join(DATASETS)}")
+        if not isinstance(self.dataset, str) or self.dataset not in dataset_names():
+            bad("dataset", f"in {', '.join(dataset_names())}")
+        if not isinstance(self.canvas, int) or isinstance(self.canvas, bool) or self.canvas < IMAGE_SIZE:
+            bad("canvas", f"as an int >= {IMAGE_SIZE}")
+        if not isinstance(self.lc_init, str) or self.lc_init not in LC_INITS:
+            bad("lc_init", f"in {', '.join(LC_INITS)}")
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             bad("data_dir", "as None or a folder (a string)")
         return self
@@ -135,19 +141,37 @@ class TrainConfig:
 # --------------------------------------------------------------------------- data
 
 def load_data(config: TrainConfig):
-    """(train, val, test) splits as (images uint8 (N, 28, 28), labels int64 (N,)) pairs.
+    """(train, val, test) splits as (images uint8 (N, H, W), labels int64 (N,)) pairs.
 
-    Validation is the first ``val_fraction`` of the training set (8%, as in the paper's
-    code); ``limit_train`` keeps only the first examples of the rest.
+    H = W = 28, or ``config.canvas`` for the translated data sets. Validation is the first
+    ``val_fraction`` of the training set (8%, as in the paper's code); ``limit_train`` keeps
+    only the first examples of the rest.
     """
-    from .data import load_mnist, train_val_split
+    from .data import load_dataset, train_val_split
 
-    train_images, train_labels = load_mnist("train", data_dir=config.data_dir, dataset=config.dataset)
-    test = load_mnist("test", data_dir=config.data_dir, dataset=config.dataset)
+    train_images, train_labels = load_dataset("train", config.dataset, config.data_dir, config.canvas)
+    test = load_dataset("test", config.dataset, config.data_dir, config.canvas)
     train, val = train_val_split(train_images, train_labels, config.val_fraction)
     if config.limit_train is not None:
         train = (train[0][: config.limit_train], train[1][: config.limit_train])
     return train, val, test
+
+
+def input_shape(config: TrainConfig):
+    """(C, H, W) of the run's images: (1, 28, 28), or (1, canvas, canvas) for translated data."""
+    from .data.translated import source_of
+
+    side = config.canvas if source_of(config.dataset)[1] else 28
+    return (1, side, side)
+
+
+def build_model(config: TrainConfig, rng=None):
+    """The network ``config`` describes (``models.build_network``), weights drawn from ``rng``."""
+    return build_network(config.layers, filters=config.filters, rank=config.rank,
+                         combining=config.combining, normalize=config.normalize,
+                         batch_norm=config.batch_norm, coord_conv=config.coord_conv,
+                         input_dependent=config.input_dependent, lc_init=config.lc_init,
+                         input_shape=input_shape(config), rng=rng)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -279,10 +303,7 @@ def train(config, out_dir, *, resume=False, overwrite=False, progress=True, on_e
 
     train_set, val_set, test_set = load_data(config)
     seeds = numpy.random.SeedSequence(config.seed).spawn(2)
-    model = build_network(config.layers, filters=config.filters, rank=config.rank,
-                          combining=config.combining, normalize=config.normalize,
-                          batch_norm=config.batch_norm, coord_conv=config.coord_conv,
-                          input_dependent=config.input_dependent, rng=numpy.random.default_rng(seeds[0]))
+    model = build_model(config, numpy.random.default_rng(seeds[0]))
     data_rng = numpy.random.default_rng(seeds[1])
     optimizer = SGD(model.params, config.lr, momentum=config.momentum, nesterov=config.nesterov,
                     weight_decay=config.weight_decay, decay=model.decay_names())

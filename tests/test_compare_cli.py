@@ -203,7 +203,7 @@ def test_write_results_from_given_rows(tmp_path):
     text = (tmp_path / "results.md").read_text()
     assert "| conv | conv,conv,conv | 55.00 ± 7.07 | 2 | 100 |" in text
     assert "| lrlc K=4 | conv,conv,conv | 65.00 ± 0.00 | 1 |" in text
-    assert re.search(r"mnist-sample, 1 epochs?, 4 filters, batch 64", text) and "training examples: 128" in text
+    assert re.search(r"mnist-sample \(28x28\), 1 epochs?, 4 filters, batch 64", text) and "training examples: 128" in text
     assert _is_png(tmp_path / "accuracy_vs_rank.png")
     with open(tmp_path / "results.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 6

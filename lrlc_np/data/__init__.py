@@ -12,6 +12,8 @@ Data sets (``DATASETS``):
     "mnist-sample"   4000 train + 1000 test real MNIST digits (class-balanced, 400/100 per digit)
                      shipped inside the package (lrlc_np/sample_data/), so tutorials and tests
                      run with no download; built by ``make_sample``
+    "translated-<name>"  any of them with every digit pasted at a fixed random offset into a
+                     larger empty canvas (``translated``: 40x40 unless told), ``load_dataset``
 
 The IDX format (LeCun's): a big-endian header, then the raw bytes, row-major.
 
@@ -45,9 +47,10 @@ from .idx import read_idx, verify_file, write_idx
 from .registry import DATASETS, IMAGE_SIZE, SAMPLE_DIR, SPLITS, DataError, DownloadError, _standard_files
 from .sample import make_sample
 from .sources import _find_file, default_data_dir, download, load_mnist
+from .translated import dataset_names, load_dataset, offsets, translate
 
 __all__ = [
     "DATASETS", "IMAGE_SIZE", "SAMPLE_DIR", "SPLITS", "DataError", "DownloadError", "default_data_dir",
     "download", "iterate_minibatches", "load_mnist", "make_sample", "read_idx", "to_model_input",
-    "train_val_split", "verify_file", "write_idx",
+    "train_val_split", "verify_file", "write_idx", "dataset_names", "load_dataset", "offsets", "translate",
 ]
