@@ -546,7 +546,7 @@ def write_sweep(rows, out_dir, base, positions, ranks):
                        for p in positions])
     conv_mean = statistics.mean(conv)
     conv_std = statistics.stdev(conv) if len(conv) > 1 else 0.0
-    lines = [f"# LRLC rank x layer position: test accuracy (%)", "",
+    lines = ["# LRLC rank x layer position: test accuracy (%)", "",
              f"{base.dataset}, {base.epochs} epoch{'s' if base.epochs != 1 else ''}, {base.filters} filters, "
              f"batch {base.batch_size}, lr {base.lr}, training examples: "
              f"{'all' if base.limit_train is None else base.limit_train}, {len(conv)} seed{'s' if len(conv) != 1 else ''}; "

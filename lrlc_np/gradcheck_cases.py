@@ -41,6 +41,11 @@ def gradcheck_cases(rng):
                                        input_dependent=True, **geom, rng=rng, dtype=f64)
     _randomise_biases(layer, rng)
     yield "LRLC K=2 input-dependent alpha", layer, x, {}
+    layer = L.LowRankLocallyConnected2D(3, 4, [3, (5, 3), 1], input_size=(7, 6), rank=3, padding="same",
+                                       dilations=[2, 1, 1], init="random", rng=rng, dtype=f64)
+    _randomise_biases(layer, rng)
+    yield "LRLC K=3 bases 3x3 d2, 5x3, 1x1", layer, x, {}
+    yield "Conv2D 5x3, padding same", L.Conv2D(3, 4, (5, 3), padding="same", rng=rng, dtype=f64), x, {}
     yield "Dense", L.Dense(5, 3, rng=rng, dtype=f64), to_device(rng.standard_normal((4, 5))), {}
     away_from_zero = rng.standard_normal((2, 3, 4, 5))
     away_from_zero += numpy.where(away_from_zero >= 0, 0.1, -0.1)  # ReLU has a kink at 0

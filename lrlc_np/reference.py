@@ -201,6 +201,72 @@ def lrlc2d_backward(dy, x, bases, alpha, stride=1, padding=0):
     return dxpad[:, :, ph : ph + h, pw : pw + w], dbases, dalpha
 
 
+def lrlc2d_per_basis(x, bases, alpha, dilations):
+    """y[n, o, i, j] = sum_k alpha[k, i, j] * sum_{c, p, q} bases[k][o, c, p, q] * x[n, c, i - t_k + p*d_k, j - u_k + q*d_k]
+
+    with x = 0 outside the image ('same' padding: t_k = d_k*(kh_k - 1)/2, u_k = d_k*(kw_k - 1)/2),
+    x (N, C_in, H, W), bases a list of K (C_out, C_in, kh_k, kw_k), dilations K ints,
+    alpha (K, H, W) shared or (N, K, H, W) per example; y (N, C_out, H, W)
+    """
+    x = np.asarray(x)
+    n, c_in, h, w = x.shape
+    c_out = bases[0].shape[0]
+    y = np.zeros((n, c_out, h, w), dtype=x.dtype)
+    for b in range(n):
+        a = alpha if alpha.ndim == 3 else alpha[b]
+        for o in range(c_out):
+            for i in range(h):
+                for j in range(w):
+                    total = 0.0
+                    for k, (basis, d) in enumerate(zip(bases, dilations)):
+                        kh, kw = basis.shape[2:]
+                        t, u = d * (kh - 1) // 2, d * (kw - 1) // 2
+                        response = 0.0
+                        for c in range(c_in):
+                            for p in range(kh):
+                                for q in range(kw):
+                                    r, s = i - t + p * d, j - u + q * d
+                                    if 0 <= r < h and 0 <= s < w:
+                                        response += basis[o, c, p, q] * x[b, c, r, s]
+                        total += a[k, i, j] * response
+                    y[b, o, i, j] = total
+    return y
+
+
+def lrlc2d_per_basis_backward(dy, x, bases, alpha, dilations):
+    """Gradients of ``lrlc2d_per_basis``: each term alpha[k, i, j] * bases[k][o, c, p, q] * x[n, c, r, s]
+    hands dy[n, o, i, j] times the other two to each of its three numbers.
+
+    -> dx (N, C_in, H, W), dbases (a list like bases), dalpha like alpha
+    """
+    x = np.asarray(x)
+    n, c_in, h, w = x.shape
+    c_out = bases[0].shape[0]
+    dx = np.zeros_like(x)
+    dbases = [np.zeros_like(basis) for basis in bases]
+    dalpha = np.zeros_like(alpha)
+    for b in range(n):
+        a = alpha if alpha.ndim == 3 else alpha[b]
+        da = dalpha if alpha.ndim == 3 else dalpha[b]
+        for o in range(c_out):
+            for i in range(h):
+                for j in range(w):
+                    g = dy[b, o, i, j]
+                    for k, (basis, d) in enumerate(zip(bases, dilations)):
+                        kh, kw = basis.shape[2:]
+                        t, u = d * (kh - 1) // 2, d * (kw - 1) // 2
+                        for c in range(c_in):
+                            for p in range(kh):
+                                for q in range(kw):
+                                    r, s = i - t + p * d, j - u + q * d
+                                    if 0 <= r < h and 0 <= s < w:
+                                        v = x[b, c, r, s]
+                                        da[k, i, j] += g * basis[o, c, p, q] * v
+                                        dbases[k][o, c, p, q] += g * a[k, i, j] * v
+                                        dx[b, c, r, s] += g * a[k, i, j] * basis[o, c, p, q]
+    return dx, dbases, dalpha
+
+
 NORM_EPS = 1e-12   # the "norm" normalisation divides by max(||l||_2, NORM_EPS)
 
 

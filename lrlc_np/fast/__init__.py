@@ -19,7 +19,8 @@ written again by the next backward pass of that weight.
 from ..ops import (bilinear_resize_backward, bilinear_resize_forward, col2im, combining_weights_backward,
                    combining_weights_forward, concat_channels_backward, concat_channels_forward,
                    conv_output_size, dense_backward, dense_forward, depthwise_conv2d_backward,
-                   depthwise_conv2d_forward, effective_weight, im2col, interpolation_matrix, row_col_sum_backward,
+                   depthwise_conv2d_forward, effective_weight, im2col, interpolation_matrix,
+                   lrlc2d_per_basis_backward, lrlc2d_per_basis_forward, row_col_sum_backward,
                    row_col_sum_forward, sigmoid_backward, sigmoid_forward, softmax_cross_entropy_backward,
                    softmax_cross_entropy_forward)
 from .activations import relu_backward, relu_forward

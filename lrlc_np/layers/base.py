@@ -211,6 +211,9 @@ class _SpatialLayer(Layer):
         self.out_channels = _checks.positive_int(out_channels, "out_channels", owner)
         self.kernel_size = _checks.pair(kernel_size, "kernel_size", owner)
         self.stride = _checks.pair(stride, "stride", owner)
+        self.dilation = (1, 1)
+        if isinstance(padding, str):
+            padding = self._same_padding(padding, self.kernel_size, 1)
         self.padding = _checks.pair(padding, "padding", owner, minimum=0)
         self.dtype = _float_dtype(dtype, owner)
         self.rng = numpy.random.default_rng() if rng is None else rng
@@ -218,11 +221,25 @@ class _SpatialLayer(Layer):
             raise TypeError(f"{owner}: expected rng as a numpy.random.Generator or None, got {type(rng).__name__}")
         self.fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
 
+    def _same_padding(self, padding, kernel_size, dilation):
+        """padding="same": the (ph, pw) that keeps the input's size, which needs stride 1 and a
+        padding that splits evenly, d*(k - 1)/2 on each side (odd kernels)."""
+        from ..ops.lrlc_per_basis import same_padding
+
+        owner = type(self).__name__
+        if padding != "same":
+            raise ValueError(f"{owner}: expected padding as an int, a pair or 'same', got {padding!r}")
+        if self.stride != (1, 1):
+            raise ValueError(f"{owner}: padding='same' keeps the input's size, which needs stride 1, got "
+                             f"stride {self.stride}")
+        return same_padding(kernel_size, dilation, owner)
+
     def _bind_input_size(self, input_size):
         """Fix the input size (LC and LRLC weights belong to positions) and compute H_out, W_out."""
         owner = type(self).__name__
         self.input_size = _checks.pair(input_size, "input_size", owner)
-        self.output_size = output_hw(*self.input_size, self.kernel_size, self.stride, self.padding, owner)
+        self.output_size = output_hw(*self.input_size, self.kernel_size, self.stride, self.padding, owner,
+                                     self.dilation)
         if min(self.output_size) < 1:  # pragma: no cover - output_hw already rejects this
             raise ValueError(f"{owner}: no output positions for input_size {self.input_size}")
 

@@ -48,7 +48,16 @@ class LowRankLocallyConnected2D(_SpatialLayer):
                parameters appear here as "combiner.<name>" (e.g. "combiner.low.weight").
                ``init`` does not apply: the network starts as in the authors' code
                (Glorot-uniform weights, zero biases), so alpha starts near uniform, not at it.
-    params     bases (K, C_out, C_in, kh, kw) He-uniform; the logits above (none when
+    padding    an int, a pair, or "same" (stride 1, odd kernels: the output keeps the input's size)
+    kernel_size, dilations
+               one kernel for every basis (an int or a pair; dilations 1), or, as the authors'
+               layer allows, a list of K kernel sizes and/or a list of K dilations (an int
+               applies to all): basis k is a kh_k x kw_k kernel whose taps are d_k apart
+               (``ops.lrlc_per_basis``). The responses must line up, so that needs
+               padding="same" and stride 1; the bases are then "bases.0" ... "bases.<K-1>",
+               and there is no single effective LC weight.
+    params     bases (K, C_out, C_in, kh, kw) He-uniform (per basis: bases.k (C_out, C_in,
+               kh_k, kw_k), each He-uniform over its own fan-in); the logits above (none when
                input_dependent); bias (C_out,) if bias=True; the spatial biases above if
                spatial_bias=True (all zeros)
     """
@@ -57,10 +66,19 @@ class LowRankLocallyConnected2D(_SpatialLayer):
 
     def __init__(self, in_channels, out_channels, kernel_size, input_size, rank, stride=1,
                  padding=0, combining=None, normalize="softmax", bias=True, spatial_bias=True,
-                 init="conv", *, rng=None, dtype=numpy.float32, method="auto", input_dependent=False):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, rng, dtype)
+                 init="conv", *, rng=None, dtype=numpy.float32, method="auto", input_dependent=False,
+                 dilations=1):
         owner = type(self).__name__
         self.rank = _checks.positive_int(rank, "rank", owner)
+        self.per_basis = isinstance(kernel_size, list) or isinstance(dilations, list) or dilations != 1
+        if self.per_basis:
+            kernels, dilations = self._per_basis_geometry(kernel_size, dilations, padding, stride, owner)
+            super().__init__(in_channels, out_channels, kernels[0], stride, 0, rng, dtype)
+            self.kernel_sizes, self.dilations = kernels, dilations
+            self.dilation = (dilations[0], dilations[0])
+            self.padding = self._same_padding("same", kernels[0], dilations[0])
+        else:
+            super().__init__(in_channels, out_channels, kernel_size, stride, padding, rng, dtype)
         if not isinstance(input_dependent, bool):
             raise TypeError(f"{owner}: expected input_dependent as True or False, got {input_dependent!r}")
         self.combining = resolve_combining(combining, input_dependent, owner)
@@ -72,11 +90,20 @@ class LowRankLocallyConnected2D(_SpatialLayer):
                 f"{owner}: input_dependent=True gives every example its own alpha, which method "
                 f"'lc' cannot use; use method 'auto' or 'conv'"
             )
+        if self.per_basis and self.method == "lc":
+            raise ValueError(f"{owner}: bases of their own kernel sizes or dilations have no single LC "
+                             f"weight, which method 'lc' needs; use method 'auto' or 'conv'")
         self.input_dependent = input_dependent
         self._bind_input_size(input_size)
         k, (ho, wo) = self.rank, self.output_size
-        shape = (k, self.out_channels, self.in_channels, *self.kernel_size)
-        self._add_param("bases", _he_uniform(self.rng, shape, self.fan_in, self.dtype))
+        if self.per_basis:
+            for index, (kh, kw) in enumerate(self.kernel_sizes):
+                shape = (self.out_channels, self.in_channels, kh, kw)
+                self._add_param(f"bases.{index}", _he_uniform(self.rng, shape, self.in_channels * kh * kw, self.dtype))
+            self.decayed = tuple(f"bases.{index}" for index in range(k))
+        else:
+            shape = (k, self.out_channels, self.in_channels, *self.kernel_size)
+            self._add_param("bases", _he_uniform(self.rng, shape, self.fan_in, self.dtype))
         logit_shapes = {"row_col": {"row_logits": (k, ho), "col_logits": (k, wo)},
                         "row": {"row_logits": (k, ho)},
                         "col": {"col_logits": (k, wo)},
@@ -90,7 +117,7 @@ class LowRankLocallyConnected2D(_SpatialLayer):
             # from now on the combiner's params and grads are views of this layer's entries
             self.combiner.params = PrefixedDict(self.params, "combiner.")
             self.combiner.grads = PrefixedDict(self.grads, "combiner.")
-            self.decayed = ("bases",) + tuple(f"combiner.{n}" for n in self.combiner.decayed)
+            self.decayed = self.decayed + tuple(f"combiner.{n}" for n in self.combiner.decayed)
         # With init="conv" every logit gets the same value; the full logit of a position is
         # the sum of len(logit_shapes) parts, so each part holds an equal share of it.
         full_value = 0.0 if self.normalize == "softmax" else 1.0 / math.sqrt(k)
@@ -109,6 +136,29 @@ class LowRankLocallyConnected2D(_SpatialLayer):
                            "full": {"spatial_bias": (ho, wo)}}[self.combining]
             for name, s in bias_shapes.items():
                 self._add_param(name, _zeros(s, self.dtype))
+
+    def _per_basis_geometry(self, kernel_size, dilations, padding, stride, owner):
+        """K kernel sizes (pairs) and K dilations from ints or lists; checks 'same' and stride 1."""
+        k = self.rank
+        kernels = kernel_size if isinstance(kernel_size, list) else [kernel_size] * k
+        dilations = dilations if isinstance(dilations, list) else [dilations] * k
+        if len(kernels) != k or len(dilations) != k:
+            raise ValueError(f"{owner}: expected {k} kernel sizes and {k} dilations (one per basis, rank {k}), "
+                             f"got kernel_size {kernel_size!r} and dilations {dilations!r}")
+        if padding != "same":
+            raise ValueError(f"{owner}: bases of their own kernel sizes or dilations need padding='same' "
+                             f"(so that their responses line up), got padding {padding!r}")
+        if _checks.pair(stride, "stride", owner) != (1, 1):
+            raise ValueError(f"{owner}: bases of their own kernel sizes or dilations need stride 1, got {stride!r}")
+        kernels = [_checks.pair(kk, "each kernel size", owner) for kk in kernels]
+        dilations = [_checks.positive_int(d, "each dilation", owner) for d in dilations]
+        return kernels, dilations
+
+    def _bases(self):
+        """The bases as the op takes them: one (K, C_out, C_in, kh, kw) array, or a list of K."""
+        if self.per_basis:
+            return [self.params[f"bases.{index}"] for index in range(self.rank)]
+        return self.params["bases"]
 
     # -- combining weights ------------------------------------------------------------
     def _logits(self, T):
@@ -151,6 +201,9 @@ class LowRankLocallyConnected2D(_SpatialLayer):
         if self.input_dependent:
             raise ValueError(f"{type(self).__name__}: with input_dependent=True every example has its "
                              f"own kernels; there is no single effective weight")
+        if self.per_basis:
+            raise ValueError(f"{type(self).__name__}: bases of different kernel sizes or dilations have no "
+                             f"single effective LC weight")
         return tiers.active().effective_weight(self.params["bases"], self.combining_weights())
 
     @property
@@ -167,7 +220,10 @@ class LowRankLocallyConnected2D(_SpatialLayer):
         else:
             logits, logits_cache = self._logits(T)
         alpha, alpha_cache = T.combining_weights_forward(logits, self.normalize)
-        y, lrlc_cache = T.lrlc2d_forward(x, p["bases"], alpha, self.stride, self.padding, self.method)
+        if self.per_basis:
+            y, lrlc_cache = T.lrlc2d_per_basis_forward(x, self._bases(), alpha, self.dilations)
+        else:
+            y, lrlc_cache = T.lrlc2d_forward(x, p["bases"], alpha, self.stride, self.padding, self.method)
         if "bias" in p:
             y += p["bias"][:, None, None]                     # (C_out, 1, 1): one per channel (y is a fresh array)
         sbias, sbias_cache = self._spatial_bias(T)
@@ -179,9 +235,14 @@ class LowRankLocallyConnected2D(_SpatialLayer):
     def backward(self, dy):
         self._check_dy(dy)
         cache, T, g = self._need_cache(), self._backward_ops(), self.grads
-        dx, dbases, dalpha = T.lrlc2d_backward(dy, cache.lrlc)
+        if self.per_basis:
+            dx, dbases, dalpha = T.lrlc2d_per_basis_backward(dy, cache.lrlc)
+            for index, d in enumerate(dbases):
+                g[f"bases.{index}"] = d
+        else:
+            dx, dbases, dalpha = T.lrlc2d_backward(dy, cache.lrlc)
+            g["bases"] = dbases
         dlogits = T.combining_weights_backward(dalpha, cache.alpha)   # (K, H_out, W_out) or (N, K, H_out, W_out)
-        g["bases"] = dbases
         if self.input_dependent:                   # x feeds both the LRLC product and the combiner
             dx = dx + self.combiner.backward(dlogits)          # also writes the combiner.* grads
         elif self.combining == "full":
@@ -199,6 +260,12 @@ class LowRankLocallyConnected2D(_SpatialLayer):
         return dx
 
     def _describe(self):
+        if self.per_basis:
+            (h, w), bases = self.input_size, ", ".join(
+                f"{kh}x{kw}" + (f" dilation {d}" if d != 1 else "") for (kh, kw), d in zip(self.kernel_sizes, self.dilations))
+            return (f"{self.in_channels} -> {self.out_channels}, bases {bases}, padding same, input {h}x{w} "
+                    f"-> output {h}x{w}, rank {self.rank}, combining {self.combining!r}"
+                    f"{' (input-dependent)' if self.input_dependent else ''}, normalize {self.normalize!r}")
         return (f"{super()._describe()}, rank {self.rank}, combining {self.combining!r}"
                 f"{' (input-dependent)' if self.input_dependent else ''}, normalize {self.normalize!r}")
 

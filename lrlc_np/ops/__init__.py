@@ -36,6 +36,7 @@ from .im2col import col2im, conv_output_size, im2col
 from .local import locally_connected2d_backward, locally_connected2d_forward
 from .losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .lrlc import effective_weight, lrlc2d_backward, lrlc2d_forward
+from .lrlc_per_basis import lrlc2d_per_basis_backward, lrlc2d_per_basis_forward
 from .normalization import batchnorm2d_backward, batchnorm2d_forward
 from .pooling import (
     global_avg_pool2d_backward,
@@ -56,7 +57,8 @@ __all__ = [
     "depthwise_conv2d_backward", "depthwise_conv2d_forward", "effective_weight",
     "global_avg_pool2d_backward", "global_avg_pool2d_forward", "im2col", "interpolation_matrix",
     "locally_connected2d_backward", "locally_connected2d_forward",
-    "lrlc2d_backward", "lrlc2d_forward", "relu_backward", "relu_forward",
+    "lrlc2d_backward", "lrlc2d_forward", "lrlc2d_per_basis_backward", "lrlc2d_per_basis_forward",
+    "relu_backward", "relu_forward",
     "row_col_sum_backward", "row_col_sum_forward",
     "sigmoid_backward", "sigmoid_forward",
     "softmax_cross_entropy_backward", "softmax_cross_entropy_forward",

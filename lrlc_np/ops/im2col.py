@@ -9,9 +9,10 @@ the pixels it was copied from, which is what the backward pass needs.
     cols  (M, R),  M = N*H_out*W_out patches (rows in (n, i, j) order),
                    R = C*kh*kw numbers per patch (columns in (c, p, q) order)
 
-    cols[(n, i, j), (c, p, q)] = xpad[n, c, i*sh + p, j*sw + q]
+    cols[(n, i, j), (c, p, q)] = xpad[n, c, i*sh + p*dh, j*sw + q*dw]
 
-The (c, p, q) order of a row is the order of ``weight[o]`` of shape (C, kh, kw), so the
+(dh, dw) is the dilation, 1 for an ordinary convolution: with d > 1 the kernel's taps sit d
+pixels apart, so a kh-tap kernel spans d*(kh - 1) + 1 rows. The (c, p, q) order of a row is the order of ``weight[o]`` of shape (C, kh, kw), so the
 filters as a matrix are simply ``weight.reshape(C_out, R)``.
 
 Both functions loop over the kh*kw kernel offsets only (DeZero's scheme). Offset (p, q)
@@ -34,9 +35,13 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def output_hw(h, w, kernel_size, stride, padding, owner: str) -> tuple[int, int]:
-    """(H_out, W_out) for pair-valued geometry; raises ValueError if the kernel does not fit."""
+def output_hw(h, w, kernel_size, stride, padding, owner: str, dilation=(1, 1)) -> tuple[int, int]:
+    """(H_out, W_out) for pair-valued geometry; raises ValueError if the kernel does not fit.
+
+    A dilated kernel counts with its span d*(k - 1) + 1.
+    """
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    kh, kw = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
     if kh > h + 2 * ph or kw > w + 2 * pw:
         raise ValueError(
             f"{owner}: kernel {kh}x{kw} is larger than the padded input "
@@ -60,38 +65,39 @@ def _geometry(kernel_size, stride, padding, owner):
             _checks.pair(padding, "padding", owner, minimum=0))
 
 
-def im2col(x, kernel_size, stride=1, padding=0):
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     """Every kernel-sized patch of the padded input as a row.
 
     x     (N, C, H, W)
-    kernel_size, stride, padding: int or (h, w) pair
-    cols  (N*H_out*W_out, C*kh*kw),  cols[(n, i, j), (c, p, q)] = xpad[n, c, i*sh + p, j*sw + q]
+    kernel_size, stride, padding, dilation: int or (h, w) pair
+    cols  (N*H_out*W_out, C*kh*kw),  cols[(n, i, j), (c, p, q)] = xpad[n, c, i*sh + p*dh, j*sw + q*dw]
     """
     owner = "im2col"
     _checks.ndim(x, 4, "(N, C, H, W)", "x", owner)
     (kh, kw), (sh, sw), padding = _geometry(kernel_size, stride, padding, owner)
+    dh, dw = _checks.pair(dilation, "dilation", owner)
     n, c, h, w = x.shape
-    h_out, w_out = output_hw(h, w, (kh, kw), (sh, sw), padding, owner)
+    h_out, w_out = output_hw(h, w, (kh, kw), (sh, sw), padding, owner, (dh, dw))
     # BEGIN SOLUTION im2col
-    # HINT: pad x, then for each kernel offset (p, q) copy the strided slice xpad[:, :, p::sh, q::sw] (H_out x W_out of it) into cols[:, :, p, q]; reorder to rows (n, i, j) and columns (c, p, q)
+    # HINT: pad x, then for each kernel offset (p, q) copy the strided slice xpad[:, :, p*dh::sh, q*dw::sw] (H_out x W_out of it) into cols[:, :, p, q]; reorder to rows (n, i, j) and columns (c, p, q)
     xpad = pad2d(x, padding)
     cols = get_array_module(x).empty((n, c, kh, kw, h_out, w_out), dtype=x.dtype)
     for p in range(kh):
         for q in range(kw):
-            # offset (p, q) of every patch: output (i, j) reads xpad[..., i*sh + p, j*sw + q]
-            cols[:, :, p, q] = xpad[:, :, p : p + sh * h_out : sh, q : q + sw * w_out : sw]
+            # offset (p, q) of every patch: output (i, j) reads xpad[..., i*sh + p*dh, j*sw + q*dw]
+            cols[:, :, p, q] = xpad[:, :, p * dh : p * dh + sh * h_out : sh, q * dw : q * dw + sw * w_out : sw]
     # (N, C, kh, kw, H_out, W_out) -> (N, H_out, W_out, C, kh, kw) -> one patch per row
     return cols.transpose(0, 4, 5, 1, 2, 3).reshape(n * h_out * w_out, c * kh * kw)
     # END SOLUTION
 
 
-def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
     """Adjoint of ``im2col``: add every row back onto the pixels its patch was copied from.
 
     cols     (N*H_out*W_out, C*kh*kw), rows (n, i, j), columns (c, p, q)
     x_shape  (N, C, H, W), the shape of im2col's input
     dx       (N, C, H, W),  dx[n, c, y, x] = sum of cols[(n, i, j), (c, p, q)] over all
-             (i, j, p, q) with i*sh + p - ph = y and j*sw + q - pw = x
+             (i, j, p, q) with i*sh + p*dh - ph = y and j*sw + q*dw - pw = x
 
     Patches overlap when the stride is smaller than the kernel, so a pixel may collect
     several contributions: they are summed, never overwritten.
@@ -99,8 +105,9 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
     owner = "col2im"
     _checks.ndim(cols, 2, "(N*H_out*W_out, C*kh*kw)", "cols", owner)
     (kh, kw), (sh, sw), (ph, pw) = _geometry(kernel_size, stride, padding, owner)
+    dh, dw = _checks.pair(dilation, "dilation", owner)
     n, c, h, w = x_shape
-    h_out, w_out = output_hw(h, w, (kh, kw), (sh, sw), (ph, pw), owner)
+    h_out, w_out = output_hw(h, w, (kh, kw), (sh, sw), (ph, pw), owner, (dh, dw))
     _checks.shape(cols, (n * h_out * w_out, c * kh * kw), "cols", owner)
     # BEGIN SOLUTION col2im
     # HINT: the loop of im2col run backwards: for each offset (p, q), ADD (+=, not =) that offset's patch entries onto the strided slice of a zero padded image, then cut the padding off
@@ -111,6 +118,6 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
             # Within one offset (p, q) every output position lands on a different pixel, so
             # this strided += never writes one pixel twice and is exact (no np.add.at needed).
             # Pixels that several patches share collect their sums over the loop's iterations.
-            dxpad[:, :, p : p + sh * h_out : sh, q : q + sw * w_out : sw] += patches[:, :, p, q]
+            dxpad[:, :, p * dh : p * dh + sh * h_out : sh, q * dw : q * dw + sw * w_out : sw] += patches[:, :, p, q]
     return dxpad[:, :, ph : ph + h, pw : pw + w]               # cut the padding off again
     # END SOLUTION
