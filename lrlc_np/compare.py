@@ -450,7 +450,7 @@ def plot_accuracy_vs_rank(summary, path, position):
     from .plots import _pyplot, _save
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
     lrlc = [s for s in summary if s["variant"].startswith("lrlc K=")]
     dependent = [s for s in summary if s["variant"].startswith(INPUT_DEPENDENT)]
     for group, fmt, label in ((lrlc, "o-", "LRLC"), (dependent, "s--", "LRLC, input-dependent alpha")):
@@ -472,7 +472,7 @@ def plot_accuracy_vs_rank(summary, path, position):
         ax.set_xscale("log", base=2)
         ax.set_xticks(ranks, [str(r) for r in ranks])
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))   # outside: the lines stay visible
     return _save(fig, path)
 
 
