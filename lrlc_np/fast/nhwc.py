@@ -68,6 +68,8 @@ def im2col_nhwc(x, kernel_size, stride, padding, out=None):
     n, c, h, w = x.shape
     h_out, w_out = output_hw(h, w, kernel_size, stride, padding, "im2col_nhwc")
     xpad = padded_nhwc(x, padding)                                    # (N, Hp, Wp, C)
+    if xpad.strides[3] != xpad.itemsize:     # NCHW memory: channels last first, then the patches
+        xpad = xp.ascontiguousarray(xpad)
     windows = xp.lib.stride_tricks.sliding_window_view(xpad, (kh, kw), axis=(1, 2))  # (N, Hp-kh+1, Wp-kw+1, C, kh, kw)
     windows = windows[:, : sh * (h_out - 1) + 1 : sh, : sw * (w_out - 1) + 1 : sw]  # (N, H_out, W_out, C, kh, kw)
     patches = windows.transpose(0, 1, 2, 4, 5, 3)                     # (N, H_out, W_out, kh, kw, C), a view
