@@ -1,5 +1,5 @@
-"""The fast tier's building blocks, checked on their own: the chunking rule of ``_parallel``,
-the strided im2col on both memory layouts, batch norm's one-read statistics, and the fast
+"""The fast tier's building blocks, checked on their own: the strided im2col on both memory
+layouts, batch norm's one-read statistics, and the fast
 ReLU's cache. (Every fast op is also checked against the clear tier in the op and layer
 tests, through ``each_tier``.) No assertion here is about speed."""
 
@@ -9,20 +9,9 @@ import numpy as np
 import pytest
 
 from lrlc_np import fast, ops
-from lrlc_np.fast import _parallel
 from lrlc_np.fast.activations import FastReLUCache
 from lrlc_np.fast.nhwc import im2col_nhwc
 from lrlc_np.fast.normalization import _chunked_mean_var, channels_last_rows
-
-
-def test_for_chunks_never_makes_fewer_chunks_than_workers(monkeypatch):
-    """A chunk size covering everything is cut so that every worker gets a chunk (the BLAS
-    then stays single-threaded inside the fast ops)."""
-    monkeypatch.setenv(_parallel.THREADS_VARIABLE, "2")
-    assert _parallel.for_chunks(10, 100, lambda lo, hi: (lo, hi)) == [(0, 5), (5, 10)]
-    assert _parallel.for_chunks(3, 100, lambda lo, hi: (lo, hi)) == [(0, 2), (2, 3)]
-    assert _parallel.for_chunks(1, 100, lambda lo, hi: (lo, hi)) == [(0, 1)]
-    assert _parallel.for_chunks(10, 3, lambda lo, hi: (lo, hi)) == [(0, 3), (3, 6), (6, 9), (9, 10)]
 
 
 @pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), ((1, 2), (2, 0))])

@@ -20,17 +20,6 @@ The chunks are independent: each body writes its own rows of preallocated output
 return a partial result (a weight gradient, a sum). ``results`` lists them in chunk order,
 whichever thread ran them, so a sum over them is the same, bit for bit, on every run.
 
-Never fewer chunks than workers (when there are enough items): a chunk size that would
-cover the whole range in one chunk is cut to ``ceil(total / workers)``. Besides using both
-cores, this keeps the BLAS single-threaded inside the fast tier. Measured (the paper's
-network at batch 128, ``lrlc bench --profile``): the first convolution (C_in = 1) fitted in
-one chunk, ran serially with OpenBLAS's two threads, and OpenBLAS's idle worker then
-spun on a core for a while after the call (busy-waiting for its next job), taking it from
-the two Python threads of the batch norm and convolution that followed: batch norm 1 ran at
-7 -> 20 ms, convolution 2's forward at 40 -> 89 ms, 411 against 342 ms per step with
-``OPENBLAS_NUM_THREADS=1``. That was why layer 2's forward ran slower than layer 3's
-although it does only 19% more arithmetic.
-
 Serial fallback: on CuPy (the GPU is already parallel, so one chunk covers everything),
 with one worker (``LRLC_NP_THREADS=1`` or a one-core machine), without threadpoolctl, or
 when called from inside another chunk.
@@ -99,10 +88,9 @@ def for_chunks(total: int, chunk: int, body, *, xp=None) -> list:
     """
     if xp is not None and xp.__name__ != "numpy":
         return [body(0, total)]
-    workers = worker_count()
-    chunk = max(1, min(chunk, -(-total // workers)))   # never fewer chunks than workers (docstring)
-    spans = [(s, min(s + chunk, total)) for s in range(0, total, chunk)]
-    workers = min(workers, len(spans))
+    starts = range(0, total, max(1, chunk))
+    spans = [(s, min(s + chunk, total)) for s in starts]
+    workers = min(worker_count(), len(spans))
     if threading.current_thread().name.startswith(_THREAD_PREFIX):
         workers = 1                        # called from inside a chunk: the pool is busy, stay serial
     controller = _blas_controller() if workers > 1 else None
