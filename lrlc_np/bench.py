@@ -13,6 +13,10 @@ and printed by ``format_report(result) -> str``:
                             vectorised ops, on a small shape: why the ops are vectorised
     training_throughput()   images/s of the paper's network (one forward + loss + backward +
                             SGD step per iteration) and the peak memory one step allocates
+    step_profile()          where one training step's time goes: every layer's forward and
+                            backward pass, the loss and the optimiser, and each conv-shaped
+                            layer's rate against the matmul rate (``lrlc bench --profile``
+                            prints only this and the matmul rate)
 
 Both tiers are timed in the same run (``settings["tiers"]``), so the price of the clear
 tier's readability and the gain of every fast-tier trick are read side by side.
@@ -51,7 +55,7 @@ from .tiers import available as available_tiers
 
 __all__ = [
     "FULL", "QUICK", "make_settings", "machine_info", "matmul_rate", "layer_flops", "time_layer",
-    "time_reference", "training_throughput", "run_benchmark", "format_report", "write_json",
+    "time_reference", "training_throughput", "step_profile", "run_benchmark", "format_report", "write_json",
 ]
 
 #: the full run: the paper's layer shape (N=64, 64 -> 64 channels, 24x24, 3x3 valid) and
@@ -60,7 +64,7 @@ FULL = dict(
     batch=64, channels=64, size=24, kernel=3, ranks=[1, 2, 4, 8], repeats=7, warmup=1,
     matmul_n=1024, warmup_s=1.0,
     reference_batch=2, reference_channels=8, reference_size=10, reference_rank=4, reference_repeats=3,
-    train_batch=128, train_filters=64, train_rank=4, train_position=3,
+    train_batch=128, train_filters=64, train_rank=4, train_position=3, profile_only=False,
     tiers=[t for t in ("fast", "clear") if t in available_tiers()],   # a student copy: "clear" only
 )
 
@@ -84,6 +88,11 @@ NOTES = {
     "route": "route: how the LRLC layer computed (its `method`, 'auto' resolved): 'conv' = one "
              "convolution with K*C_out filters then a per-position mix; 'lc' = per-position "
              "effective kernels sum_k alpha_k B_k fed to the LC product.",
+    "profile": "step profile: medians over the timed steps of each layer's forward and backward "
+               "pass inside a training step (the same step as the training rows); GFLOP/s and "
+               "% mm for the conv, LC and LRLC layers count useful flops as above (the first "
+               "layer's backward includes its dx, which the network does not need but the "
+               "layer computes).",
     "memory": "peak MB: tracemalloc's peak during one training step of a freshly built network "
               "(activations, caches, gradients, temporaries; the parameters and optimiser state "
               "existed before and are not counted; BLAS's own buffers are not traced).",
@@ -206,8 +215,8 @@ def matmul_rate(n=1024, repeats=7, warmup_s=1.0, dtype=numpy.float32) -> dict:
     """The float32 matrix-multiply rate of the active backend: the practical limit.
 
     Multiplies two n x n matrices (2*n^3 flops) ``repeats`` times after ``warmup_s`` seconds
-    of warm-up multiplications (clocks ramp up, BLAS starts its threads) and returns
-    ``{"n", "dtype", "repeats", "seconds" (median), "gflops"}``.
+    of warm-up multiplications (clocks ramp up, BLAS starts its threads), three times, and
+    returns ``{"n", "dtype", "repeats", "seconds" (the fastest of the three medians), "gflops"}``.
     """
     xp = _xp()
     rng = numpy.random.default_rng(0)
@@ -219,7 +228,10 @@ def matmul_rate(n=1024, repeats=7, warmup_s=1.0, dtype=numpy.float32) -> dict:
     while time.perf_counter() < deadline:
         xp.matmul(a, b, out=out)
         _sync(xp)
-    seconds = _median_seconds(lambda: xp.matmul(a, b, out=out), repeats, warmup=0, xp=xp)
+    # the fastest of three medians: on a shared machine one round can meet another process
+    # (the first round of a fresh process measured 129 GFLOP/s against 185 for the next two)
+    seconds = min(_median_seconds(lambda: xp.matmul(a, b, out=out), repeats, warmup=0, xp=xp)
+                  for _ in range(3))
     return dict(n=n, dtype=numpy.dtype(dtype).name, repeats=repeats, seconds=seconds,
                 gflops=_gflops(2.0 * n ** 3, seconds))
 
@@ -431,6 +443,115 @@ def _training_throughput(layer_types, rank, batch, filters, steps, warmup, dtype
                 peak_traced_mb=peak_mb, params_mb=params_bytes / 2**20)
 
 
+def _layer_flops_of(layer, x_shape):
+    """Useful forward flops of a conv-shaped layer (conv, LC, LRLC) for input x_shape, else None."""
+    kernel = getattr(layer, "kernel_size", None)
+    if kernel is None or not hasattr(layer, "out_channels"):
+        return None
+    from .ops.im2col import output_hw
+
+    h_out, w_out = output_hw(x_shape[2], x_shape[3], kernel, layer.stride, layer.padding, "step_profile")
+    return 2 * x_shape[0] * h_out * w_out * layer.out_channels * layer.in_channels * kernel[0] * kernel[1]
+
+
+def step_profile(layer_types=("conv", "conv", "conv"), rank=4, *, batch=128, filters=64, steps=7,
+                 warmup=1, dtype=numpy.float32, seed=0, tier="fast", matmul_gflops=None) -> dict:
+    """Where one training step's time goes, layer by layer and pass by pass.
+
+    The step of ``training_throughput`` (forward, softmax cross-entropy, backward, SGD with
+    Nesterov momentum and weight decay) on the same random data, with the network's layers
+    run one by one as ``Sequential`` runs them and the clock read around each layer's
+    ``forward`` and ``backward``, the loss and the optimiser step. ``warmup`` untimed steps,
+    then ``steps`` timed ones; every figure is a median over the timed steps.
+    matmul_gflops  the machine's matmul rate (``matmul_rate``), for each conv-shaped layer's
+                   ``forward_pct`` / ``backward_pct``; None leaves them None
+    -> dict with name, tier, batch, step_s (median of the whole steps), rows: one per layer
+       (index, layer (class name), shape "(C, H, W) -> (C, H, W)", forward_s, backward_s,
+       forward_flops / backward_flops / *_gflops / *_pct for conv, LC and LRLC layers, else
+       None), then "loss" and "optimizer" rows (forward_s only)
+    """
+    from . import tiers
+
+    with tiers.use_ops(tier):
+        return _step_profile(layer_types, rank, batch, filters, steps, warmup, dtype, seed, tier, matmul_gflops)
+
+
+def _step_profile(layer_types, rank, batch, filters, steps, warmup, dtype, seed, tier, matmul_gflops):
+    from .layers import SoftmaxCrossEntropy
+    from .models import build_network
+    from .optim import SGD
+
+    xp = _xp()
+    rng = numpy.random.default_rng(seed)
+    model = build_network(tuple(layer_types), filters=filters, rank=rank, rng=rng, dtype=dtype)
+    optimizer = SGD(model.params, lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                    decay=model.decay_names())
+    loss_fn = SoftmaxCrossEntropy()
+    x = xp.asarray(rng.uniform(-1.0, 1.0, (batch, 1, 28, 28)).astype(dtype))
+    labels = xp.asarray(rng.integers(0, 10, size=batch))
+    layers = list(model.layers)
+    clock = time.perf_counter
+
+    def step():
+        times = {}
+        h, shapes = x, []
+        for i, layer in enumerate(layers):
+            start = clock()
+            shapes.append(h.shape)
+            h = layer.forward(h, training=True)
+            _sync(xp)
+            times[i, "forward"] = clock() - start
+        shapes.append(h.shape)
+        start = clock()
+        loss_fn.forward(h, labels)
+        d = loss_fn.backward()
+        times["loss"] = clock() - start
+        for i in reversed(range(len(layers))):
+            start = clock()
+            d = layers[i].backward(d)
+            _sync(xp)
+            times[i, "backward"] = clock() - start
+        start = clock()
+        optimizer.step(model.grads)
+        _sync(xp)
+        times["optimizer"] = clock() - start
+        return times, shapes
+
+    for _ in range(warmup):
+        step()
+    records, totals = [], []
+    for _ in range(steps):
+        start = clock()
+        times, shapes = step()
+        totals.append(clock() - start)
+        records.append(times)
+    median = lambda key: statistics.median(r[key] for r in records)
+    rows = []
+    for i, layer in enumerate(layers):
+        fwd, bwd = median((i, "forward")), median((i, "backward"))
+        flops = _layer_flops_of(layer, shapes[i])
+        row = dict(index=i, layer=type(layer).__name__,
+                   shape=f"{_fmt_shape(shapes[i][1:])} -> {_fmt_shape(shapes[i + 1][1:])}",
+                   forward_s=fwd, backward_s=bwd, forward_flops=flops,
+                   backward_flops=None if flops is None else 2 * flops)
+        for key, seconds in (("forward", fwd), ("backward", bwd)):
+            rate = None if flops is None else _gflops(row[f"{key}_flops"], seconds)
+            row[f"{key}_gflops"] = rate
+            row[f"{key}_pct"] = _percent(rate, matmul_gflops)
+        rows.append(row)
+    for key in ("loss", "optimizer"):
+        rows.append(dict(index=None, layer=key, shape="", forward_s=median(key), backward_s=None,
+                         forward_flops=None, backward_flops=None, forward_gflops=None,
+                         backward_gflops=None, forward_pct=None, backward_pct=None))
+    name = ",".join(f"lrlc K={rank}" if t == "lrlc" else t for t in layer_types)
+    return dict(name=name, tier=tier, batch=batch, filters=filters, steps=steps,
+                step_s=statistics.median(totals), rows=rows)
+
+
+def _fmt_shape(shape):
+    return "(" + ", ".join(str(v) for v in shape) + ")"
+
+
 # --------------------------------------------------------------------------- the run
 
 def run_benchmark(settings=None, log=None) -> dict:
@@ -439,8 +560,10 @@ def run_benchmark(settings=None, log=None) -> dict:
     settings  a dict like ``FULL`` / ``QUICK`` (see ``make_settings``); keys left out, or
               None, take FULL's values
     log       optional callable taking a progress line (e.g. ``print`` to stderr)
-    -> {"settings", "machine" (with "matmul"), "layers", "reference", "training", "notes",
-        "elapsed_s"}. Layer and training rows come once per tier in ``settings["tiers"]``,
+    -> {"settings", "machine" (with "matmul"), "layers", "reference", "training", "profile",
+        "notes", "elapsed_s"}. ``settings["profile_only"]`` (``lrlc bench --profile``) skips
+        the layers, the reference and the training rows (left empty): the matmul rate and
+        the step profiles only. Layer and training rows come once per tier in ``settings["tiers"]``,
         each with its "tier". Each layer row adds forward_pct / backward_pct (its GFLOP/s as
         a percentage of the matmul rate) and relative_to_conv (its total time over the same
         tier's conv).
@@ -458,8 +581,9 @@ def run_benchmark(settings=None, log=None) -> dict:
 
     shape = dict(batch=s["batch"], channels=s["channels"], size=s["size"], kernel=s["kernel"],
                  repeats=s["repeats"], warmup=s["warmup"], dtype=dtype)
+    only_profile = bool(s["profile_only"])
     layer_rows = []
-    for tier in s["tiers"]:
+    for tier in [] if only_profile else s["tiers"]:
         rows = []
         for kind, rank in [("conv", None), ("lc", None)] + [("lrlc", k) for k in s["ranks"]]:
             say(f"layer ({tier} tier): {kind}" + (f" K={rank}" if rank else ""))
@@ -474,22 +598,29 @@ def run_benchmark(settings=None, log=None) -> dict:
                      size=s["reference_size"], kernel=s["kernel"], rank=s["reference_rank"],
                      repeats=s["reference_repeats"])
     reference_rows = []
-    for kind in ("conv", "lc", "lrlc"):
+    for kind in () if only_profile else ("conv", "lc", "lrlc"):
         say(f"reference vs vectorised: {kind}")
         reference_rows.append(time_reference(kind, tiers=s["tiers"], **ref_shape))
 
     position = s["train_position"]
     lrlc_types = ["conv"] * 3
     lrlc_types[position - 1] = "lrlc"
-    training_rows = []
-    for tier in s["tiers"]:
+    training_rows, profile_rows = [], []
+    for tier in [] if only_profile else s["tiers"]:
         for types, dependent in ((["conv"] * 3, False), (lrlc_types, False), (lrlc_types, True)):
             say(f"training ({tier} tier): {','.join(types)}" + (" (input-dependent)" if dependent else ""))
             training_rows.append(training_throughput(
                 types, s["train_rank"], batch=s["train_batch"], filters=s["train_filters"],
                 steps=s["repeats"], warmup=s["warmup"], dtype=dtype, input_dependent=dependent, tier=tier))
+    for tier in s["tiers"]:
+        for types in (["conv"] * 3, lrlc_types):
+            say(f"step profile ({tier} tier): {','.join(types)}")
+            profile_rows.append(step_profile(
+                types, s["train_rank"], batch=s["train_batch"], filters=s["train_filters"],
+                steps=s["repeats"], warmup=s["warmup"], dtype=dtype, tier=tier, matmul_gflops=peak))
     return dict(settings=s, machine=machine, layers=layer_rows, reference=reference_rows,
-                training=training_rows, notes=dict(NOTES), elapsed_s=time.perf_counter() - started)
+                training=training_rows, profile=profile_rows, notes=dict(NOTES),
+                elapsed_s=time.perf_counter() - started)
 
 
 # --------------------------------------------------------------------------- output
@@ -533,49 +664,68 @@ def format_report(result) -> str:
             f"BLAS: {_blas_text(m['blas'])}",
             f"thread variables: {env}",
             f"matmul {mm['n']}x{mm['n']} {mm['dtype']} @: {_ms(mm['seconds'])} ms = "
-            f"{_num(mm['gflops'], '.1f')} GFLOP/s (2n^3 flops, median of {mm['repeats']}): "
+            f"{_num(mm['gflops'], '.1f')} GFLOP/s (2n^3 flops, best of 3 medians of {mm['repeats']}): "
             f"the practical limit the layers are measured against", ""]
 
-    out_hw = s["size"] - s["kernel"] + 1
     tier_names = s["tiers"]
-    for tier in tier_names:
-        out.append(f"== layers, {tier} tier: N={s['batch']}, {s['channels']}->{s['channels']} channels, "
-                   f"{s['size']}x{s['size']} -> {out_hw}x{out_hw}, {s['kernel']}x{s['kernel']} valid ==")
-        rows = [(r["name"], r["route"] or "-", _ms(r["forward_s"]), _num(r["forward_gflops"], ".1f"),
-                 _num(r["forward_pct"], ".0f"), _ms(r["backward_s"]), _num(r["backward_gflops"], ".1f"),
-                 _num(r["backward_pct"], ".0f"), _ms(r["total_s"]), _num(r["relative_to_conv"], ".2f"))
-                for r in result["layers"] if r["tier"] == tier]
-        header = ("layer", "route", "fwd ms", "GFLOP/s", "% mm", "bwd ms", "GFLOP/s", "% mm",
-                  "total ms", "x conv")
-        out += [_table(header, rows, "<<>>>>>>>>"), ""]
-    if len(tier_names) == 2:
-        out.append(f"== the two tiers side by side: forward + backward ms, {tier_names[1]} / {tier_names[0]} ==")
-        pairs = _pair_rows(result["layers"], tier_names, "total_s")
-        rows = [(name, _ms(a), _ms(b), _num(b / a if a else None, ".2f") + "x") for name, a, b in pairs]
-        out += [_table(("layer", f"{tier_names[0]} ms", f"{tier_names[1]} ms", "ratio"), rows, "<>>>"), ""]
+    if result["layers"]:
+        out_hw = s["size"] - s["kernel"] + 1
+        for tier in tier_names:
+            out.append(f"== layers, {tier} tier: N={s['batch']}, {s['channels']}->{s['channels']} channels, "
+                       f"{s['size']}x{s['size']} -> {out_hw}x{out_hw}, {s['kernel']}x{s['kernel']} valid ==")
+            rows = [(r["name"], r["route"] or "-", _ms(r["forward_s"]), _num(r["forward_gflops"], ".1f"),
+                     _num(r["forward_pct"], ".0f"), _ms(r["backward_s"]), _num(r["backward_gflops"], ".1f"),
+                     _num(r["backward_pct"], ".0f"), _ms(r["total_s"]), _num(r["relative_to_conv"], ".2f"))
+                    for r in result["layers"] if r["tier"] == tier]
+            header = ("layer", "route", "fwd ms", "GFLOP/s", "% mm", "bwd ms", "GFLOP/s", "% mm",
+                      "total ms", "x conv")
+            out += [_table(header, rows, "<<>>>>>>>>"), ""]
+        if len(tier_names) == 2:
+            out.append(f"== the two tiers side by side: forward + backward ms, {tier_names[1]} / {tier_names[0]} ==")
+            pairs = _pair_rows(result["layers"], tier_names, "total_s")
+            rows = [(name, _ms(a), _ms(b), _num(b / a if a else None, ".2f") + "x") for name, a, b in pairs]
+            out += [_table(("layer", f"{tier_names[0]} ms", f"{tier_names[1]} ms", "ratio"), rows, "<>>>"), ""]
 
-    rs = result["reference"]
-    out.append(f"== reference loops vs vectorised ops (forward, float64): N={s['reference_batch']}, "
-               f"{s['reference_channels']}->{s['reference_channels']} channels, "
-               f"{s['reference_size']}x{s['reference_size']}, {s['kernel']}x{s['kernel']} valid ==")
-    header = ["layer", "reference ms"]
-    for tier in tier_names:
-        header += [f"{tier} ms", "speed-up", "max |diff|"]
-    rows = [(r["name"], _ms(r["reference_s"]), *[v for tier in tier_names for v in (
-                _ms(r["tiers"][tier]["vectorised_s"]), _num(r["tiers"][tier]["speedup"], ",.0f") + "x",
-                f"{r['tiers'][tier]['max_abs_diff']:.1e}")]) for r in rs]
-    out += [_table(tuple(header), rows, "<" + ">" * (len(header) - 1)), ""]
+        rs = result["reference"]
+        out.append(f"== reference loops vs vectorised ops (forward, float64): N={s['reference_batch']}, "
+                   f"{s['reference_channels']}->{s['reference_channels']} channels, "
+                   f"{s['reference_size']}x{s['reference_size']}, {s['kernel']}x{s['kernel']} valid ==")
+        header = ["layer", "reference ms"]
+        for tier in tier_names:
+            header += [f"{tier} ms", "speed-up", "max |diff|"]
+        rows = [(r["name"], _ms(r["reference_s"]), *[v for tier in tier_names for v in (
+                    _ms(r["tiers"][tier]["vectorised_s"]), _num(r["tiers"][tier]["speedup"], ",.0f") + "x",
+                    f"{r['tiers'][tier]['max_abs_diff']:.1e}")]) for r in rs]
+        out += [_table(tuple(header), rows, "<" + ">" * (len(header) - 1)), ""]
 
-    out.append(f"== training: the paper's network ({s['train_filters']} filters), batch "
-               f"{s['train_batch']}, float32, random data (N, 1, 28, 28); forward + loss + "
-               f"backward + SGD step ==")
-    rows = [(r["name"], r["tier"], _num(r["images_per_s"], ",.0f"), _ms(r["step_s"]),
-             _num(r["peak_traced_mb"], ".1f"), _num(r["params_mb"], ".2f")) for r in result["training"]]
-    out += [_table(("network", "tier", "images/s", "step ms", "peak MB", "params MB"), rows, "<<>>>>"), ""]
-
+        out.append(f"== training: the paper's network ({s['train_filters']} filters), batch "
+                   f"{s['train_batch']}, float32, random data (N, 1, 28, 28); forward + loss + "
+                   f"backward + SGD step ==")
+        rows = [(r["name"], r["tier"], _num(r["images_per_s"], ",.0f"), _ms(r["step_s"]),
+                 _num(r["peak_traced_mb"], ".1f"), _num(r["params_mb"], ".2f")) for r in result["training"]]
+        out += [_table(("network", "tier", "images/s", "step ms", "peak MB", "params MB"), rows, "<<>>>>"), ""]
+    for prof in result.get("profile", []):
+        out += format_profile(prof), ""
     out.append("notes:")
     out += [f"- {text}" for text in result["notes"].values()]
     return "\n".join(out)
+
+
+def format_profile(prof) -> str:
+    """One step profile (``step_profile``) as a table: a row per layer and pass."""
+    head = (f"== step profile, {prof['tier']} tier: {prof['name']}, batch {prof['batch']}, "
+            f"{_ms(prof['step_s'])} ms per step ({_num(prof['batch'] / prof['step_s'], ',.0f')} images/s) ==")
+    rows, total = [], 0.0
+    for r in prof["rows"]:
+        both = r["forward_s"] + (r["backward_s"] or 0.0)
+        total += both
+        rows.append(("" if r["index"] is None else str(r["index"]), r["layer"], r["shape"],
+                     _ms(r["forward_s"]), _num(r["forward_gflops"], ".0f"), _num(r["forward_pct"], ".0f"),
+                     _ms(r["backward_s"]), _num(r["backward_gflops"], ".0f"), _num(r["backward_pct"], ".0f"),
+                     _num(100 * both / prof["step_s"], ".0f")))
+    rows.append(("", "sum", "", "", "", "", "", "", "", _num(100 * total / prof["step_s"], ".0f")))
+    header = ("#", "layer", "shape", "fwd ms", "GFLOP/s", "% mm", "bwd ms", "GFLOP/s", "% mm", "% step")
+    return "\n".join([head, _table(header, rows, "<<<>>>>>>>")])
 
 
 def _pair_rows(rows, tier_names, key):

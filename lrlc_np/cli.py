@@ -251,7 +251,7 @@ def run_bench(args) -> int:
     from . import bench
 
     settings = bench.make_settings(quick=args.quick, repeats=args.repeats, batch=args.batch,
-                                   train_batch=args.train_batch,
+                                   train_batch=args.train_batch, profile_only=args.profile or None,
                                    tiers=bench.FULL["tiers"] if args.ops == "both" else [args.ops])
     if args.json and not Path(args.json).resolve().parent.is_dir():   # fail before minutes of timing
         return _fail("bench", f"cannot write {args.json}: no folder {Path(args.json).parent}")
@@ -625,6 +625,9 @@ def build_parser() -> argparse.ArgumentParser:
                          f"--quick {quick['train_batch']})")
     bn.add_argument("--json", metavar="FILE", default=None,
                     help="also write every number, the settings and the machine info to FILE as JSON")
+    bn.add_argument("--profile", action="store_true",
+                    help="only the matmul rate and where a training step's time goes: every layer's "
+                         "forward and backward ms, and each conv-shaped layer's rate against the matmul rate")
     bn.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     _add_course(commands)
     tu = commands.add_parser(

@@ -22,7 +22,8 @@ TINY = dict(
     batch=2, channels=8, size=10, kernel=3, ranks=[1, 4], repeats=2, warmup=1,
     matmul_n=128, warmup_s=0.0,
     reference_batch=1, reference_channels=2, reference_size=5, reference_rank=2, reference_repeats=1,
-    train_batch=4, train_filters=8, train_rank=4, train_position=3, quick=True, tiers=["fast", "clear"],
+    train_batch=4, train_filters=8, train_rank=4, train_position=3, profile_only=False, quick=True,
+    tiers=["fast", "clear"],
 )
 
 
@@ -36,7 +37,8 @@ def _positive_finite(value):
 
 
 def test_all_sections_are_present(result):
-    assert set(result) >= {"settings", "machine", "layers", "reference", "training", "notes", "elapsed_s"}
+    assert set(result) >= {"settings", "machine", "layers", "reference", "training", "profile", "notes",
+                           "elapsed_s"}
     assert result["settings"] == TINY
     names = ["conv", "LC", "LRLC K=1", "LRLC K=4"]
     assert [(r["tier"], r["name"]) for r in result["layers"]] == [(t, n) for t in ("fast", "clear") for n in names]
@@ -103,10 +105,42 @@ def test_training_rows(result):
         assert fast["params_mb"] == clear["params_mb"]
 
 
+def test_step_profile_rows(result):
+    """One profile per tier and network; a row per layer, then the loss and the optimiser."""
+    profiles = result["profile"]
+    assert [(p["tier"], p["name"]) for p in profiles] == [
+        (t, n) for t in ("fast", "clear") for n in ("conv,conv,conv", "conv,conv,lrlc K=4")]
+    peak = result["machine"]["matmul"]["gflops"]
+    for prof in profiles:
+        rows = prof["rows"]
+        assert [r["layer"] for r in rows[-2:]] == ["loss", "optimizer"]
+        assert [r["index"] for r in rows[:-2]] == list(range(len(rows) - 2))
+        assert _positive_finite(prof["step_s"])
+        parts = sum(r["forward_s"] + (r["backward_s"] or 0.0) for r in rows)
+        assert parts <= prof["step_s"] * 1.001           # the parts fit inside the step
+        spatial = [r for r in rows if r["forward_flops"] is not None]
+        assert [r["layer"] for r in spatial][:2] == ["Conv2D", "Conv2D"] and len(spatial) == 3
+        first = spatial[0]                                # 1 -> 8 channels, 28x28 -> 26x26, 3x3
+        assert first["forward_flops"] == 2 * TINY["train_batch"] * 26 * 26 * TINY["train_filters"] * 9
+        assert first["shape"] == "(1, 28, 28) -> (8, 26, 26)"
+        for r in spatial:
+            assert r["backward_flops"] == 2 * r["forward_flops"]
+            assert r["forward_pct"] == pytest.approx(100 * r["forward_gflops"] / peak)
+            assert r["backward_gflops"] == pytest.approx(r["backward_flops"] / r["backward_s"] / 1e9)
+
+
+def test_profile_only_skips_the_other_sections():
+    only = bench.run_benchmark(dict(TINY, profile_only=True, tiers=["fast"]))
+    assert only["layers"] == only["reference"] == only["training"] == []
+    assert [p["tier"] for p in only["profile"]] == ["fast", "fast"]
+    text = bench.format_report(only)
+    assert "== step profile, fast tier: conv,conv,conv" in text and "== layers" not in text
+
+
 def test_report_mentions_every_section_and_layer(result):
     text = bench.format_report(result)
     for heading in ("== machine ==", "== layers, fast tier", "== layers, clear tier",
-                    "== the two tiers side by side", "== reference", "== training"):
+                    "== the two tiers side by side", "== reference", "== training", "== step profile"):
         assert heading in text
     for row in result["layers"] + result["reference"] + result["training"]:
         assert row["name"] in text
@@ -205,6 +239,15 @@ def test_cli_bench_ops_picks_the_tiers_timed(monkeypatch, ops, expected):
     assert seen["s"]["tiers"] == expected
 
 
+def test_cli_bench_profile_asks_for_the_profile_only(monkeypatch):
+    seen = []
+    monkeypatch.setattr(bench, "run_benchmark", lambda settings, log=None: seen.append(settings) or {})
+    monkeypatch.setattr(bench, "format_report", lambda result: "")
+    assert cli.main(["bench", "--quick", "--no-progress", "--profile"]) == 0
+    assert cli.main(["bench", "--quick", "--no-progress"]) == 0
+    assert [s["profile_only"] for s in seen] == [True, False]
+
+
 def test_cli_bench_json_into_a_missing_folder_fails_before_timing(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(bench, "run_benchmark", lambda *a, **k: pytest.fail("should not run"))
     assert cli.main(["bench", "--quick", "--json", str(tmp_path / "no" / "out.json")]) == 1
@@ -216,7 +259,8 @@ def test_cli_bench_help_explains_every_flag(capsys):
         cli.main(["bench", "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--quick", "--repeats", "--batch", "--train-batch", "--json", "--no-progress", "--ops"):
+    for flag in ("--quick", "--repeats", "--batch", "--train-batch", "--json", "--no-progress", "--ops",
+                 "--profile"):
         assert flag in out
     assert "matmul" in out and "tracemalloc" in out
 

@@ -1,16 +1,30 @@
 """Fast ReLU: the same results as ``ops.activations``, in chunks on all cores.
 
-What changes: the mask and the product run in chunks of the first axis on every core
-(``_parallel``), into arrays with x's memory layout (NHWC after a fast layer), and the
-backward pass writes into one fresh array. What it buys: the three ReLUs of a training
-step took 18 ms of 429 (PERF_NOTES); NumPy alone runs these loops on one core.
+What changes: the work runs in chunks of the first axis on every core (``_parallel``),
+into arrays with x's memory layout (NHWC after a fast layer). The forward pass is one
+``maximum(x, 0)`` and keeps its output y as the cache (y > 0 exactly where x > 0) instead of
+writing a separate mask, so it reads x once and writes y once; the backward pass makes the
+mask from y chunk by chunk. What it buys: the three ReLUs of a training step took 18 ms of
+429 (PERF_NOTES); NumPy alone runs these loops on one core. Keeping y instead of a bool
+mask saves the mask's memory (1 byte a number: 5.5 MB at (128, 64, 26, 26)) and is as fast:
+forward 4.0 -> 3.2 ms, backward 3.3 -> 4.3 ms there (the backward reads 4-byte y instead
+of 1-byte mask), medians of 8 alternated in one process.
+The cache is y itself, not a copy: do not modify the output in place before the backward pass.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..backend import get_array_module
 from ..ops import _checks
 from . import _parallel
+
+
+class FastReLUCache(NamedTuple):
+    """The fast ReLU's cache: its output y (not a copy); the mask is y > 0."""
+
+    y: object
 
 
 def relu_forward(x):
@@ -21,26 +35,21 @@ def relu_forward(x):
         return x * positive, positive
     xp = get_array_module(x)
     y = xp.empty_like(x)                                     # same memory layout as x
-    positive = xp.empty_like(x, dtype=bool)
-
-    def chunk(lo, hi):
-        xp.greater(x[lo:hi], 0, out=positive[lo:hi])
-        xp.multiply(x[lo:hi], positive[lo:hi], out=y[lo:hi])
-
-    _for_leading_axis(x, chunk)
-    return y, positive
+    _for_leading_axis(x, lambda lo, hi: xp.maximum(x[lo:hi], 0, out=y[lo:hi]))
+    return y, FastReLUCache(y)
 
 
 def relu_backward(dy, cache):
-    """Same result as ``ops.relu_backward``: dx = dy where x > 0, else 0."""
-    positive = cache
+    """Same result as ``ops.relu_backward``: dx = dy where x > 0 (where y > 0), else 0."""
     _checks.float_array(dy, "dy", "relu_backward")
-    _checks.shape(dy, positive.shape, "dy", "relu_backward")
-    if dy.ndim == 0:
-        return dy * positive
+    if not isinstance(cache, FastReLUCache):                 # a 0-d x: the mask itself
+        _checks.shape(dy, cache.shape, "dy", "relu_backward")
+        return dy * cache
+    y = cache.y
+    _checks.shape(dy, y.shape, "dy", "relu_backward")
     xp = get_array_module(dy)
     dx = xp.empty_like(dy)
-    _for_leading_axis(dy, lambda lo, hi: xp.multiply(dy[lo:hi], positive[lo:hi], out=dx[lo:hi]))
+    _for_leading_axis(dy, lambda lo, hi: xp.multiply(dy[lo:hi], y[lo:hi] > 0, out=dx[lo:hi]))
     return dx
 
 

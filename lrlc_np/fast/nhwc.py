@@ -58,6 +58,12 @@ def im2col_nhwc(x, kernel_size, stride, padding, out=None):
     and one contiguous copy lay the patches out as rows. The copy writes ``cols`` in order,
     which is about three times faster here than filling it offset by offset, the way
     ``col2im`` works.
+
+    x with NCHW memory (a network's input, or a caller's array) is first copied to channels
+    last: the patch copy then moves runs of C numbers instead of single numbers strided by
+    H*W. Measured on 3 samples of (64, 24, 24): 0.34 -> 0.18 ms, of which 0.04 is that copy
+    (medians of 51 calls). At the layer level (``lrlc bench``'s conv layer, whose input is
+    NCHW) the gain stayed within the run-to-run noise: forward 17.5-17.7 ms before and after.
     """
     xp = get_array_module(x)
     _checks.ndim(x, 4, "(N, C, H, W)", "x", "im2col_nhwc")
@@ -68,6 +74,8 @@ def im2col_nhwc(x, kernel_size, stride, padding, out=None):
     n, c, h, w = x.shape
     h_out, w_out = output_hw(h, w, kernel_size, stride, padding, "im2col_nhwc")
     xpad = padded_nhwc(x, padding)                                    # (N, Hp, Wp, C)
+    if xpad.strides[3] != xpad.itemsize:     # NCHW memory: channels last first, then the patches
+        xpad = xp.ascontiguousarray(xpad)
     windows = xp.lib.stride_tricks.sliding_window_view(xpad, (kh, kw), axis=(1, 2))  # (N, Hp-kh+1, Wp-kw+1, C, kh, kw)
     windows = windows[:, : sh * (h_out - 1) + 1 : sh, : sw * (w_out - 1) + 1 : sw]  # (N, H_out, W_out, C, kh, kw)
     patches = windows.transpose(0, 1, 2, 4, 5, 3)                     # (N, H_out, W_out, kh, kw, C), a view
