@@ -403,16 +403,21 @@ def differences_table(summary):
     return out
 
 
+def _write_csv(rows, path):
+    """One CSV line per row dict (the first row's keys are the header); -> the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path.parent
+
+
 def write_results(rows, out_dir, base, position):
     """results.csv, results.md and accuracy_vs_rank.png in ``out_dir``."""
     from .stats import NOISE_NOTE, format_comparison
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    out = _write_csv(rows, Path(out_dir) / "results.csv")
     summary = summarise(rows)
     image = f"{base.canvas}x{base.canvas} canvas" if base.dataset.startswith("translated-") else "28x28"
     lines = [
@@ -534,12 +539,7 @@ def write_sweep(rows, out_dir, base, positions, ranks):
 
     from .stats import NOISE_NOTE, compare_groups, format_comparison
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "sweep.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    out = _write_csv(rows, Path(out_dir) / "sweep.csv")
     conv, cells = sweep_grid(rows, positions, ranks)
     mean = numpy.array([[statistics.mean(cells[p, k]) for k in ranks] for p in positions])
     std = numpy.array([[statistics.stdev(cells[p, k]) if len(cells[p, k]) > 1 else 0.0 for k in ranks]
