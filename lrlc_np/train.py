@@ -29,11 +29,10 @@ from . import backend
 from .layers import SoftmaxCrossEntropy
 from .models import build_network
 from .optim import SGD, learning_rate
-from .rundir import (CHECKPOINT, CONFIG, METRICS, RunError, SettingsMismatch, _write_metrics,
+from .rundir import (CHECKPOINT, CONFIG, DIVERGED, METRICS, RunError, SettingsMismatch, _write_metrics,
                      check_against_run, describe, read_checkpoint, read_config, read_divergence,
                      read_metrics, remove_run_files, restore, resume_changes, same_records, saved_epoch,
                      save_checkpoint, write_config, write_divergence)
-from .rundir import DIVERGED
 
 __all__ = ["TrainConfig", "TrainingDiverged", "RunError", "SettingsMismatch", "train", "evaluate",
            "load_data", "count_correct", "save_checkpoint", "load_checkpoint", "read_metrics",
