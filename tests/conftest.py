@@ -165,3 +165,25 @@ class _ActiveTier:
 
 
 T = _ActiveTier()
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+@pytest.fixture(autouse=True)
+def _restore_ops_switch():
+    """Put the tier switch and ``$LRLC_NP_OPS`` back after every test.
+
+    ``lrlc ... --ops clear`` sets both for the rest of its process (so that ``compare --jobs``
+    workers inherit the tier); a test that calls ``cli.main`` in-process must not pass that
+    on to the tests after it, or to the subprocesses they start.
+    """
+    from lrlc_np import tiers
+
+    saved_env, saved_ops = os.environ.get(tiers.ENV_VARIABLE), tiers.get_ops()
+    yield
+    if saved_env is None:
+        os.environ.pop(tiers.ENV_VARIABLE, None)
+    else:
+        os.environ[tiers.ENV_VARIABLE] = saved_env
+    tiers.set_ops(saved_ops)
