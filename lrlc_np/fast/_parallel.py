@@ -26,7 +26,8 @@ called right after one two-thread product ran 50-51 ms against 40-45 ms after a 
 
 The chunks are independent: each body writes its own rows of preallocated outputs and may
 return a partial result (a weight gradient, a sum). ``results`` lists them in chunk order,
-whichever thread ran them, so a sum over them is the same, bit for bit, on every run.
+whichever thread ran them, so a sum over them is the same, bit for bit, on every run with
+the same number of threads (the chunks depend on it, see above).
 
 Serial fallback: on CuPy (the GPU is already parallel, so one chunk covers everything),
 with one worker (``LRLC_NP_THREADS=1`` or a one-core machine), without threadpoolctl, or
