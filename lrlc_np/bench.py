@@ -461,12 +461,14 @@ def step_profile(layer_types=("conv", "conv", "conv"), rank=4, *, batch=128, fil
     The step of ``training_throughput`` (forward, softmax cross-entropy, backward, SGD with
     Nesterov momentum and weight decay) on the same random data, with the network's layers
     run one by one as ``Sequential`` runs them and the clock read around each layer's
-    ``forward`` and ``backward``, the loss and the optimiser step. ``warmup`` untimed steps,
+    ``forward`` and ``backward``, the loss and the optimiser step. A BatchNorm2D + ReLU pair
+    that the fast tier runs as one op is one row ("BatchNorm2D+ReLU", index "i-j"). ``warmup`` untimed steps,
     then ``steps`` timed ones; every figure is a median over the timed steps.
     matmul_gflops  the machine's matmul rate (``matmul_rate``), for each conv-shaped layer's
                    ``forward_pct`` / ``backward_pct``; None leaves them None
     -> dict with name, tier, batch, step_s (median of the whole steps), rows: one per layer
-       (index, layer (class name), shape "(C, H, W) -> (C, H, W)", forward_s, backward_s,
+       (index (or "i-j" for a fused pair), layer (class name), shape "(C, H, W) -> (C, H, W)",
+       forward_s, backward_s,
        forward_flops / backward_flops / *_gflops / *_pct for conv, LC and LRLC layers, else
        None), then "loss" and "optimizer" rows (forward_s only)
     """
@@ -477,7 +479,7 @@ def step_profile(layer_types=("conv", "conv", "conv"), rank=4, *, batch=128, fil
 
 
 def _step_profile(layer_types, rank, batch, filters, steps, warmup, dtype, seed, tier, matmul_gflops):
-    from .layers import SoftmaxCrossEntropy
+    from .layers import SoftmaxCrossEntropy, sequential
     from .models import build_network
     from .optim import SGD
 
@@ -490,27 +492,40 @@ def _step_profile(layer_types, rank, batch, filters, steps, warmup, dtype, seed,
     x = xp.asarray(rng.uniform(-1.0, 1.0, (batch, 1, 28, 28)).astype(dtype))
     labels = xp.asarray(rng.integers(0, 10, size=batch))
     layers = list(model.layers)
+    # the units Sequential runs: one layer, or a BatchNorm2D + ReLU pair that the tier fuses
+    fused = sequential.fused_pairs(layers)
+    units = [(i, i + 2) if i in fused else (i, i + 1) for i in range(len(layers)) if i - 1 not in fused]
     clock = time.perf_counter
+
+    def unit_forward(lo, hi, h):
+        if hi - lo == 2:
+            return sequential.fused_forward(layers[lo], layers[lo + 1], h, True)
+        return layers[lo].forward(h, training=True)
+
+    def unit_backward(lo, hi, d):
+        if hi - lo == 2:
+            return sequential.fused_backward(layers[lo], (layers[lo]._cache, layers[lo + 1]._cache), d)
+        return layers[lo].backward(d)
 
     def step():
         times = {}
         h, shapes = x, []
-        for i, layer in enumerate(layers):
+        for u, (lo, hi) in enumerate(units):
             start = clock()
             shapes.append(h.shape)
-            h = layer.forward(h, training=True)
+            h = unit_forward(lo, hi, h)
             _sync(xp)
-            times[i, "forward"] = clock() - start
+            times[u, "forward"] = clock() - start
         shapes.append(h.shape)
         start = clock()
         loss_fn.forward(h, labels)
         d = loss_fn.backward()
         times["loss"] = clock() - start
-        for i in reversed(range(len(layers))):
+        for u in reversed(range(len(units))):
             start = clock()
-            d = layers[i].backward(d)
+            d = unit_backward(*units[u], d)
             _sync(xp)
-            times[i, "backward"] = clock() - start
+            times[u, "backward"] = clock() - start
         start = clock()
         optimizer.step(model.grads)
         _sync(xp)
@@ -527,11 +542,12 @@ def _step_profile(layer_types, rank, batch, filters, steps, warmup, dtype, seed,
         records.append(times)
     median = lambda key: statistics.median(r[key] for r in records)
     rows = []
-    for i, layer in enumerate(layers):
-        fwd, bwd = median((i, "forward")), median((i, "backward"))
-        flops = _layer_flops_of(layer, shapes[i])
-        row = dict(index=i, layer=type(layer).__name__,
-                   shape=f"{_fmt_shape(shapes[i][1:])} -> {_fmt_shape(shapes[i + 1][1:])}",
+    for u, (lo, hi) in enumerate(units):
+        fwd, bwd = median((u, "forward")), median((u, "backward"))
+        flops = _layer_flops_of(layers[lo], shapes[u])
+        row = dict(index=lo if hi - lo == 1 else f"{lo}-{hi - 1}",
+                   layer="+".join(type(layer).__name__ for layer in layers[lo:hi]),
+                   shape=f"{_fmt_shape(shapes[u][1:])} -> {_fmt_shape(shapes[u + 1][1:])}",
                    forward_s=fwd, backward_s=bwd, forward_flops=flops,
                    backward_flops=None if flops is None else 2 * flops)
         for key, seconds in (("forward", fwd), ("backward", bwd)):

@@ -58,6 +58,11 @@ def gradcheck_cases(rng):
     bn_eval.buffers["running_mean"][:] = to_device(rng.standard_normal(3))
     bn_eval.buffers["running_var"][:] = to_device(rng.uniform(0.5, 2.0, 3))
     yield "BatchNorm2D (evaluation)", bn_eval, x, {"training": False}
+    pair_bn = L.BatchNorm2D(3, dtype=f64)
+    pair_bn.params["weight"][:] = to_device(rng.uniform(0.5, 1.5, 3))
+    pair_bn.params["bias"][:] = to_device(rng.uniform(-0.5, 0.5, 3))
+    # Sequential runs the pair as one op on the fast tier (batchnorm2d_relu_forward)
+    yield "BatchNorm2D + ReLU (fused)", L.Sequential(pair_bn, L.ReLU()), x, {"training": True}
     yield "GlobalAvgPool2D", L.GlobalAvgPool2D(), x, {}
     yield "Flatten", L.Flatten(), x, {}
 

@@ -114,7 +114,17 @@ def test_step_profile_rows(result):
     for prof in profiles:
         rows = prof["rows"]
         assert [r["layer"] for r in rows[-2:]] == ["loss", "optimizer"]
-        assert [r["index"] for r in rows[:-2]] == list(range(len(rows) - 2))
+        covered = []                                      # every layer once, in order; a fused
+        for r in rows[:-2]:                               # BatchNorm2D + ReLU pair is one row "i-j"
+            if isinstance(r["index"], str):
+                lo, hi = map(int, r["index"].split("-"))
+                assert r["layer"] == "BatchNorm2D+ReLU" and hi == lo + 1 and prof["tier"] == "fast"
+                covered += [lo, hi]
+            else:
+                covered.append(r["index"])
+        assert covered == list(range(len(covered))) and len(covered) == 11
+        fused_rows = [r for r in rows if r["layer"] == "BatchNorm2D+ReLU"]
+        assert len(fused_rows) == (3 if prof["tier"] == "fast" else 0)
         assert _positive_finite(prof["step_s"])
         parts = sum(r["forward_s"] + (r["backward_s"] or 0.0) for r in rows)
         assert parts <= prof["step_s"] * 1.001           # the parts fit inside the step

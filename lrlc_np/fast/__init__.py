@@ -6,7 +6,9 @@ changes and what that buys, measured (``lrlc bench`` prints both tiers side by s
 tricks: threads over chunks of the batch or bands of output rows (``_parallel``), NHWC
 memory seen as NCHW, the LC weight stored in the order its product reads, band-wise
 effective weights for LRLC, dx of a convolution computed as a convolution, a reused
-gradient buffer for the LC weight (``_workspace``), batch norm on channels-last rows.
+gradient buffer for the LC weight (``_workspace``), batch norm on channels-last rows, and
+batch norm fused with the ReLU after it (``batchnorm2d_relu_forward``, the one fast op with no
+clear twin: ``Sequential`` uses it, see ``FUSED``).
 An op with no faster version is the clear one, re-exported here, so that
 ``fast.<name>`` exists for every ``ops.<name>``.
 
@@ -27,10 +29,15 @@ from .activations import relu_backward, relu_forward
 from .conv import conv2d_backward, conv2d_forward, conv_transpose2d
 from .local import locally_connected2d_backward, locally_connected2d_forward
 from .lrlc import lrlc2d_backward, lrlc2d_forward
-from .normalization import batchnorm2d_backward, batchnorm2d_forward
+from .normalization import (batchnorm2d_backward, batchnorm2d_forward, batchnorm2d_relu_backward,
+                            batchnorm2d_relu_forward)
 from .pooling import (global_avg_pool2d_backward, global_avg_pool2d_forward, spatial_mean_backward,
                       spatial_mean_forward)
 
 from .. import ops as _ops
 
-__all__ = list(_ops.__all__)
+#: ops of the fast tier only, with no clear-tier twin: fused pairs that ``Sequential`` runs as
+#: one op when the fast tier is active (the clear tier runs the two layers one after the other)
+FUSED = ("batchnorm2d_relu_forward", "batchnorm2d_relu_backward")
+
+__all__ = list(_ops.__all__) + list(FUSED)

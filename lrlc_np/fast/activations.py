@@ -19,6 +19,7 @@ from typing import NamedTuple
 from ..backend import get_array_module
 from ..ops import _checks
 from . import _parallel
+from .normalization import FusedReLUCache, channels_last_rows, fused_relu_mask
 
 
 class FastReLUCache(NamedTuple):
@@ -42,6 +43,8 @@ def relu_forward(x):
 def relu_backward(dy, cache):
     """Same result as ``ops.relu_backward``: dx = dy where x > 0 (where y > 0), else 0."""
     _checks.float_array(dy, "dy", "relu_backward")
+    if isinstance(cache, FusedReLUCache):                    # ran fused with a batch norm: make the mask again
+        return _fused_relu_backward(dy, cache)
     if not isinstance(cache, FastReLUCache):                 # a 0-d x: the mask itself
         _checks.shape(dy, cache.shape, "dy", "relu_backward")
         return dy * cache
@@ -57,3 +60,19 @@ def _for_leading_axis(a, body):
     """Run ``body(lo, hi)`` over chunks of a's first axis, on all cores."""
     _parallel.for_chunks(a.shape[0], _parallel.chunk_size(a[0].nbytes if a.shape[0] else 1), body,
                          xp=get_array_module(a))
+
+
+def _fused_relu_backward(dy, cache):
+    """dx = dy * (y > 0) for a ReLU that ran inside ``batchnorm2d_relu_forward``, whose mask is
+    made again from batch norm's input (``FusedReLUCache``). ``Sequential`` does this inside
+    ``batchnorm2d_relu_backward``; this is the same gradient for a caller who runs the ReLU's
+    backward pass alone. dy (N, C, H, W) -> dx (N, C, H, W), NHWC memory."""
+    _checks.shape(dy, cache.x_shape, "dy", "relu_backward")
+    xp = get_array_module(dy)
+    n, c, h, w = cache.x_shape
+    dy_rows = channels_last_rows(dy)
+    dx_rows = xp.empty_like(dy_rows)
+    _parallel.for_chunks(n, _parallel.chunk_size(dy_rows[0].nbytes if n else 1),
+                         lambda lo, hi: xp.multiply(dy_rows[lo:hi], fused_relu_mask(cache, lo, hi), out=dx_rows[lo:hi]),
+                         xp=xp)
+    return dx_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)
