@@ -100,7 +100,7 @@ def for_chunks(total: int, chunk: int, body, *, xp=None) -> list:
     workers = worker_count()
     if threading.current_thread().name.startswith(_THREAD_PREFIX):
         workers = 1                        # called from inside a chunk: the pool is busy, stay serial
-    chunk = max(1, min(chunk, -(-total // workers)))   # at least one chunk per worker (see below)
+    chunk = max(1, min(chunk, -(-total // workers)))   # at least one chunk per worker (module docstring)
     spans = [(s, min(s + chunk, total)) for s in range(0, total, chunk)]
     workers = min(workers, len(spans))
     controller = _blas_controller() if workers > 1 else None

@@ -112,7 +112,7 @@ def batchnorm2d_forward(x, weight, bias, running_mean, running_var, training=Tru
 def _forward(x, weight, bias, running_mean, running_var, training, momentum, eps, relu, owner):
     """Batch norm's forward pass, and max(., 0) on each chunk while it is in the cache if ``relu``.
 
-    -> y, batch norm's cache, FusedReLUCache (the ReLU's mask, kept as what makes it)
+    -> y, batch norm's cache, FusedReLUCache (the ReLU's mask, kept as what makes it) or None
     """
     check_bn_inputs(x, weight, bias, running_mean, running_var, owner)
     check_batch_size(x, training, owner)
@@ -141,7 +141,8 @@ def _forward(x, weight, bias, running_mean, running_var, training, momentum, eps
 
     _parallel.for_chunks(n, chunk, normalise, xp=xp)
     y = y_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)         # NHWC memory seen as NCHW
-    return y, (rows, x.shape, mean, inv_std, weight, training), FusedReLUCache(rows, x.shape, scale, shift)
+    relu_cache = FusedReLUCache(rows, x.shape, scale_row, shift_row) if relu else None
+    return y, (rows, x.shape, mean, inv_std, weight, training), relu_cache
 
 
 def _affine(rows, scale_row, shift_row, out):
@@ -156,19 +157,19 @@ def _affine(rows, scale_row, shift_row, out):
 class FusedReLUCache(NamedTuple):
     """A ReLU's cache when it ran fused with the batch norm before it: no copy of its output,
     only what makes it again. The mask y > 0 is ``x * scale + shift > 0`` per channel, with x
-    batch norm's input rows (not a copy) and scale, shift (C,) its affine map."""
+    batch norm's input rows (not a copy) and scale, shift its affine map tiled to a row
+    (``_per_channel``, H*W*C numbers each)."""
 
     rows: object
     x_shape: tuple
-    scale: object
-    shift: object
+    scale_row: object
+    shift_row: object
 
 
 def fused_relu_mask(cache, lo, hi):
     """The mask y > 0 of samples lo..hi-1, as (hi - lo, H*W*C) rows, from a FusedReLUCache."""
-    rows = cache.rows
-    y = _affine(rows[lo:hi], _per_channel(cache.scale, rows), _per_channel(cache.shift, rows),
-                out=get_array_module(rows).empty_like(rows[lo:hi]))
+    part = cache.rows[lo:hi]
+    y = _affine(part, cache.scale_row, cache.shift_row, out=get_array_module(part).empty_like(part))
     return y > 0
 
 

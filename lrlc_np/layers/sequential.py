@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .. import tiers
 from .base import Layer
+from .basic import BatchNorm2D, ReLU
 
 class Sequential(Layer):
     """Layers applied in order; backward runs them in reverse.
@@ -97,11 +98,8 @@ class Sequential(Layer):
         return "Sequential(\n" + "\n".join(lines) + f"\n)  {self.num_parameters:,} params"
 
 
-
 def fused_pairs(layers):
     """Indices i where layers i, i+1 are a BatchNorm2D and a ReLU and the active tier fuses them."""
-    from .basic import BatchNorm2D, ReLU
-
     if not hasattr(tiers.active(), "batchnorm2d_relu_forward"):       # the clear tier: no fused ops
         return ()
     return tuple(i for i in range(len(layers) - 1)
