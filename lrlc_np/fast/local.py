@@ -10,7 +10,13 @@ changes, and what it buys (measured with ``lrlc bench`` at the paper's layer):
 - Each position is an (N, R) @ (R, C_out) product and ``matmul`` runs a band's positions as
   one batched product, position-major, so that every product reads and writes whole blocks.
 - dx is built one kernel offset at a time into position-major band gradients, so each add
-  is one long block (col2im on patch rows would add runs of only C_in): 8-10% faster.
+  is one long block (col2im on patch rows would add runs of only C_in): 8-10% faster. Its
+  product is transposed, dX^T = W^T dY^T, one (R, C_out) @ (C_out, N) product per position
+  with the weight read in its stored order (instead of kh*kw products of (N, C_out) @
+  (C_out, C_in)), and it reuses the memory of the band's patches, freed once dW is made:
+  the op's backward 47-50 -> 44.5-46 ms at the paper's layer (three alternated runs); in
+  ``lrlc bench``'s layer timings, LC backward 53-55 -> 52-53 ms and LRLC K=4 (the 'lc'
+  route) 69-71 -> 66-69 ms, four alternated pairs of processes.
 - The weight gradient reuses one buffer per weight (``_workspace``): backward 88 -> 71 ms.
 - The weight is read in the memory order the product wants (below): forward 59 -> 27-33 ms.
 
@@ -134,11 +140,12 @@ def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, wei
     padding          (ph, pw) that made xpad: cut off again in dx
     -> dx (N, H, W, C_in) channels last, and the list of weight_grad_rows results in band order
 
-    Per position: Y = X W^T, so dW^T = X^T dY and dX = dY W. dX is computed one kernel
-    offset (p, q) at a time, (N, C_out) @ (C_out, C_in) per position and offset, so that the
-    gradients that land on one input row form one contiguous block: the band's input
-    gradient is kept position-major, (band rows, Wp, N, C_in), and each offset adds a single
-    block of W_out*N*C_in numbers (``col2im`` on patch rows would add runs of only C_in).
+    Per position: Y = X W^T, so dW^T = X^T dY and dX = dY W. dX is computed transposed,
+    dX^T = W^T dY^T, (R, C_out) @ (C_out, N) per position, so that its rows come in
+    (p, q, c) order with the N samples innermost: for one kernel offset (p, q), a position's
+    gradient is one contiguous (C_in, N) block. The band's input gradient is kept
+    position-major, (band rows, Wp, C_in, N), and each offset adds a single block of
+    W_out*C_in*N numbers (``col2im`` on patch rows would add runs of only C_in).
     Neighbouring bands share input rows when kh > stride, so every band returns its own
     gradient, and the rows of dx are then summed from the bands that cover them, in band
     order, on all cores.
@@ -153,11 +160,12 @@ def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, wei
         dy_p = dy_pos[lo:hi].reshape(-1, *dy_pos.shape[2:])                  # (p, N, C_out)
         out = None if weight_grad_out is None else weight_grad_out[lo * w_out : hi * w_out]
         dw = xp.matmul(cols_p.transpose(0, 2, 1), dy_p, out=out)            # (p, R, N) @ (p, N, C_out)
+        del cols_p                                                          # dcols below reuses its memory
         result = None if weight_grad_rows is None else weight_grad_rows(lo, hi, dw)
-        w_offsets = weight_rows(lo, hi).reshape(-1, kh * kw, c_in, dy_p.shape[2])   # (p, kh*kw, C_in, C_out)
-        dcols = xp.matmul(dy_p[:, None], w_offsets.transpose(0, 1, 3, 2))   # (p, kh*kw, N, C_in)
-        dcols = dcols.reshape(hi - lo, w_out, kh, kw, n, c_in)
-        dband = xp.zeros(((hi - lo - 1) * sh + kh, wp, n, c_in), dtype=xpad.dtype)   # input rows top.., position-major
+        # dX^T = W dY^T, (p, R, C_out) @ (p, C_out, N): one product per position
+        dcols = xp.matmul(weight_rows(lo, hi), dy_p.transpose(0, 2, 1))    # (p, R, N)
+        dcols = dcols.reshape(hi - lo, w_out, kh, kw, c_in, n)
+        dband = xp.zeros(((hi - lo - 1) * sh + kh, wp, c_in, n), dtype=xpad.dtype)   # input rows top.., position-major
         for p in range(kh):
             for q in range(kw):
                 dband[p : p + sh * (hi - lo - 1) + 1 : sh, q : q + sw * (w_out - 1) + 1 : sw] += dcols[:, :, p, q]
@@ -175,7 +183,7 @@ def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, wei
                 dx[:, r] = 0
                 continue
             total = parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
-            dx[:, r] = total[pw : pw + w].transpose(1, 0, 2)                # (W, N, C) -> (N, W, C)
+            dx[:, r] = total[pw : pw + w].transpose(2, 0, 1)                # (W, C, N) -> (N, W, C)
 
     _parallel.for_chunks(h, 1, gather_rows, xp=xp)
     return dx, [result for _, _, result in bands]
