@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="lrlc-np",
-    version="0.6.0",
+    version="0.6.1",
     description=(
         "Convolution, locally connected and low-rank locally connected layers in NumPy, "
         "with hand-derived backward passes (Elsayed et al., ICML 2020)"

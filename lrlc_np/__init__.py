@@ -18,4 +18,4 @@ The layers run the fast tier unless told otherwise: ``lrlc_np.set_ops("clear")``
 from .tiers import get_ops, set_ops, use_ops
 
 __all__ = ["get_ops", "set_ops", "use_ops", "__version__"]
-__version__ = "0.6.0"
+__version__ = "0.6.1"
