@@ -288,3 +288,47 @@ def test_bad_bench_flags_are_one_line_errors(flag, value, capsys):
 def test_python_dash_m_bench_help():
     done = subprocess.run([sys.executable, "-m", "lrlc_np", "bench", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--quick" in done.stdout
+
+
+# --------------------------------------------------------------------------- benchmarks/
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+
+
+def _lrlc_compare(monkeypatch):
+    """benchmarks/lrlc_compare.py's globals, with lrlc_np.bench's timers replaced by fixed rows."""
+    import runpy
+
+    layer = {"conv": (0.05, 2e9, 4e9), "lc": (0.07, 2e9, 4e9), "lrlc": (0.09, 2e9, 4e9)}
+
+    def time_layer(kind, rank=None, repeats=7):
+        total, fwd, bwd = layer[kind]
+        return dict(total_s=total, forward_flops=fwd, backward_flops=bwd)
+
+    def training_throughput(types, steps=7):
+        return dict(images_per_s=400.0 if "lrlc" not in types else 300.0, peak_traced_mb=150.0)
+
+    monkeypatch.setattr(bench, "matmul_rate", lambda: dict(gflops=200.0))
+    monkeypatch.setattr(bench, "time_layer", time_layer)
+    monkeypatch.setattr(bench, "training_throughput", training_throughput)
+    return runpy.run_path(os.path.join(BENCHMARKS, "lrlc_compare.py"), run_name="lrlc_compare")
+
+
+def test_lrlc_compare_reports_the_keys_of_the_pytorch_side(monkeypatch):
+    import re
+
+    out = _lrlc_compare(monkeypatch)["measure"](repeats=3)
+    with open(os.path.join(BENCHMARKS, "pytorch_compare.py")) as f:
+        torch_keys = set(re.findall(r'out\["(\w+)"\]', f.read()))
+    assert torch_keys, "no measurement keys found in pytorch_compare.py"
+    assert torch_keys <= set(out), f"lrlc_compare.py lacks {sorted(torch_keys - set(out))}"
+    # conv: 6 GFLOP in 0.05 s = 120 GFLOP/s, 60% of a 200 GFLOP/s matmul
+    assert out["conv_pct_mm"] == pytest.approx(60.0)
+    assert out["conv_ms"] == pytest.approx(50.0) and out["lrlc4_ms"] == pytest.approx(90.0)
+    assert out["train_conv_img_s"] == 400.0 and out["train_lrlc4_img_s"] == 300.0
+
+
+def test_lrlc_compare_refuses_a_bad_repeat_count(monkeypatch, capsys):
+    main = _lrlc_compare(monkeypatch)["main"]
+    with pytest.raises(SystemExit):
+        main(["--repeats", "0"])
+    assert "--repeats: expected a positive integer, got 0" in capsys.readouterr().err

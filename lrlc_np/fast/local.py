@@ -162,7 +162,7 @@ def lc_rows_backward(dy_pos, xpad, kernel_size, stride, out_hw, weight_rows, wei
         dw = xp.matmul(cols_p.transpose(0, 2, 1), dy_p, out=out)            # (p, R, N) @ (p, N, C_out)
         del cols_p                                                          # dcols below reuses its memory
         result = None if weight_grad_rows is None else weight_grad_rows(lo, hi, dw)
-        # dX^T = W dY^T, (p, R, C_out) @ (p, C_out, N): one product per position
+        # dX^T = W^T dY^T, (p, R, C_out) @ (p, C_out, N): one product per position
         dcols = xp.matmul(weight_rows(lo, hi), dy_p.transpose(0, 2, 1))    # (p, R, N)
         dcols = dcols.reshape(hi - lo, w_out, kh, kw, c_in, n)
         dband = xp.zeros(((hi - lo - 1) * sh + kh, wp, c_in, n), dtype=xpad.dtype)   # input rows top.., position-major
