@@ -20,8 +20,8 @@ Same signatures and results as ``ops.conv2d_forward``, ``ops.conv2d_backward`` a
   C_out <= C_in (``conv_transpose2d``; the route is exact whenever the first two hold, and
   faster only when C_out <= C_in: at the network's first layer, C_in = 1, it cost 279 ms
   against col2im's 16).
-Together (``lrlc bench``, this 2-core machine): 68-70 ms forward + backward against the
-clear tier's 189 ms; 53-62% of the float32 matmul rate against 18-22%.
+Together (``lrlc bench``, a 2-core machine, version 0.6.1): 56 ms forward + backward against
+the clear tier's 159 ms; 66% of the float32 matmul rate against 23%.
 """
 
 from __future__ import annotations
