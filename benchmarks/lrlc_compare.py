@@ -1,4 +1,4 @@
-"""lrlc_np's side of ``pytorch_compare.py``: the same measurements, the same keys.
+"""lrlc_np's side of pytorch_compare.py: the same measurements, the same keys.
 
 Run each side in its own process and alternate them (``rounds.sh`` does this, and can add an
 older version of lrlc_np to every round):
