@@ -492,9 +492,7 @@ def _step_profile(layer_types, rank, batch, filters, steps, warmup, dtype, seed,
     x = xp.asarray(rng.uniform(-1.0, 1.0, (batch, 1, 28, 28)).astype(dtype))
     labels = xp.asarray(rng.integers(0, 10, size=batch))
     layers = list(model.layers)
-    # the units Sequential runs: one layer, or a BatchNorm2D + ReLU pair that the tier fuses
-    fused = sequential.fused_pairs(layers)
-    units = [(i, i + 2) if i in fused else (i, i + 1) for i in range(len(layers)) if i - 1 not in fused]
+    units = sequential.units(layers)       # one layer, or a BatchNorm2D + ReLU pair the tier fuses
     clock = time.perf_counter
 
     def unit_forward(lo, hi, h):

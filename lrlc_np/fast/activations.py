@@ -72,7 +72,6 @@ def _fused_relu_backward(dy, cache):
     n, c, h, w = cache.x_shape
     dy_rows = channels_last_rows(dy)
     dx_rows = xp.empty_like(dy_rows)
-    _parallel.for_chunks(n, _parallel.chunk_size(dy_rows[0].nbytes if n else 1),
-                         lambda lo, hi: xp.multiply(dy_rows[lo:hi], fused_relu_mask(cache, lo, hi), out=dx_rows[lo:hi]),
-                         xp=xp)
+    _for_leading_axis(dy_rows, lambda lo, hi: xp.multiply(dy_rows[lo:hi], fused_relu_mask(cache, lo, hi),
+                                                          out=dx_rows[lo:hi]))
     return dx_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)

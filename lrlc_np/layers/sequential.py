@@ -28,16 +28,13 @@ class Sequential(Layer):
         self._fused = {}          # i -> the caches of layers i, i+1, which ran as one op
 
     def forward(self, x, training=True):
-        fused = fused_pairs(self.layers)
         self._fused = {}
-        for i, layer in enumerate(self.layers):
-            if i - 1 in fused:
-                continue                                   # the ReLU of a fused pair: done
-            if i in fused:
-                x = fused_forward(layer, self.layers[i + 1], x, training)
-                self._fused[i] = (layer._cache, self.layers[i + 1]._cache)
+        for lo, hi in units(self.layers):
+            if hi - lo == 2:
+                x = fused_forward(self.layers[lo], self.layers[lo + 1], x, training)
+                self._fused[lo] = (self.layers[lo]._cache, self.layers[lo + 1]._cache)
             else:
-                x = layer.forward(x, training=training)
+                x = self.layers[lo].forward(x, training=training)
         return x
 
     def backward(self, dy):
@@ -104,6 +101,13 @@ def fused_pairs(layers):
         return ()
     return tuple(i for i in range(len(layers) - 1)
                  if type(layers[i]) is BatchNorm2D and type(layers[i + 1]) is ReLU)
+
+
+def units(layers):
+    """What ``Sequential`` runs, in order: (lo, hi) spans of layers, one layer each, or two
+    for a BatchNorm2D + ReLU pair that the active tier fuses (``fused_pairs``)."""
+    fused = fused_pairs(layers)
+    return [(i, i + 2) if i in fused else (i, i + 1) for i in range(len(layers)) if i - 1 not in fused]
 
 
 def fused_forward(bn, relu, x, training):
