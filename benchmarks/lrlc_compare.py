@@ -22,10 +22,11 @@ The lrlc_np that is imported is the one on ``sys.path``: set PYTHONPATH to a che
 from __future__ import annotations
 
 import argparse
-import json
 
 import lrlc_np
 from lrlc_np import bench
+
+from _report import report      # benchmarks/_report.py, beside this script
 
 
 def measure(repeats: int) -> dict:
@@ -54,11 +55,7 @@ def main(argv=None):
     if args.repeats < 1:
         parser.error(f"--repeats: expected a positive integer, got {args.repeats}")
     out = measure(args.repeats)
-    for key, value in out.items():
-        print(f"{key}: {value:.1f}" if isinstance(value, float) else f"{key}: {value}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    report(out, args.json)
 
 
 if __name__ == "__main__":

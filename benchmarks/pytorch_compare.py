@@ -22,13 +22,14 @@ What is timed (float32, medians after warm-up, ``time.perf_counter``):
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from _report import report      # benchmarks/_report.py, beside this script
 
 
 def median_ms(fn, repeats, warmup=2):
@@ -141,11 +142,7 @@ def main(argv=None):
     if args.only != "layers":
         out["train_conv_img_s"] = images_per_s(network(), 128, args.repeats)
         out["train_lrlc4_img_s"] = images_per_s(network(lrlc_at=3), 128, args.repeats)
-    for key, value in out.items():
-        print(f"{key}: {value:.1f}" if isinstance(value, float) else f"{key}: {value}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    report(out, args.json)
 
 
 if __name__ == "__main__":

@@ -310,6 +310,7 @@ def _lrlc_compare(monkeypatch):
     monkeypatch.setattr(bench, "matmul_rate", lambda: dict(gflops=200.0))
     monkeypatch.setattr(bench, "time_layer", time_layer)
     monkeypatch.setattr(bench, "training_throughput", training_throughput)
+    monkeypatch.syspath_prepend(BENCHMARKS)          # as when run as a script: _report.py beside it
     return runpy.run_path(os.path.join(BENCHMARKS, "lrlc_compare.py"), run_name="lrlc_compare")
 
 
