@@ -14,7 +14,8 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["lrlc_np", "lrlc_np.*"]),
-    package_data={"lrlc_np": ["sample_data/*.gz"]},   # the bundled MNIST sample (lrlc_np.data)
+    package_data={"lrlc_np": ["sample_data/*.gz",        # the bundled MNIST sample (lrlc_np.data)
+                              "course/gradescope/*"]},  # the Gradescope scripts (lrlc course autograder)
     install_requires=["numpy>=1.23", "scipy>=1.9", "matplotlib>=3.6", "tqdm>=4.60", "threadpoolctl>=3.1"],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6.70"],

@@ -276,30 +276,90 @@ def run_course_make_student(args) -> int:
         return _fail("course make-student", err)
     print(f"wrote a student copy to {made['dest']}: {len(made['exercises'])} exercises to write "
           f"({', '.join(made['exercises'])})" + (f"; solutions kept for {', '.join(made['kept'])}" if made["kept"] else ""))
-    print(f"the student installs it with: cd {made['dest']} && pip install -e \".[test]\"; and checks it with: lrlc course grade")
+    print(f"the handout record is {Path(made['dest']) / 'lrlc-handout.json'}: keep a copy, and grade with "
+          f"lrlc course grade SUBMISSION --handout <that file>")
+    print(f"the student installs it with: cd {made['dest']} && pip install -e \".[test]\"; and checks it with: pytest")
     return 0
 
 
-def run_course_grade(args) -> int:
-    from ._atomic import atomic_write
-    from .course.grader import GradeError, format_table, grade
+def _grading_options(args):
+    return {"timeout": args.timeout, "memory_mb": args.memory, "sandbox_on": not args.no_sandbox,
+            "speed": args.speed_check, "speed_limit": args.speed_limit, "seed": args.seed}
 
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        return _fail("course grade", f"cannot write {args.json}: no folder {Path(args.json).parent}")
+
+def _writable_file(path, command):
+    """None if ``path`` can be written (its folder exists), else the error's exit status."""
+    if path and not Path(path).resolve().parent.is_dir():
+        return _fail(command, f"cannot write {path}: no folder {Path(path).parent}")
+    return None
+
+
+def run_course_grade(args) -> int:
+    import json
+
+    from ._atomic import atomic_write
+    from .course.grader import GradeError, format_table, grade, gradescope
+    from .course.sandbox import describe
+
+    failed = _writable_file(args.json, "course grade")
+    if failed is not None:
+        return failed
+    if args.format == "gradescope" and not args.json:
+        return _fail("course grade", "--format gradescope writes results.json: give its path with --json FILE")
+    print(f"grade: {describe(not args.no_sandbox)}", file=sys.stderr)
     progress = None if args.no_progress else (
         lambda row: print(f"grade: {row['name']}: {row['status']}", file=sys.stderr, flush=True))
     try:
-        result = grade(args.path, exercises=args.exercises, timeout=args.timeout, progress=progress)
-    except GradeError as err:
+        result = grade(args.path, exercises=args.exercises, handout=args.handout, progress=progress,
+                       **_grading_options(args))
+    except (GradeError, OSError) as err:
         return _fail("course grade", err)
     print(format_table(result))
     if args.json:
-        import json
-
-        with atomic_write(args.json, "w") as f:
-            f.write(json.dumps(result, indent=2) + "\n")
+        content = gradescope(result) if args.format == "gradescope" else result
+        with atomic_write(args.json, "w") as f:     # after every graded process is gone
+            f.write(json.dumps(content, indent=2) + "\n")
         print(f"wrote {args.json}")
-    return 0 if result["total"] == result["max_total"] else 1
+    return 0                                          # grading ran, whatever the score
+
+
+def run_course_grade_all(args) -> int:
+    from .course.classroom import grade_all
+    from .course.grader import GradeError
+    from .course.sandbox import describe
+
+    failed = _writable_file(args.csv, "course grade-all")
+    if failed is not None:
+        return failed
+    print(f"grade-all: {describe(not args.no_sandbox)}", file=sys.stderr)
+    progress = None if args.no_progress else (lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        rows = grade_all(args.submissions, args.csv, results_dir=args.results, jobs=args.jobs, regrade=args.regrade,
+                         exercises=args.exercises, handout=args.handout, progress=progress, **_grading_options(args))
+    except (GradeError, OSError) as err:
+        return _fail("course grade-all", err)
+    except KeyboardInterrupt:
+        print(f"grade-all: interrupted; the students graded so far are in {args.csv} (run again to go on)",
+              file=sys.stderr)
+        return 130
+    print(f"wrote {args.csv}: {len(rows)} students")
+    return 0
+
+
+def run_course_autograder(args) -> int:
+    from .course.catalogue import EXERCISES
+    from .course.gradescope import make_autograder
+    from .course.handout import HandoutError, read
+    from .course.student import StudentCopyError
+
+    try:
+        exercises = args.exercises or (list(read(args.handout).exercises) if args.handout else list(EXERCISES))
+        made = make_autograder(args.dest, exercises)
+    except (StudentCopyError, HandoutError, OSError) as err:
+        return _fail("course autograder", err)
+    print(f"wrote {made['dest']} ({len(made['files'])} files): upload it as the autograder of a Gradescope "
+          f"programming assignment; it grades {', '.join(made['exercises'])}")
+    return 0
 
 
 def run_tutorials(args) -> int:
@@ -322,7 +382,7 @@ def run_tutorials(args) -> int:
 
 
 def _exercise_list(text):
-    from .course.exercises import EXERCISES
+    from .course.catalogue import EXERCISES
 
     names = [t.strip() for t in text.split(",") if t.strip()]
     bad = [n for n in names if n not in EXERCISES]
@@ -657,37 +717,110 @@ def _add_backend_flag(parser):
                              "pip install -e \".[gpu]\"); default: $LRLC_NP_BACKEND, else numpy")
 
 
+COURSE_UNTRUSTED = ("Grading runs the students' code, which is untrusted: each exercise runs in a child "
+                    "process with time, CPU, memory and file-size limits, a minimal environment, a "
+                    "temporary folder and its own process group (nothing it starts outlives it), and "
+                    "hands back arrays only; this process computes every verdict. With bubblewrap "
+                    "installed (apt-get install bubblewrap) the child also has no network and sees only "
+                    "Python, NumPy and the package it is graded in; without it, graded code can read and "
+                    "write what you can. Grade hostile code inside a container (TEACHING.md).")
+
+
+def _add_grading_options(parser):
+    from .course.grader import DEFAULT_SPEED_LIMIT, DEFAULT_TIMEOUT, SPEED_POLICIES
+    from .course.sandbox import Limits
+
+    parser.add_argument("--exercises", type=_exercise_list, default=None,
+                        help="grade only these (comma-separated; default: the handout's)")
+    parser.add_argument("--handout", metavar="FILE", default=None,
+                        help="your own record of the handout (lrlc-handout.json of the copy you made): grade its "
+                             "exercises (default: the record in the submission, which a student can edit)")
+    parser.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds one exercise's process may run before it is stopped (default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--memory", type=_positive_int, default=Limits.memory_mb, metavar="MB",
+                        help=f"memory one exercise's process may use (default: {Limits.memory_mb})")
+    parser.add_argument("--seed", type=_non_negative_int, default=None,
+                        help="seed of the cases (default: a new one each time, printed with the grade; give it "
+                             "to repeat a grading)")
+    parser.add_argument("--speed-check", choices=SPEED_POLICIES, default="score",
+                        help="score: an exercise much slower than the solution scores 0; warn: it keeps its "
+                             "points with a warning; off: not timed (default: score)")
+    parser.add_argument("--speed-limit", type=_positive_float, default=DEFAULT_SPEED_LIMIT, metavar="X",
+                        help=f"how many times the solution's time counts as much slower (default: {DEFAULT_SPEED_LIMIT:g})")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="do not use bubblewrap even where it works (the other limits stay)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+
+
+def run_course_missing(args) -> int:
+    return _fail("course", "this is a student copy, which has no course kit: your teacher grades your files with "
+                           "their own installation. Check your work with pytest and lrlc gradcheck (README.md)")
+
+
 def _add_course(commands):
+    import importlib.util
+
+    if importlib.util.find_spec("lrlc_np.course") is None:          # a student copy
+        co = commands.add_parser("course", help="(not in a student copy: your teacher grades with theirs)",
+                                 description="A student copy has no course kit; see README.md to check your work.")
+        co.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        co.set_defaults(handler=run_course_missing)
+        return
     co = commands.add_parser(
         "course", help="make a student copy with exercises, and grade it",
         description="The course kit: the clear tier's forward and backward passes as exercises. "
                     "make-student writes a copy in which the fenced blocks of lrlc_np/ops raise "
-                    "NotImplementedError with a hint; grade runs each exercise's checks in its own "
-                    "process and prints points (TEACHING.md explains an assignment).")
+                    "NotImplementedError with a hint; grade grades a submission, grade-all a class, "
+                    "autograder makes a Gradescope autograder (TEACHING.md explains an assignment). "
+                    + COURSE_UNTRUSTED)
     sub = co.add_subparsers(dest="course_command", metavar="ACTION")
     sub.required = True
     ms = sub.add_parser("make-student", help="write a student copy",
                         description="Write a self-contained student copy to DEST (package without the fast "
-                                    "tier, tests, tutorials, a student README). Every exercise's blocks become "
-                                    "NotImplementedError with its hint; the other solutions are kept.")
+                                    "tier and the course kit, the tests a student can run, tutorials, a student "
+                                    "README, and lrlc-handout.json recording the handout). Every exercise's "
+                                    "blocks become NotImplementedError with its hint; the other solutions are kept.")
     ms.add_argument("dest", help="folder to create")
     ms.add_argument("--exercises", type=_exercise_list, default=None,
                     help="comma-separated exercises to hand out (default: all); the rest keep their solutions")
     ms.add_argument("--overwrite", action="store_true", help="replace DEST if it exists")
     ms.set_defaults(handler=run_course_make_student)
-    gr = sub.add_parser("grade", help="grade a package's exercises",
-                        description="Grade the exercises of the lrlc_np package at PATH (a student copy's folder; "
-                                    "default: this installation), one process per exercise with a time limit: "
-                                    "finite differences, the loop definitions, the design identities, "
-                                    "non-mutation. Prints a table; --json writes points per exercise for a "
-                                    "learning-management system. Exit status 0 only at full marks.")
-    gr.add_argument("path", nargs="?", default=None, help="folder holding lrlc_np/ (default: this installation)")
-    gr.add_argument("--exercises", type=_exercise_list, default=None, help="grade only these (comma-separated)")
-    gr.add_argument("--json", metavar="FILE", default=None, help="also write the grades to FILE as JSON")
-    gr.add_argument("--timeout", type=_positive_float, default=120.0,
-                    help="seconds an exercise may run before it is stopped and scored 0 (default: 120)")
-    gr.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    gr = sub.add_parser("grade", help="grade one submission (untrusted code)",
+                        description="Grade the exercises of the submission at PATH (a student copy, its lrlc_np "
+                                    "folder, or the handed-out files alone; default: this installation, which "
+                                    "scores full marks), each alone, on cases drawn now: shapes, dtypes, the loop "
+                                    "definitions, finite differences, identities, inputs left unchanged, speed. "
+                                    "Prints a table with every case of every failing exercise; --json writes the "
+                                    "grade (or Gradescope's results.json with --format gradescope). Exit status 0 "
+                                    "whenever grading ran, whatever the score. " + COURSE_UNTRUSTED)
+    gr.add_argument("path", nargs="?", default=None, help="the submission's folder (default: this installation)")
+    gr.add_argument("--json", metavar="FILE", default=None, help="also write the grade to FILE, after grading ends")
+    gr.add_argument("--format", choices=("json", "gradescope"), default="json",
+                    help="what --json writes: this grader's JSON, or Gradescope's results.json (default: json)")
+    _add_grading_options(gr)
     gr.set_defaults(handler=run_course_grade)
+    ga = sub.add_parser("grade-all", help="grade a class: one folder per student, into a CSV",
+                        description="Grade every folder of SUBMISSIONS (the folder name is the student's id) and "
+                                    "write a CSV: student, the points of each exercise, total, max_total. Each "
+                                    "student's full grade is kept in RESULTS/<id>.json; run again, students whose "
+                                    "files did not change are not graded again (--regrade forces it), and one seed "
+                                    "is kept for the class. " + COURSE_UNTRUSTED)
+    ga.add_argument("submissions", help="folder with one folder per student")
+    ga.add_argument("--csv", metavar="FILE", required=True, help="the grade sheet to write")
+    ga.add_argument("--results", metavar="DIR", default=None,
+                    help="where each student's full grade is kept (default: beside the CSV, <name>-results)")
+    ga.add_argument("--jobs", type=_positive_int, default=1, help="students graded at once (default: 1)")
+    ga.add_argument("--regrade", action="store_true", help="grade every student again")
+    _add_grading_options(ga)
+    ga.set_defaults(handler=run_course_grade_all)
+    ag = sub.add_parser("autograder", help="write a Gradescope autograder zip",
+                        description="Write DEST (a .zip) to upload as the autograder of a Gradescope programming "
+                                    "assignment: setup.sh, run_autograder, the handout record and this project. "
+                                    "TEACHING.md shows the two scripts.")
+    ag.add_argument("dest", help="the zip file to write")
+    ag.add_argument("--exercises", type=_exercise_list, default=None, help="the exercises to grade (default: all)")
+    ag.add_argument("--handout", metavar="FILE", default=None, help="grade the exercises of this handout record")
+    ag.set_defaults(handler=run_course_autograder)
 
 
 def _add_ops_flag(parser):

@@ -1,23 +1,32 @@
 """``lrlc course make-student``: a self-contained copy in which the student writes the ops.
 
-The copy holds the package, its tests and tutorials, ``setup.py`` and a student README.
-In the clear tier (``lrlc_np/ops/``) every block fenced for a chosen exercise (see
-``markers``) becomes ``raise NotImplementedError("exercise <name>: <hint>")``, with the hint
-kept as a comment; blocks of the other exercises keep their solutions, without fences. The
-fast tier is left out (it would give the answers away), so the copy runs on the clear tier:
-the layers, ``lrlc train`` and ``lrlc course grade`` use the student's own functions.
+The copy holds the package, the tests a student can run, the tutorials, ``setup.py``, a
+student README and ``lrlc-handout.json`` (the handout record: its exercises and the
+package version, which ``lrlc course grade`` grades by default). In the clear tier
+(``lrlc_np/ops/``) every block fenced for a chosen exercise (see ``markers``) becomes
+``raise NotImplementedError("exercise <name>: <hint>")``, with the hint kept as a comment;
+blocks of the other exercises keep their solutions, without fences.
+
+No answer ships in the copy: the fast tier is left out (it would give the answers away),
+and so are the course kit (the grader's checks) and the course's own tests (which hold the
+correct line of every exercise). The copy runs on the clear tier, so the layers,
+``lrlc train`` and the tutorials use the student's functions; in the tutorials an exercise
+not written yet is replaced by its loop definition (``lrlc_np.stand_ins``).
 """
 
 from __future__ import annotations
 
+import ast
 import shutil
 from pathlib import Path
 
-from .exercises import EXERCISES
+from .. import __version__
+from .catalogue import EXERCISES, files as exercise_files
+from .handout import MANIFEST, Handout
 from .markers import exercises_in, strip_solutions
 
-#: test files that need the fast tier, left out of a student copy
-FAST_ONLY_TESTS = ("test_tiers.py", "test_parallel.py", "test_bench.py")
+#: left out of a copy: the fast tier, the course kit, caches
+PACKAGE_LEFT_OUT = ("fast", "course", "__pycache__", "*.pyc")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".hypothesis", ".pytest_cache")
 
 
@@ -30,8 +39,31 @@ def source_root() -> Path:
     return Path(__file__).resolve().parent.parent.parent
 
 
+def _needs_fast_tier(path) -> bool:
+    """True if the test file imports ``lrlc_np.fast`` at its top level (it cannot run in a copy)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Import) and any(a.name.startswith("lrlc_np.fast") for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.startswith("lrlc_np.fast") or (node.module == "lrlc_np" and
+                                                          any(a.name == "fast" for a in node.names)):
+                return True
+    return False
+
+
+def student_tests(tests) -> list:
+    """The test files a copy keeps: all but the course kit's and those that need the fast tier."""
+    kept = []
+    for path in sorted(Path(tests).glob("*.py")):
+        if path.name.startswith("test_course") or (path.name.startswith("test_") and _needs_fast_tier(path)):
+            continue
+        kept.append(path.name)
+    return kept
+
+
 def make_student_copy(dest, exercises=None, source=None, overwrite=False) -> dict:
-    """Write a student copy to ``dest``; returns {"dest", "exercises" (handed out), "kept"}.
+    """Write a student copy to ``dest``; returns {"dest", "exercises" (handed out), "kept", "tests"}.
 
     exercises  names to hand out (default: all of ``EXERCISES``); the others keep their solutions
     source     the project folder to copy (default: ``source_root()``)
@@ -55,25 +87,31 @@ def make_student_copy(dest, exercises=None, source=None, overwrite=False) -> dic
             raise StudentCopyError(f"make-student: {dest} exists; choose a new folder or pass --overwrite")
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    shutil.copytree(source / "lrlc_np", dest / "lrlc_np", ignore=shutil.ignore_patterns("fast", "__pycache__", "*.pyc"))
+    shutil.copytree(source / "lrlc_np", dest / "lrlc_np", ignore=shutil.ignore_patterns(*PACKAGE_LEFT_OUT))
     shutil.copytree(source / "tutorials", dest / "tutorials", ignore=_IGNORE)
-    shutil.copytree(source / "tests", dest / "tests",
-                    ignore=lambda folder, names: [n for n in names if n in FAST_ONLY_TESTS] + list(_IGNORE(folder, names)))
+    tests = student_tests(source / "tests")
+    (dest / "tests").mkdir()
+    for name in tests:
+        shutil.copy2(source / "tests" / name, dest / "tests" / name)
     for name in ("setup.py", "LICENSE", "pytest.ini"):
         if (source / name).exists():
             shutil.copy2(source / name, dest / name)
     for path in sorted((dest / "lrlc_np" / "ops").glob("*.py")):
         text = path.read_text(encoding="utf-8")
         path.write_text(strip_solutions(text, set(chosen), str(path)), encoding="utf-8")
-    (dest / "README.md").write_text(student_readme(chosen, marked), encoding="utf-8")
-    return {"dest": str(dest), "exercises": chosen, "kept": [e for e in in_order if e not in chosen]}
+    record = Handout(tuple(chosen), __version__)
+    handed_files = exercise_files(chosen, source / "lrlc_np") if chosen else []
+    (dest / MANIFEST).write_text(record.to_json(handed_files), encoding="utf-8")
+    (dest / "README.md").write_text(student_readme(chosen, marked, tests), encoding="utf-8")
+    return {"dest": str(dest), "exercises": chosen, "kept": [e for e in in_order if e not in chosen], "tests": tests}
 
 
-def student_readme(chosen, marked) -> str:
+def student_readme(chosen, marked, tests) -> str:
     """The README of a student copy: what to write, where, how to check and train."""
     rows = "\n".join(f"| `{name}` | {', '.join(f'`lrlc_np/ops/{f}`' for f in marked[name])} | "
-                     f"{EXERCISES[name][0] if name in EXERCISES else '-'} | {EXERCISES[name][2] if name in EXERCISES else ''} |"
+                     f"{EXERCISES[name][0] if name in EXERCISES else '-'} | {EXERCISES[name][1] if name in EXERCISES else ''} |"
                      for name in chosen)
+    example = chosen[0] if chosen else "conv2d_forward"
     return f"""# lrlc_np: student copy
 
 This is a copy of `lrlc_np` (convolution, locally connected and low-rank locally connected
@@ -82,24 +120,37 @@ backward passes yourself. Every place to fill in raises
 `NotImplementedError("exercise <name>: <hint>")` and keeps its `# HINT:` above it; the
 docstring of each function gives the shapes and the formulas, and `lrlc_np/reference.py`
 gives the loop definitions of conv, LC and LRLC, forward and backward, to check your
-understanding against.
+understanding against. `{MANIFEST}` records what was handed out.
 
 | exercise | file | points | what |
 |---|---|---|---|
 {rows}
 
+## Check your work
+
 ```bash
-pip install -e ".[test]"                  # once, in a virtual environment
-lrlc course grade                         # every exercise: points, pass/fail, the first failure
-lrlc course grade --exercises conv2d_forward,conv2d_backward
-pytest tests/test_ops_gradients.py -x     # the finite-difference tests on your functions
+pip install -e ".[test]"              # once, in a fresh virtual environment (python3 -m venv .venv)
+pytest                                # every test; an exercise not written yet is skipped, by name
+pytest -k {example}               # the tests of one exercise
+lrlc gradcheck                        # every layer's backward pass against finite differences
 ```
 
-`lrlc course grade` runs each exercise in its own process (one that hangs is stopped after
-a time limit), on a few fixed float64 cases, against the loop definitions, finite
-differences, the design identities (LRLC with K = 1 is a convolution; LRLC is the LC layer
-of its effective weight) and checks that nothing is modified in place.
+The tests compare your functions with the loop definitions and with finite differences on
+inputs that hypothesis draws (non-square kernels, strides, padding, float32 and float64).
+A test that reaches an exercise you have not written yet is reported as skipped, with the
+exercise's name: the command passes until you write something wrong. The test files here:
+{', '.join(f'`{t}`' for t in tests if t.startswith('test_'))}.
 
+Your teacher grades your files with their own installation of the grader (`lrlc course
+grade`), which draws new cases each time, checks every exercise alone (with the teacher's
+solution in place of the other exercises it calls), checks that float32 stays float32, that
+no input is changed in place, and that your code is not much slower than a vectorised
+solution (Python loops over every output element are).
+
+## Read and train
+
+The tutorials (`tutorials/`, start with `01_convolution.py`) run in this copy: where they
+reach an exercise you have not written yet they use its loop definition instead and say so.
 Once the exercises pass, train the paper's network on your own code (this copy has only
 the readable "clear" tier of ops, the one you wrote):
 
@@ -108,8 +159,5 @@ lrlc train --dataset mnist-sample --epochs 5 --filters 16 --batch-size 32 --lr 0
 ```
 
 It trains on 3,680 real MNIST digits that ship with the package and prints the test
-accuracy (on 1,000 more). With the reference solutions this took 21 seconds on a two-core
-machine and reached 93.7% test accuracy; with the default 64 filters an epoch takes about
-18 seconds. (The defaults, batch 128 and a one-epoch warm-up, are meant for full MNIST:
-one such epoch on the sample reaches only about 33%.)
+accuracy (on 1,000 more).
 """

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..backend import get_array_module
 from . import _checks
 from .im2col import col2im, im2col, output_hw
 
@@ -111,16 +112,46 @@ def conv_transpose2d(dy, weight, x_shape, stride=1, padding=0):
     """Transposed convolution: the adjoint of ``conv2d_forward`` in x, i.e. conv2d's dx.
 
     dy (N, C_out, H_out, W_out), weight (C_out, C_in, kh, kw), x_shape (N, C_in, H, W)
-    -> dx (N, C_in, H, W) = col2im(dY W)
+    -> dx (N, C_in, H, W)
 
     Frameworks call this "transposed convolution" (or "deconvolution") because its matrix
-    is the transpose of the convolution's. For stride 1 it is itself a convolution: of dy,
-    zero-padded by kh-1-ph (kw-1-pw), with every filter turned by 180 degrees and C_in and
-    C_out swapped (the fast tier uses that; tutorial 01 derives it).
+    is the transpose of the convolution's. ``conv2d_backward`` computes it as col2im(dY W);
+    here it is computed the other way, as an ordinary convolution (tutorial 01 derives it):
+
+    1. spread dy out: sh - 1 zero rows between its rows, sw - 1 zero columns between its
+       columns, so that dy[i] sits where output row i started reading, at row i*sh;
+    2. pad with kh - 1 - ph zero rows on top and kh - 1 - ph + r below, where
+       r = (H + 2*ph - kh) % sh counts the input rows the forward pass never reached (their
+       gradient is 0); the same for columns. A negative amount crops instead;
+    3. convolve (stride 1, no padding) with every filter turned by 180 degrees and C_in and
+       C_out swapped: dx[n, c, y, x] = sum_{o, p, q} weight[o, c, kh-1-p, kw-1-q] * spread[n, o, y+p, x+q].
     """
     owner = "conv_transpose2d"
-    stride = _checks.pair(stride, "stride", owner)
-    padding = _checks.pair(padding, "padding", owner, minimum=0)
-    c_out = weight.shape[0]
-    dy_mat = dy.transpose(0, 2, 3, 1).reshape(-1, c_out)        # (M, C_out)
-    return col2im(dy_mat @ weight.reshape(c_out, -1), x_shape, weight.shape[2:], stride, padding)
+    _checks.float_array(dy, "dy", owner)
+    _checks.ndim(dy, 4, "(N, C_out, H_out, W_out)", "dy", owner)
+    _checks.float_array(weight, "weight", owner)
+    _checks.ndim(weight, 4, "(C_out, C_in, kh, kw)", "weight", owner)
+    (sh, sw), (ph, pw) = _checks.pair(stride, "stride", owner), _checks.pair(padding, "padding", owner, minimum=0)
+    n, c_in, h, w = x_shape
+    c_out, _, kh, kw = weight.shape
+    _checks.shape(dy, (n, c_out, *output_hw(h, w, (kh, kw), (sh, sw), (ph, pw), owner)), "dy", owner)
+    xp = get_array_module(dy)
+    h_out, w_out = dy.shape[2:]
+    spread = xp.zeros((n, c_out, (h_out - 1) * sh + 1, (w_out - 1) * sw + 1), dtype=dy.dtype)
+    spread[:, :, ::sh, ::sw] = dy
+    top, left = kh - 1 - ph, kw - 1 - pw
+    bottom, right = top + (h + 2 * ph - kh) % sh, left + (w + 2 * pw - kw) % sw
+    padded = _pad_or_crop(spread, top, bottom, left, right)
+    flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)           # (C_in, C_out, kh, kw)
+    dx, _ = conv2d_forward(padded, xp.ascontiguousarray(flipped))
+    return dx
+
+
+def _pad_or_crop(a, top, bottom, left, right):
+    """a (N, C, H, W) with zero rows and columns added on each side; a negative amount removes
+    that many instead."""
+    n, c, h, w = a.shape
+    grown = get_array_module(a).zeros((n, c, h + max(top, 0) + max(bottom, 0), w + max(left, 0) + max(right, 0)),
+                                      dtype=a.dtype)
+    grown[:, :, max(top, 0) : max(top, 0) + h, max(left, 0) : max(left, 0) + w] = a
+    return grown[:, :, max(-top, 0) : grown.shape[2] - max(-bottom, 0), max(-left, 0) : grown.shape[3] - max(-right, 0)]
