@@ -87,18 +87,21 @@ def _title(fig):
 
 # --------------------------------------------------------------------------- helpers
 
-def _annotate(ax, a, fmt="{:g}", color="black", size=9):
-    """Write every entry of the 2-D array ``a`` in its cell."""
+def _annotate(ax, a, image, fmt="{:g}", size=9):
+    """Write every entry of the 2-D array ``a`` in its cell of ``image`` (what imshow returned),
+    in white on dark cells and black on light ones."""
     for (r, c), v in numpy.ndenumerate(a):
-        ax.text(c, r, fmt.format(v), ha="center", va="center", color=color, fontsize=size)
+        red, green, blue, _ = image.cmap(image.norm(v))
+        dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+        ax.text(c, r, fmt.format(v), ha="center", va="center", color="white" if dark else "black", fontsize=size)
 
 
 def _pixels(ax, title=None, xlabel="column", ylabel="row"):
     """Integer ticks and labels for an image of pixels."""
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
     ax.set(xlabel=xlabel, ylabel=ylabel)
     if title:
         ax.set_title(title)
@@ -154,18 +157,15 @@ def convolution_steps(image, kernel, output):
     fig = figure(2.3 * (len(positions) + 2), 2.9)
     axes = fig.subplots(1, len(positions) + 2)
     limit = float(numpy.abs(w).max()) or 1.0
-    axes[0].imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit)
-    _annotate(axes[0], w)
+    _annotate(axes[0], w, axes[0].imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit))
     _pixels(axes[0], "kernel w", "q", "p")
     colors = _colors(len(positions))
     for ax, (i, j), color in zip(axes[1:], positions, colors):
-        ax.imshow(x, cmap="Greys", vmin=x.min() - 1, vmax=x.max() + 1)
-        _annotate(ax, x)
+        _annotate(ax, x, ax.imshow(x, cmap="Greys", vmin=x.min() - 1, vmax=x.max() + 1))
         _box(ax, i, j, kh, kw, color)
         _pixels(ax, f"y[{i}, {j}] = {y[i, j]:g}")
     ax = axes[-1]
-    ax.imshow(y, cmap="Greys", vmin=y.min() - 1, vmax=y.max() + 1)
-    _annotate(ax, y)
+    _annotate(ax, y, ax.imshow(y, cmap="Greys", vmin=y.min() - 1, vmax=y.max() + 1))
     for (i, j), color in zip(positions, colors):
         _box(ax, i, j, 1, 1, color, inset=0.06)
     _pixels(ax, "output y")
@@ -184,14 +184,12 @@ def im2col_rows(image, kernel_hw, cols):
     colors = _colors(h_out * w_out)
     fig = figure(10, 3.6)
     ax_img, ax_cols = fig.subplots(1, 2, width_ratios=[1, 2.2])
-    ax_img.imshow(x, cmap="Greys", vmin=x.min() - 1, vmax=x.max() + 1)
-    _annotate(ax_img, x)
+    _annotate(ax_img, x, ax_img.imshow(x, cmap="Greys", vmin=x.min() - 1, vmax=x.max() + 1))
     for m, color in enumerate(colors):
         i, j = divmod(m, w_out)
         _box(ax_img, i, j, kh, kw, color, inset=0.05 * (m + 1))
     _pixels(ax_img, "image x: one patch per output position")
-    ax_cols.imshow(X, cmap="Greys", vmin=x.min() - 1, vmax=x.max() + 1, aspect="equal")
-    _annotate(ax_cols, X)
+    _annotate(ax_cols, X, ax_cols.imshow(X, cmap="Greys", vmin=x.min() - 1, vmax=x.max() + 1, aspect="equal"))
     for m, color in enumerate(colors):
         _box(ax_cols, m, 0, 1, X.shape[1], color, inset=0.06)
     ax_cols.set_yticks(range(X.shape[0]), [f"({m // w_out}, {m % w_out})" for m in range(X.shape[0])])
@@ -206,7 +204,7 @@ def image_row(images, titles, suptitle, cmaps=None, colorbar_label="value"):
     """Images side by side, each with its title and colour bar (e.g. a digit and its feature maps)."""
     images = [numpy.asarray(to_numpy(a), dtype=float) for a in images]
     cmaps = cmaps or ["Greys_r"] + ["RdBu_r"] * (len(images) - 1)
-    fig = figure(2.9 * len(images), 3.0)
+    fig = figure(3.7 * len(images), 3.3)
     for ax, a, title, cmap in zip(fig.subplots(1, len(images)), images, titles, cmaps):
         if cmap == "RdBu_r":
             limit = float(numpy.abs(a).max()) or 1.0
@@ -214,7 +212,7 @@ def image_row(images, titles, suptitle, cmaps=None, colorbar_label="value"):
         else:
             image = ax.imshow(a, cmap=cmap)
         _pixels(ax, title)
-        fig.colorbar(image, ax=ax, shrink=0.8, label=colorbar_label)
+        fig.colorbar(image, ax=ax, shrink=0.8, fraction=0.08, label=colorbar_label)
     fig.suptitle(suptitle)
     return fig
 
@@ -290,7 +288,7 @@ def row_col_sum(dlogits, drows, dcols, basis=0):
     ax_r = fig.add_subplot(grid[0, 1], sharey=ax)
     ax_r.barh(range(len(r)), r, color="tab:orange")
     ax_r.axvline(0, color="gray", lw=0.8)
-    ax_r.set(title="row sums = drow_logits", xlabel="sum over j")
+    ax_r.set(title="row sums =\ndrow_logits", xlabel="sum over j")
     ax_c = fig.add_subplot(grid[1, 0], sharex=ax)
     ax_c.bar(range(len(c)), c, color="tab:green")
     ax_c.axhline(0, color="gray", lw=0.8)
@@ -307,7 +305,7 @@ def batchnorm_gradient(xhat, dy, dx, channel=0):
     xh, g, d = (numpy.asarray(to_numpy(v), dtype=float)[:, channel].ravel() for v in (xhat, dy, dx))
     fig = figure(9, 3.6)
     for ax, values, title in zip(fig.subplots(1, 2, sharex=True), (g, d),
-                                 ("upstream gradient dy", "dx = gamma / sigma * (dy - mean - slope * xhat)")):
+                                 ("upstream gradient dy", "dx: no mean, no slope along xhat")):
         ax.scatter(xh, values, s=8, alpha=0.6, label="one value of the channel")
         slope, intercept = numpy.polyfit(xh, values, 1)
         line = numpy.linspace(xh.min(), xh.max(), 2)
