@@ -52,9 +52,10 @@ def figure(width=6.0, height=4.0):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def show(fig, name=None, alt=None) -> Path:
+def show(fig, name=None, alt=None) -> None:
     """Save ``fig`` as ``<output folder>/<name>.png``, or take an existing PNG path; display it
-    inline in a notebook, print where it is otherwise. -> the PNG's path.
+    inline in a notebook, print where it is otherwise. (Returns nothing, so that a notebook
+    cell ending in ``show(...)`` shows the figure and no value.)
 
     alt  a one-line description for readers who cannot see the picture (default: its title)
     """
@@ -68,14 +69,13 @@ def show(fig, name=None, alt=None) -> Path:
         path = output_folder() / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         alt = alt or _title(fig)
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
     if in_notebook():
         from IPython.display import Image, display
 
         display(Image(filename=str(path), alt=alt or path.stem))
     else:
         print(f"figure: {path}")
-    return path
 
 
 def _title(fig):
@@ -354,7 +354,7 @@ def shift_responses(digit, shifted, responses, names, shift_by):
     digit, shifted (H, W); responses: one (H_out, W_out) difference map per layer, in the order of names
     """
     maps = [numpy.asarray(to_numpy(m), dtype=float) for m in responses]
-    fig = figure(2.9 * (2 + len(maps)), 3.2)
+    fig = figure(2.9 * (2 + len(maps)), 3.8)
     axes = fig.subplots(1, 2 + len(maps))
     for ax, img, title in zip(axes[:2], (digit, shifted), ("digit x", f"shift(x): {shift_by[0]} down, {shift_by[1]} right")):
         ax.imshow(numpy.asarray(to_numpy(img), dtype=float), cmap="gray")

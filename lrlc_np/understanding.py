@@ -5,9 +5,10 @@ A tutorial asks its questions in prose, then gives a cell to answer them and one
     answers = {"output_size": None, "dweight": None}     # replace each None with your answer
     understanding.check("convolution", answers)
 
-``check`` says, for every question, whether the answer is right (and why), wrong (and a hint
-that does not give it away), or not given yet. The right answers are computed here, mostly
-by the library's own functions, when ``check`` runs; nothing is graded or recorded.
+``check`` prints (and ``judge`` returns), for every question, whether the answer is right
+(and why), wrong (and a hint that does not give it away), or not given yet. The right
+answers are computed here, mostly by the library's own functions, when ``check`` runs;
+nothing is graded or recorded.
 
 Kinds of answer: a number (``int`` or ``float``; compared within the question's tolerance), a
 shape (a tuple of ints), or the letter of a choice (``"a"``, ``"b"``, ...).
@@ -249,10 +250,10 @@ def _sentence(text):
     return text if text.endswith((".", "?", "!")) else text + "."
 
 
-def check(topic: str, answers: dict, log=print) -> dict:
-    """Check ``answers`` (question key -> your answer, None where not answered) to ``topic``'s questions.
+def judge(topic: str, answers: dict, log=print) -> dict:
+    """Judge ``answers`` (question key -> your answer, None where not answered) to ``topic``'s questions.
 
-    Prints one line per question (right and why, wrong and a hint, or not answered yet) and a
+    Logs one line per question (right and why, wrong and a hint, or not answered yet) and a
     summary; returns {key: "right" | "wrong" | "not answered yet"}.
     """
     asked = questions(topic)
@@ -260,7 +261,7 @@ def check(topic: str, answers: dict, log=print) -> dict:
     unknown = [k for k in answers if k not in keys]
     missing = [k for k in keys if k not in answers]
     if unknown or missing:
-        raise ValueError(f"understanding.check({topic!r}): the answers should have the keys {', '.join(keys)}"
+        raise ValueError(f"understanding: the answers to {topic!r} should have the keys {', '.join(keys)}"
                          + (f"; unknown: {', '.join(unknown)}" if unknown else "")
                          + (f"; missing: {', '.join(missing)}" if missing else ""))
     results = {}
@@ -281,6 +282,11 @@ def check(topic: str, answers: dict, log=print) -> dict:
         summary += f"; replace the None of the {waiting} unanswered in `answers` and run this cell again"
     log(summary + ".")
     return results
+
+
+def check(topic: str, answers: dict) -> None:
+    """What a tutorial's checking cell calls: print the verdict on each answer (see ``judge``)."""
+    judge(topic, answers)
 
 
 def right_answers(topic: str) -> dict:
