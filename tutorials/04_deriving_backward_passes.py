@@ -113,7 +113,7 @@ layer.backward(dy)                                                        # the 
 # dz[n, k, o, i, j] = alpha[k, i, j] * dy[n, o, i, j]
 # ```
 #
-# (With per-example alpha, `(N, K, H_out, W_out)` as in tutorial 05, there is no sum over n:
+# (With per-example alpha, `(N, K, H_out, W_out)` as in tutorial 06, there is no sum over n:
 # each example's alpha meets only its own outputs.) `lrlc2d_backward` returns dalpha; the
 # library computes it by the "conv" route exactly like this.
 
@@ -281,7 +281,7 @@ for method in ("conv", "lc"):
 #
 # (`gamma` and `beta` are the layer's `weight` and `bias`.) In training mode mu and var are
 # the batch's own, so they depend on x; in evaluation mode they are the running averages
-# (tutorial 06), constants. A small batch, `x (4, 3, 5, 6)`, with a scale and shift that are
+# (tutorial 05), constants. A small batch, `x (4, 3, 5, 6)`, with a scale and shift that are
 # not 1 and 0.
 
 # %%
@@ -440,5 +440,4 @@ understanding.check("backward_passes", answers)
 # `pytest tests/test_ops_gradients.py -k "combining or lrlc2d or batchnorm"`; your teacher
 # grades them with `lrlc course grade`.
 #
-# Next: tutorial 05 computes the combining weights from each input, the paper's second
-# variant of the layer.
+# Next: tutorial 05 trains the paper's network, batch norm and all.

@@ -3,7 +3,7 @@
 #
 # Run top to bottom with `python tutorials/07_spatial_invariance.py` (under a minute on two
 # cores; `LRLC_NP_QUICK=1` shrinks the training to seconds), cell by cell, or as a notebook.
-# It builds on tutorials 03 (LRLC) and 06 (training). Set `LRLC_NP_RUN=runs/lrlc4` to
+# It builds on tutorials 03 (LRLC) and 05 (training). Set `LRLC_NP_RUN=runs/lrlc4` to
 # study a network that `lrlc train --layers conv,conv,lrlc --rank 4 --out runs/lrlc4` trained.
 #
 # A convolution is *translation equivariant*: shift the input and its output shifts with it.
@@ -301,5 +301,5 @@ figures.show(plot_combining_weights(alpha, OUT / "tutorial07_alpha.png",
 #    two networks above, centred and shifted?
 #
 # **Check your own code.** This tutorial has no exercise of its own; in a student copy it
-# runs on the functions written for tutorials 01-06, which `pytest` checks in the copy and
+# runs on the functions written for tutorials 01-05, which `pytest` checks in the copy and
 # your teacher grades with `lrlc course grade`.

@@ -1,7 +1,7 @@
 # %% [markdown]
-# # 05 — Input-dependent LRLC: combining weights computed from the input
+# # 06 — Input-dependent LRLC: combining weights computed from the input
 #
-# Run top to bottom with `python tutorials/05_input_dependent_lrlc.py` (a few seconds), cell
+# Run top to bottom with `python tutorials/06_input_dependent_lrlc.py` (a few seconds), cell
 # by cell, or as a notebook. It builds on tutorials 03 and 04 (the LRLC layer and its
 # backward pass).
 #
@@ -247,7 +247,7 @@ assert alpha_digits.shape == (4, 3, 26, 26)
 print(f"largest difference between two digits' alpha: {np.abs(alpha_digits[0] - alpha_digits[1]).max():.3f}")
 figures.show(figures.alpha_per_example(digits[:4], alpha_digits, digit_labels[:4],
                                        "Input-dependent combining weights of an untrained layer, per digit"),
-             "tutorial05_alpha_per_digit")
+             "tutorial06_alpha_per_digit")
 
 # %% [markdown]
 # ## 5. Zero projection: back to a fixed LRLC layer, and a convolution
@@ -352,4 +352,4 @@ understanding.check("input_dependent", answers)
 # run `pytest tests/test_ops_input_dependent.py -k bilinear`; your teacher grades it with
 # `lrlc course grade`.
 #
-# Next: tutorial 06 trains the paper's network.
+# Next: tutorial 07 measures spatial invariance, in single layers and in trained networks.

@@ -1,11 +1,11 @@
 # %% [markdown]
-# # 06 — Training the paper's network on MNIST
+# # 05 — Training the paper's network on MNIST
 #
-# Run top to bottom with `python tutorials/06_training_on_mnist.py` (under a minute on two
+# Run top to bottom with `python tutorials/05_training_on_mnist.py` (under a minute on two
 # cores; `LRLC_NP_QUICK=1` shrinks the training to a few seconds), cell by cell, or as a
 # notebook.
 #
-# Tutorials 01-05 built the layers and derived their gradients. This one trains them:
+# Tutorials 01-04 built the layers and derived their gradients. This one trains them:
 #
 # 1. the paper's network, layer by layer, with its shapes and parameter counts;
 # 2. softmax cross-entropy and its gradient;
@@ -33,7 +33,7 @@
 # %%
 from lrlc_np import stand_ins
 
-stand_ins.require_written("06")          # a student copy: stop here, naming what to write first
+stand_ins.require_written("05")          # a student copy: stop here, naming what to write first
 
 import os
 import tempfile
@@ -257,10 +257,10 @@ if not QUICK:
 # as PNG files in the working directory, or `$LRLC_NP_TUTORIAL_OUT`).
 
 # %%
-curves = plot_training_curves(history, OUT / "tutorial06_curves.png",
+curves = plot_training_curves(history, OUT / "tutorial05_curves.png",
                               title=f"All-conv network, {FILTERS} filters, lrlc_np.train")
 figures.show(curves)
-filters = plot_filters(trained.layers[0].params["weight"], OUT / "tutorial06_filters.png",
+filters = plot_filters(trained.layers[0].params["weight"], OUT / "tutorial05_filters.png",
                        title="First-layer 3x3 filters after training")
 figures.show(filters)
 assert curves.exists() and filters.exists()
@@ -284,5 +284,6 @@ assert curves.exists() and filters.exists()
 # tutorial, or `lrlc train --dataset mnist-sample --epochs 5 --filters 16 --batch-size 32
 # --lr 0.1 --warmup-epochs 0.25 --out runs/mine`: the network trains on your own functions.
 #
-# Next: tutorial 07 measures what the paper is about, spatial invariance, in single layers
-# and in trained networks.
+# Next: tutorial 06 computes the combining weights from each input, the paper's second
+# variant of the layer; tutorial 07 measures what the paper is about, spatial invariance,
+# in single layers and in trained networks.
