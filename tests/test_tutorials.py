@@ -144,6 +144,8 @@ def test_tutorials_are_numbered_without_gaps():
 
 
 def test_one_order_in_the_readme_the_tutorial_index_and_teaching():
+    if not (ROOT / "TEACHING.md").is_file():
+        pytest.skip("a student copy (lrlc course make-student) has no TEACHING.md and its own README")
     index = (TUTORIALS_DIR / "README.md").read_text(encoding="utf-8")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     names = [p.name for p in TUTORIALS]

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 05 — Training the paper's network on MNIST
 #
-# Run top to bottom with `python tutorials/05_training_on_mnist.py` (under a minute on two
+# Run top to bottom with `python tutorials/05_training_on_mnist.py` (about a minute on two
 # cores; `LRLC_NP_QUICK=1` shrinks the training to a few seconds), cell by cell, or as a
 # notebook.
 #
@@ -92,9 +92,10 @@ assert shapes[0] == (2, F, 26, 26) and shapes[6] == (2, F, 22, 22) and shapes[-1
 # ## 2. Softmax cross-entropy and its gradient
 #
 # For logits `z` of one example and its label `c`, `p = softmax(z)` and the loss is
-# `-log p_c`. Its gradient is `p - onehot(c)`: every class's probability pushed down, the
-# right one pushed up by `1 - p_c`. Over a batch of N the loss is the mean, so the gradient
-# is divided by N. A worked example, logits `[2, 1, 0]` and label 0:
+# `-log p_c`. Written out, `-log p_c = -z_c + log sum_j exp(z_j)`, and the derivative of the
+# second term with respect to `z_j` is `exp(z_j) / sum exp = p_j`, so the gradient is
+# `p - onehot(c)`: every class's probability pushed down, the right one pushed up by
+# `1 - p_c`. Over a batch of N the loss is the mean, so the gradient is divided by N. A worked example, logits `[2, 1, 0]` and label 0:
 # `p = [e^2, e, 1] / (e^2 + e + 1) = [0.665, 0.245, 0.090]`, loss `-log 0.665 = 0.408`
 # (the cell checks these three-digit values).
 

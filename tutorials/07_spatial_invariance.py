@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 07 — Spatial invariance, measured
 #
-# Run top to bottom with `python tutorials/07_spatial_invariance.py` (under a minute on two
+# Run top to bottom with `python tutorials/07_spatial_invariance.py` (about a minute on two
 # cores; `LRLC_NP_QUICK=1` shrinks the training to seconds), cell by cell, or as a notebook.
 # It builds on tutorials 03 (LRLC) and 05 (training). Set `LRLC_NP_RUN=runs/lrlc4` to
 # study a network that `lrlc train --layers conv,conv,lrlc --rank 4 --out runs/lrlc4` trained.
