@@ -42,8 +42,8 @@ from lrlc_np import figures, understanding
 from lrlc_np.gradcheck import TOLERANCE, check_layer, numerical_gradient, relative_error
 from lrlc_np.layers import LowRankLocallyConnected2D
 from lrlc_np.ops import (batchnorm2d_backward, batchnorm2d_forward, combining_weights_backward,
-                         combining_weights_forward, conv2d_backward, conv2d_forward, locally_connected2d_backward,
-                         lrlc2d_backward, lrlc2d_forward, row_col_sum_backward, row_col_sum_forward)
+                         combining_weights_forward, conv2d_backward, conv2d_forward, effective_weight,
+                         locally_connected2d_backward, locally_connected2d_forward, lrlc2d_backward, lrlc2d_forward, row_col_sum_backward, row_col_sum_forward)
 
 lrlc_np.set_ops("clear")
 rng = np.random.default_rng(0)
@@ -168,8 +168,9 @@ agree("the same in one convolution", conv2d_backward(dz.reshape(N, K * C_OUT, H_
 # Both routes compute the same function, so they must give the same gradients.
 
 # %%
+_, lc_only = locally_connected2d_forward(x, effective_weight(p["bases"], alpha), None, (2, 1), 1)
+dW = locally_connected2d_backward(dy, lc_only)[1]                         # (H_out, W_out, C_out, C_in, kh, kw)
 lc_cache = lrlc2d_forward(x, p["bases"], alpha, (2, 1), 1, method="lc")[1]
-dW = locally_connected2d_backward(dy, lc_cache.inner)[1]                  # (H_out, W_out, C_out, C_in, kh, kw)
 agree("lc route: dbases = sum_ij alpha dW", np.einsum("kij,ijocpq->kocpq", alpha, dW), dbases_lib)
 agree("lc route: dalpha = <dW[i, j], B_k>", np.einsum("ijocpq,kocpq->kij", dW, p["bases"]), dalpha_lib)
 agree("lc route: dx", lrlc2d_backward(dy, lc_cache)[0], dx_lib)
