@@ -34,21 +34,15 @@ class Question(NamedTuple):
 RIGHT, WRONG, UNANSWERED = "right", "wrong", "not answered yet"
 
 
-def _rng():
-    import numpy
-
-    return numpy.random.default_rng(0)
-
-
 # --------------------------------------------------------------------------- the questions
 
 def _convolution():
-    import numpy as np
+    from .backend import xp
 
     from .ops import col2im, conv_output_size, im2col
 
     def max_copies():
-        counts = col2im(np.ones(im2col(np.zeros((1, 1, 11, 11)), (3, 3), (2, 2), (0, 0)).shape),
+        counts = col2im(xp.ones(im2col(xp.zeros((1, 1, 11, 11)), (3, 3), (2, 2), (0, 0)).shape),
                         (1, 1, 11, 11), (3, 3), (2, 2), (0, 0))
         return int(counts.max())
 
@@ -56,7 +50,7 @@ def _convolution():
         Question("output_size", lambda: conv_output_size(28, 5, 2, 1), "number",
                  "H_out = (H + 2*padding - kh) // stride + 1 (section 2); mind the floor division",
                  "(28 + 2*1 - 5) // 2 + 1: the kernel's corner fits at rows 0, 2, ..., 24 of the padded 30 rows"),
-        Question("im2col_shape", lambda: im2col(np.zeros((8, 3, 10, 10)), (3, 3), (1, 1), (1, 1)).shape, "shape",
+        Question("im2col_shape", lambda: im2col(xp.zeros((8, 3, 10, 10)), (3, 3), (1, 1), (1, 1)).shape, "shape",
                  "one row per output position of every image (M = N*H_out*W_out), one column per "
                  "number of a patch (R = C_in*kh*kw); padding 1 keeps 10x10 at stride 1",
                  "M = 8*10*10 patches, each C_in*kh*kw = 3*3*3 numbers long"),
@@ -76,7 +70,7 @@ def _convolution():
 
 
 def _gradient_checking():
-    import numpy as np
+    from .backend import xp
 
     from .gradcheck import numerical_gradient, relative_error
 
@@ -87,7 +81,7 @@ def _gradient_checking():
             count[0] += 1
             return v * 2.0
 
-        numerical_gradient(f, np.zeros((2, 3, 4, 4)), np.ones((2, 3, 4, 4)))
+        numerical_gradient(f, xp.zeros((2, 3, 4, 4)), xp.ones((2, 3, 4, 4)))
         return count[0]
 
     return [
@@ -97,7 +91,7 @@ def _gradient_checking():
         Question("dy_ones", lambda: "b", "choice",
                  "what does a backward pass that shuffles dy compute when every entry of dy is the same?",
                  "a permuted dy = ones is still ones, so a permuting bug gives the right answer"),
-        Question("relative_error", lambda: relative_error(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.003])),
+        Question("relative_error", lambda: relative_error(xp.array([1.0, 2.0, 3.0]), xp.array([1.0, 2.0, 3.003])),
                  "number", "relative_error(a, b) = max|a - b| / max(max|a|, max|b|, 1e-2) (section 5)",
                  "the largest difference, 0.003, over the largest magnitude, 3.003", tolerance=0.02),
         Question("float32", lambda: "b", "choice",
@@ -112,12 +106,12 @@ def _local_connectivity():
 
     return [
         Question("lc_weights",
-                 lambda: LocallyConnected2D(1, 8, 3, input_size=10, bias=False, rng=_rng()).num_parameters, "number",
+                 lambda: LocallyConnected2D(1, 8, 3, input_size=10, bias=False).num_parameters, "number",
                  "one filter bank (C_out, C_in, kh, kw) at every one of the H_out x W_out positions (section 2)",
                  "8*8 positions times a bank of 8*1*3*3 weights"),
         Question("lrlc_weights",
                  lambda: LowRankLocallyConnected2D(1, 8, 3, input_size=10, rank=2, bias=False,
-                                                   spatial_bias=False, rng=_rng()).num_parameters, "number",
+                                                   spatial_bias=False).num_parameters, "number",
                  "K basis banks of C_out*C_in*kh*kw, plus K logits per output row and K per output "
                  "column (section 2)",
                  "2 bases of 8*1*3*3 weights, plus 2*(8 + 8) row and column logits"),
@@ -134,24 +128,24 @@ def _local_connectivity():
 
 
 def _backward_passes():
-    import numpy as np
+    from .backend import xp
 
     from .ops import (combining_weights_backward, combining_weights_forward, lrlc2d_backward, lrlc2d_forward,
                       row_col_sum_backward)
 
     def dalpha_shape():
-        x, bases, alpha = np.zeros((2, 3, 6, 5)), np.zeros((4, 5, 3, 3, 3)), np.full((4, 4, 3), 0.25)
+        x, bases, alpha = xp.zeros((2, 3, 6, 5)), xp.zeros((4, 5, 3, 3, 3)), xp.full((4, 4, 3), 0.25)
         y, cache = lrlc2d_forward(x, bases, alpha)
-        return lrlc2d_backward(np.ones(y.shape), cache)[2].shape
+        return lrlc2d_backward(xp.ones(y.shape), cache)[2].shape
 
     def softmax_derivative():
-        logits = np.log(np.array([0.25, 0.75])).reshape(2, 1, 1)     # alpha = (0.25, 0.75)
+        logits = xp.log(xp.array([0.25, 0.75])).reshape(2, 1, 1)     # alpha = (0.25, 0.75)
         _, cache = combining_weights_forward(logits, "softmax")
-        dalpha = np.array([1.0, 0.0]).reshape(2, 1, 1)              # picks row 1 of the Jacobian
+        dalpha = xp.array([1.0, 0.0]).reshape(2, 1, 1)              # picks row 1 of the Jacobian
         return float(combining_weights_backward(dalpha, cache)[0, 0, 0])
 
     def row_sum():
-        drow, _ = row_col_sum_backward(np.ones((2, 4, 3)), (True, True))
+        drow, _ = row_col_sum_backward(xp.ones((2, 4, 3)), (True, True))
         return float(drow[0, 0])
 
     return [
@@ -174,15 +168,14 @@ def _backward_passes():
 
 
 def _input_dependent():
-    import numpy as np
+    from .backend import xp
 
     from .layers import InputDependentCombiningWeights, LowRankLocallyConnected2D
     from .ops import conv_output_size
 
     def alpha_shape():
-        layer = LowRankLocallyConnected2D(1, 2, 3, 17, rank=3, combining="full", input_dependent=True,
-                                          rng=np.random.default_rng(0))
-        return layer.combining_weights(np.zeros((5, 1, 17, 17), dtype=np.float32)).shape
+        layer = LowRankLocallyConnected2D(1, 2, 3, 17, rank=3, combining="full", input_dependent=True)
+        return layer.combining_weights(xp.zeros((5, 1, 17, 17), dtype=xp.float32)).shape
 
     return [
         Question("dilations", lambda: InputDependentCombiningWeights(1, 3, 13, 11).dilations, "shape",
