@@ -261,7 +261,7 @@ figures.show(plot_combining_weights(alpha, OUT / "tutorial07_alpha.png",
 #
 # `lrlc compare` trains the network with layer 3 as a convolution, a wider convolution, an LC
 # layer and LRLC of several ranks, over several seeds, and reports mean and spread with
-# confidence intervals. On the bundled sample it runs in about a minute:
+# confidence intervals. On the bundled sample it takes less than a minute on two cores:
 #
 # ```bash
 # lrlc compare --quick --out runs/compare
