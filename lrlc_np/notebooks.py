@@ -4,6 +4,11 @@ The tutorials are percent-format scripts (``# %%`` code cells, ``# %% [markdown]
 cells). ``jupytext`` reads them as notebooks, ``nbclient`` runs every cell in a fresh
 kernel (in DEST, so figures land beside the notebooks), and the executed notebooks are
 written to DEST. The notebooks are made, not committed: the scripts stay the one source.
+
+Figures: a tutorial draws with ``lrlc_np.figures.show``, which saves a PNG file (in DEST,
+through ``LRLC_NP_TUTORIAL_OUT``) and, in a kernel, also displays it, so every figure is an
+``image/png`` output of its cell in the executed notebook, and a file beside it; run as a
+script, the same call only saves the file. ``figure_count`` counts a notebook's figures.
 Needs the ``notebooks`` extra: ``pip install -e ".[notebooks]"`` (jupytext, nbclient,
 ipykernel).
 """
@@ -83,3 +88,10 @@ def make_notebooks(dest, scripts=None, execute=True, quick=False, timeout=600, p
             else:
                 os.environ[key] = value
     return written
+
+
+def figure_count(notebook) -> int:
+    """How many figures (``image/png`` outputs) the cells of an executed notebook show."""
+    return sum("image/png" in output.get("data", {})
+               for cell in notebook["cells"] if cell["cell_type"] == "code"
+               for output in cell.get("outputs", []))

@@ -14,7 +14,7 @@
    and line. This part needs no CuPy and always runs.
 
    Exempt, host-side by design (they never touch backend arrays): ``data/`` (IDX files,
-   batches as NumPy arrays), ``plots.py`` (matplotlib), ``bench.py`` (timings),
+   batches as NumPy arrays), ``plots.py`` and ``figures.py`` (matplotlib), ``bench.py`` (timings),
    ``compare.py`` (result tables) and ``reference.py`` (the naive loop definitions, the
    NumPy oracle of the tests).
 """
@@ -31,7 +31,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "lrlc_np"
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 
 #: Host-side by design: never handed backend arrays (see the module docstring).
-EXEMPT = {"plots.py", "bench.py", "compare.py", "reference.py"}
+EXEMPT = {"plots.py", "figures.py", "bench.py", "compare.py", "reference.py"}
 #: Host-side packages: lrlc_np/data/ (files, checksums, batches on the host) and lrlc_np/course/
 #: (the grader's checks, which build their float64 cases with NumPy).
 EXEMPT_FOLDERS = ("data/", "course/")

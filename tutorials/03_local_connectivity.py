@@ -1,7 +1,8 @@
 # %% [markdown]
-# # 02 — Local connectivity: LC and low-rank LC (LRLC)
+# # 03 — Local connectivity: LC and low-rank LC (LRLC)
 #
-# Run top to bottom with `python tutorials/02_local_connectivity.py` (a few seconds).
+# Run top to bottom with `python tutorials/03_local_connectivity.py` (a few seconds), cell by
+# cell, or as a notebook. It builds on tutorial 01 (convolution, im2col).
 #
 # A convolution uses **one** filter bank everywhere (tutorial 01). The paper asks how much
 # of that spatial invariance a network actually needs, and compares three layers:
@@ -13,14 +14,31 @@
 # | low-rank LC (LRLC) | `sum_k alpha[k, i, j] * B_k` (K shared bases, mixed per position) |
 #
 # Shapes (letters as in `lrlc_np.ops`): `x (N, C_in, H, W)`, `y (N, C_out, H_out, W_out)`.
+#
+# **In a course** this tutorial prepares for the `lrlc course` exercises
+# `locally_connected2d_forward` and `locally_connected2d_backward` (`lrlc_np/ops/local.py`),
+# `combining_weights_forward` (`ops/combining.py`) and `lrlc2d_forward` (`ops/lrlc.py`);
+# tutorial 04 derives the backward passes of the last two. In a student copy it runs before
+# you have written them (the first cell puts loop definitions in their place and says so).
+#
+# The layers run on the clear tier (`lrlc_np.set_ops("clear")` below), so a debugger steps
+# from a layer into the formulas of `lrlc_np.ops`; `lrlc_np.set_ops("fast")` switches every
+# layer to the tuned tier that training uses by default.
 
 # %%
+from lrlc_np import stand_ins
+
+stand_ins.for_unwritten_exercises()     # a student copy: loop definitions stand in for unwritten exercises
+
 import numpy as np
 
-from lrlc_np import reference
+import lrlc_np
+from lrlc_np import figures, reference, understanding
 from lrlc_np.layers import Conv2D, LocallyConnected2D, LowRankLocallyConnected2D
 from lrlc_np.ops import (combining_weights_forward, conv2d_forward, effective_weight, im2col,
                          locally_connected2d_forward, lrlc2d_forward)
+
+lrlc_np.set_ops("clear")
 
 
 def show(name, a):
@@ -79,12 +97,13 @@ print("loop per position == reference.locally_connected2d == LocallyConnected2D"
 # im2col, which is `weight[i, j].transpose(2, 3, 1, 0)`. The layer stores its weight so that
 # this transpose costs nothing: the array has the documented shape
 # `(H_out, W_out, C_out, C_in, kh, kw)`, but its numbers sit in memory in the order
-# `(H_out, W_out, kh, kw, C_in, C_out)`. At the paper's shape that saves a 71 MB gathered
-# copy on every pass. Indexing, arithmetic, saving and the clear tier work as for any
-# array; only speed depends on the order (`fast.local.with_lc_layout` makes such an array
-# from any weight).
+# `(H_out, W_out, kh, kw, C_in, C_out)`. At the paper's shape that saves a gathered copy of
+# the whole weight on every pass (its size is printed below). Indexing, arithmetic, saving
+# and the clear tier work as for any array; only speed depends on the order
+# (`fast.local.with_lc_layout` makes such an array from any weight).
 
 # %%
+print(f"the LC weight's copy at the paper's layer: 22*22*64*64*3*3 float32 = {22 * 22 * 64 * 64 * 9 * 4 / 1e6:.0f} MB")
 w = lc.params["weight"]                                    # shape (4, 4, 3, 2, 3, 2)
 print("shape", w.shape, " C-ordered:", w.flags.c_contiguous,
       " in (H_out, W_out, kh, kw, C_in, C_out) order:", w.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous)
@@ -102,14 +121,15 @@ assert w.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous
 #   `combining="row_col"` there is one logit per basis per row and per column,
 #   `K * (22 + 22)`: a rounding error next to the bases.
 #
-# The counts come from the layers' `num_parameters`. (Building the LC layer allocates
-# 17.8 million float32 weights, about 70 MB, so it is deleted straight away.)
+# The counts come from the layers' `num_parameters`. (Building the LC layer allocates its
+# millions of float32 weights, printed below, so it is deleted straight away.)
 
 # %%
 conv_big = Conv2D(64, 64, 3, bias=False, rng=rng)
 lc_big = LocallyConnected2D(64, 64, 3, input_size=24, bias=False, rng=rng)
 n_conv, n_lc = conv_big.num_parameters, lc_big.num_parameters
 print(lc_big)
+print(f"{n_lc / 1e6:.1f} million weights, {lc_big.params['weight'].nbytes / 1e6:.0f} MB")
 del lc_big
 assert n_conv == 64 * 64 * 3 * 3 == 36_864
 assert n_lc == 22 * 22 * 36_864 == 17_842_176
@@ -138,7 +158,8 @@ for combining, logits in [("row", 22), ("col", 22), ("full", 22 * 22)]:
     print(f"LRLC K=2 {combining:<5} logits {2 * logits:>4}, total {layer.num_parameters:,}")
 with_biases = LowRankLocallyConnected2D(64, 64, 3, input_size=24, rank=2, rng=rng)
 assert with_biases.num_parameters == 2 * 36_864 + 2 * 44 + 64 + 44
-assert LocallyConnected2D(4, 64, 3, input_size=24, rng=rng).params["bias"].shape == (64, 22, 22)
+lc_bias = LocallyConnected2D(4, 64, 3, input_size=24, rng=rng).params["bias"]
+assert lc_bias.shape == (64, 22, 22) and lc_bias.size == 30_976
 
 # %% [markdown]
 # ## 3. LC with one shared kernel is a convolution
@@ -164,6 +185,10 @@ print("LC with every position sharing one kernel == Conv2D")
 # ```
 # y[n, o, i, j] = sum_k alpha[k, i, j] * (x ⋆ B_k)[n, o, i, j] + bias[o] + sbias[i, j]
 # ```
+#
+# (`⋆` is tutorial 01's convolution, `bias (C_out,)` a bias per channel as in a convolution,
+# and `sbias (H_out, W_out)` a *spatial* bias, one number per output position; with the
+# paper's `"row_col"` combining it is `sbias[i, j] = row_bias[i] + col_bias[j]`, section 7.)
 #
 # `alpha` is not a free parameter: it comes from *logits*, normalised over K at each
 # position. How the logits vary over positions is the `combining` mode:
@@ -268,6 +293,41 @@ assert np.allclose(y_by_conv, y_ref) and np.allclose(y_by_lc, y_ref)
 assert np.allclose(w_eff[2, 5], sum(alpha[k, 2, 5] * bases[k] for k in range(K)))
 
 # %% [markdown]
+# ### The LRLC layer as a picture
+#
+# One input and one output channel and 3x3 kernels make the kernels small images. Take three
+# bases that are easy to tell apart (a vertical, a horizontal and a diagonal edge) and
+# row + column logits that change smoothly over a 6x6 output: each position's kernel is its
+# own blend of the three. The bases and alpha maps on the left give every kernel on the right.
+
+# %%
+pic = LowRankLocallyConnected2D(1, 1, 3, input_size=8, rank=3, bias=False, spatial_bias=False,
+                                rng=rng, dtype=f64)
+edge = np.array([[1.0, 0.0, -1.0]] * 3)
+pic.params["bases"][:, 0, 0] = [edge, edge.T, [[0.0, 1.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, -1.0, 0.0]]]
+pic.params["row_logits"][...] = [np.zeros(6), np.linspace(-3, 3, 6), np.linspace(1.5, -1.5, 6)]
+pic.params["col_logits"][...] = [np.linspace(3, -3, 6), np.zeros(6), np.zeros(6)]
+alpha_pic, w_pic = pic.combining_weights(), pic.effective_weight()     # (3, 6, 6), (6, 6, 1, 1, 3, 3)
+assert np.allclose(w_pic[..., 0, 0, :, :], np.einsum("kij,kpq->ijpq", alpha_pic, pic.params["bases"][:, 0, 0]))
+figures.show(figures.lrlc_layer(pic.params["bases"][:, 0, 0], alpha_pic, w_pic[:, :, 0, 0]), "tutorial03_lrlc_layer")
+
+# %% [markdown]
+# ### The three layers side by side
+#
+# The same picture for each layer says everything about weight sharing: a convolution
+# repeats one kernel at all 36 positions, an LC layer has 36 unrelated kernels, and the LRLC
+# layer above has 36 kernels that are all blends of the same three.
+
+# %%
+conv_pic = Conv2D(1, 1, 3, bias=False, rng=rng, dtype=f64)
+lc_pic = LocallyConnected2D(1, 1, 3, input_size=8, bias=False, rng=rng, dtype=f64)
+tiled = np.broadcast_to(conv_pic.params["weight"][0, 0], (6, 6, 3, 3))       # the one kernel, everywhere
+figures.show(figures.weight_sharing(
+    [tiled, lc_pic.params["weight"][:, :, 0, 0], w_pic[:, :, 0, 0]],
+    ["convolution: one kernel, shared", "LC: a free kernel per position", "LRLC K=3: blends of 3 bases"],
+    "The kernel each output position (i, j) uses, for a 3x3 layer on an 8x8 input"), "tutorial03_weight_sharing")
+
+# %% [markdown]
 # ## 7. LRLC is an LC layer with rank-K kernels
 #
 # So an LRLC layer equals the LC layer whose weight is `layer.effective_weight()` and
@@ -335,5 +395,52 @@ assert np.allclose(k1(x), y_conv + sbias_k1)
 print("K=1, softmax: LRLC == conv(x, bases[0]) + bias + spatial bias")
 
 # %% [markdown]
-# Next: tutorial 03 checks these layers' hand-derived backward passes against finite
-# differences.
+# ## 10. Check your understanding
+#
+# Answer in the next cell (replace each `None`), then run the checking cell.
+#
+# 1. `lc_weights`: an LC layer from 1 to 8 channels with a 3x3 kernel on 10x10 inputs, no
+#    padding, no bias. How many weights?
+# 2. `lrlc_weights`: the LRLC layer of the same shape, rank 2, `combining="row_col"`, without
+#    biases. How many parameters?
+# 3. `softmax_sum`: with `normalize="softmax"`, what do the combining weights of one position
+#    add up to?
+# 4. `rank_one`: an LRLC layer of rank 1 with softmax is (a) an LC layer; (b) a convolution
+#    plus a spatial bias; (c) a dense layer
+# 5. `flat_in_k`: which route's cost stays nearly flat as K grows? (a) "conv"; (b) "lc"
+
+# %%
+answers = {
+    "lc_weights": None,
+    "lrlc_weights": None,
+    "softmax_sum": None,
+    "rank_one": None,
+    "flat_in_k": None,
+}
+
+# %%
+understanding.check("local_connectivity", answers)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Write the LC forward pass as one `einsum` over the im2col patches of section 1
+#    (`patches (N, H_out, W_out, R)` and the weight as `(H_out, W_out, C_out, R)`), and
+#    check it against `locally_connected2d_forward` with stride (2, 1) and padding 1.
+# 2. Derive the LC layer's weight gradient: `dweight[i, j]` is the weight gradient of a
+#    dense layer at one position. Write it as an `einsum` and check it against
+#    `locally_connected2d_backward`.
+# 3. For the paper's layer (64 -> 64, 3x3, 24x24 input), at which rank K does an LRLC layer
+#    with `combining="full"` have as many parameters as the LC layer? And with "row_col"?
+# 4. With `normalize="norm"` and `init="conv"`, alpha is `1/sqrt(K)` everywhere (section 8).
+#    Show that the layer is then a convolution with `sum_k B_k / sqrt(K)`, and say how that
+#    differs from softmax's `mean of the bases`.
+# 5. Time `lrlc2d_forward` by both routes for K = 1, 2, 4, 8 at the paper's layer with batch
+#    8 (`time.perf_counter`). Where do they cross? Compare with `lrlc bench`.
+#
+# **Check your own code.** In a student copy, once you have written the exercises, run
+# `pytest tests/test_ops_reference.py tests/test_ops_gradients.py -k "locally_connected or combining or lrlc"`;
+# your teacher grades them with `lrlc course grade`.
+#
+# Next: tutorial 04 derives the LRLC layer's backward pass, step by step, and checks it
+# against the library.

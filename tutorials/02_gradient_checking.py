@@ -1,7 +1,8 @@
 # %% [markdown]
-# # 03 — Gradient checking: trusting a hand-derived backward pass
+# # 02 — Gradient checking: trusting a hand-derived backward pass
 #
-# Run top to bottom with `python tutorials/03_gradient_checking.py` (a few seconds).
+# Run top to bottom with `python tutorials/02_gradient_checking.py` (a few seconds), cell by
+# cell, or as a notebook. It builds on tutorial 01 (the convolution and its backward pass).
 #
 # Every backward pass in `lrlc_np` is derived by hand, so every one can be wrong. This
 # tutorial shows how `lrlc_np.gradcheck` catches mistakes, and why it is built the way
@@ -12,16 +13,35 @@
 # 3. why the upstream gradient must be random (a bug that `dy = ones` hides);
 # 4. why float64 and `eps = 1e-6`;
 # 5. how to read the error: element-wise ratio vs `relative_error`;
-# 6. `check_layer` on an LRLC layer, and the `lrlc gradcheck` command.
+# 6. `check_layer` on a whole layer, and the `lrlc gradcheck` command;
+# 7. questions to check your understanding, and exercises.
+#
+# **In a course** this is the tool for every backward-pass exercise of `lrlc course`
+# (`conv2d_backward`, `locally_connected2d_backward`, `combining_weights_backward`,
+# `lrlc2d_backward`, `batchnorm2d_backward`, `softmax_cross_entropy_backward`,
+# `bilinear_resize_backward`): the tests of a student copy and the grader check each one
+# with these functions. In a student copy the tutorial runs before you have written them
+# (the first cell puts loop definitions in their place and says so).
+#
+# The layer of section 6 runs on the clear tier (`lrlc_np.set_ops("clear")` below), so a
+# debugger steps into the formulas of `lrlc_np.ops`; `lrlc_np.set_ops("fast")` switches
+# every layer to the tuned tier.
 
 # %%
+from lrlc_np import stand_ins
+
+stand_ins.for_unwritten_exercises()     # a student copy: loop definitions stand in for unwritten exercises
+
 import numpy as np
 
+import lrlc_np
+from lrlc_np import figures, understanding
 from lrlc_np.gradcheck import TOLERANCE, check_layer, numerical_gradient, relative_error
-from lrlc_np.layers import LowRankLocallyConnected2D
+from lrlc_np.layers import Conv2D
 from lrlc_np.ops import (combining_weights_backward, combining_weights_forward,
                          conv2d_backward, conv2d_forward, relu_backward, relu_forward)
 
+lrlc_np.set_ops("clear")
 rng = np.random.default_rng(0)
 
 # %% [markdown]
@@ -31,14 +51,17 @@ rng = np.random.default_rng(0)
 # `J (m, n)`, `J[a, b] = dy_a / dx_b`. Training needs `dL/dx` for a scalar loss L. The
 # chain rule gives `dL/dx = J^T dy` with `dy = dL/dy`, the *upstream gradient* handed down
 # by the layer above. That product is all `backward(dy)` computes; it never builds J. (For
-# the paper's 64-channel 24x24 -> 22x22 layer, J would be 30,976 x 36,864: 1.1 billion
-# numbers.)
+# the paper's 64-channel 24x24 -> 22x22 layer J would be far too big to build: its size is
+# printed below.)
 #
 # A tiny convolution is small enough to build J. It is linear in x (no bias), so column b
 # of J is simply the output for the unit input `e_b`. Here `x (1, 1, 4, 4)`,
 # `weight (2, 1, 2, 2)`, `y (1, 2, 3, 3)`: J is 18 x 16.
 
 # %%
+m_paper, n_paper = 64 * 22 * 22, 64 * 24 * 24            # outputs and inputs of one image at the paper's layer
+print(f"J at the paper's layer: {m_paper:,} x {n_paper:,} = {m_paper * n_paper / 1e9:.1f} billion numbers")
+
 w_small = rng.standard_normal((2, 1, 2, 2))               # (C_out, C_in, kh, kw)
 x_small = rng.standard_normal((1, 1, 4, 4))               # (N, C_in, H, W)
 
@@ -92,10 +115,10 @@ assert np.isclose(by_hand, num.flat[b]) and np.isclose(num.flat[b], dx_small.fla
 
 # %% [markdown]
 # A convolution is linear, so its second derivative is zero and any eps would do. For a
-# curved function the difference shows. Take the softmax that turns an LRLC layer's
-# logits into combining weights, `combining_weights_forward(logits, "softmax")`, with
-# `logits (K, H_out, W_out) = (4, 5, 6)`, and compare one-sided and centred differences at
-# the same eps:
+# curved function the difference shows. Take a softmax over the first of three axes,
+# `combining_weights_forward(logits, "softmax")` with `logits (K, H_out, W_out) = (4, 5, 6)`
+# (tutorial 03 uses it to mix an LRLC layer's K filter banks at every position), and compare
+# one-sided and centred differences at the same eps:
 
 # %%
 def softmax_k(logits):
@@ -165,15 +188,18 @@ assert results["random", "buggy"] > 0.1            # ... and is caught with a ra
 # Two errors pull in opposite directions:
 #
 # - *truncation*: the Taylor remainder, about `eps^2` (smaller eps is better);
-# - *round-off*: L is computed to about 1e-16 of its size in float64 (1e-7 in float32),
-#   and dividing by `2 eps` amplifies that to about `1e-16 / eps` (larger eps is better).
+# - *round-off*: L is computed only to the relative precision of the dtype, its machine
+#   epsilon (`np.finfo(dtype).eps`, printed below), and dividing by `2 eps` amplifies that
+#   to about `machine epsilon / eps` (larger eps is better).
 #
 # Sweep eps on the softmax from section 2, in float64 and in float32:
 
 # %%
+for dtype in (np.float64, np.float32):
+    print(f"machine epsilon of {np.dtype(dtype).name}: {np.finfo(dtype).eps:.1e}")
 sweep = {}
 print(f"{'eps':>7} {'float64':>9} {'float32':>9}")
-EPSILONS = (1e-1, 1e-2, 1e-4, 1e-5, 1e-6, 1e-8, 1e-10)
+EPSILONS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-8, 1e-10)
 for eps in EPSILONS:
     row = []
     for dtype in (np.float64, np.float32):
@@ -187,16 +213,29 @@ assert sweep[np.float64, 1e-1] > 1e-5 and sweep[np.float64, 1e-10] > sweep[np.fl
 assert sweep[np.float32, 1e-6] > 0.1                         # float32 at 1e-6: useless
 assert min(sweep[np.float32, e] for e in EPSILONS) > TOLERANCE
 best = min(EPSILONS, key=lambda e: sweep[np.float64, e])
-print(f"float64: smallest error at eps = {best:.0e}")
+print(f"float64: smallest error at eps = {best:.0e}; at eps = 1e-6 the error is "
+      f"{sweep[np.float64, 1e-6]:.0e}, against the pass mark TOLERANCE = {TOLERANCE:.0e}")
 assert best in (1e-4, 1e-5, 1e-6)
+
+fig = figures.figure(6, 3.8)
+ax = fig.subplots()
+for dtype, marker in ((np.float64, "o-"), (np.float32, "s--")):
+    ax.loglog(EPSILONS, [sweep[dtype, e] for e in EPSILONS], marker, label=np.dtype(dtype).name)
+ax.axhline(TOLERANCE, color="tab:red", linestyle=":", label=f"pass mark {TOLERANCE:.0e}")
+ax.set(xlabel="eps (step of the centred difference)", ylabel="relative_error against the backward pass",
+       title="Truncation (large eps) against round-off (small eps)")
+ax.invert_xaxis()
+ax.legend()
+ax.grid(alpha=0.3, which="both")
+figures.show(fig, "tutorial02_eps_sweep")
 
 # %% [markdown]
 # In float64 the error is smallest in the middle of the sweep (printed above): a larger eps
 # adds the truncation error of the centred difference (about eps^2), a smaller one the
-# round-off of two nearly equal losses divided by eps. Our eps of 1e-6 leaves a wide margin: about
-# 1e-9 against the pass mark of 1e-5, while a wrong gradient scores near 1. In float32 no
-# eps gets below the pass mark, so gradient checks always run in float64 (build layers
-# with `dtype=np.float64`); training uses float32.
+# round-off of two nearly equal losses divided by eps. The eps of `lrlc_np.gradcheck`, 1e-6,
+# leaves a wide margin below the pass mark (printed above), while a wrong gradient scores
+# near 1. In float32 no eps gets below the pass mark, so gradient checks always run in
+# float64 (build layers with `dtype=np.float64`); training uses float32.
 
 # %% [markdown]
 # ## 5. Reading the error: two metrics
@@ -214,11 +253,12 @@ assert best in (1e-4, 1e-5, 1e-6)
 # ```
 #
 # The difference shows on a *correct* backward pass whose gradient has tiny entries. A
-# saturated softmax (large logits, some weights near 0 or 1) has gradient entries far
-# below 1e-9, while the numerical gradient carries round-off of about 1e-10 on every
-# entry. On those entries the element-wise ratio is round-off divided by almost nothing
-# (CS231n's floor of 1e-8 in the denominator does not help: at the worst entry printed
-# below, |a| + |n| is under the floor, so the ratio is round-off divided by 1e-8).
+# saturated softmax (large logits, some weights near 0 or 1) has gradient entries many
+# orders of magnitude below its largest ones (printed below), while the numerical gradient
+# carries round-off of the same small size on every entry. On the tiny entries the
+# element-wise ratio is round-off divided by almost nothing (CS231n's floor of 1e-8 in the
+# denominator does not help: at the worst entry printed below, |a| + |n| is under the floor,
+# so the ratio is round-off divided by 1e-8).
 
 # %%
 def cs231n_rel_error(a, n):
@@ -274,23 +314,20 @@ assert relative_error(bad_dx, num_dx) > 0.1
 # `check_layer(layer, x, rng=...)` runs forward, backward with a random dy, and the
 # numerical gradient of the input and of every parameter (perturbed in place and
 # restored). It returns one `relative_error` per array; each should be at most
-# `TOLERANCE = 1e-5`. Here an LRLC layer, rank 3, `x (2, 2, 6, 5)`, a 3x2 kernel, stride
-# (2, 1), padding 1, so `y (2, 3, 3, 6)`; random logits and biases (the zero defaults
-# would leave parts of the backward pass untested), in float64, through both computation
-# routes of tutorial 02.
+# `TOLERANCE`. Here a `Conv2D` layer with everything that can go wrong at once: a
+# non-square 3x2 kernel, stride (2, 1), padding 1 and a random bias (the zero default would
+# leave its gradient untested), in float64: `x (2, 2, 6, 5)` gives `y (2, 3, 3, 6)`.
+# Tutorial 04 runs the same check on an LRLC layer, after deriving its backward pass.
 
 # %%
-x_lrlc = rng.standard_normal((2, 2, 6, 5))                 # (N, C_in, H, W)
-for method in ("conv", "lc"):
-    layer = LowRankLocallyConnected2D(2, 3, kernel_size=(3, 2), input_size=(6, 5), rank=3,
-                                      stride=(2, 1), padding=1, init="random", method=method,
-                                      rng=rng, dtype=np.float64)
-    for name in ("bias", "row_bias", "col_bias"):
-        layer.params[name][:] = rng.standard_normal(layer.params[name].shape)
-    errors = check_layer(layer, x_lrlc, rng=rng)
-    print(f"method={method!r}: " + ", ".join(f"{k} {v:.0e}" for k, v in errors.items()))
-    assert set(errors) == {"x", *layer.params}
-    assert all(err <= TOLERANCE for err in errors.values()), errors
+conv_layer = Conv2D(2, 3, kernel_size=(3, 2), stride=(2, 1), padding=1, rng=rng, dtype=np.float64)
+conv_layer.params["bias"][:] = rng.standard_normal(3)
+x_layer = rng.standard_normal((2, 2, 6, 5))                 # (N, C_in, H, W)
+assert conv_layer(x_layer).shape == (2, 3, 3, 6)
+errors = check_layer(conv_layer, x_layer, rng=rng)
+print(", ".join(f"{name} {err:.0e}" for name, err in errors.items()))
+assert set(errors) == {"x", *conv_layer.params}
+assert all(err <= TOLERANCE for err in errors.values()), errors
 
 # %% [markdown]
 # To check every layer type, combining mode and normalisation in one go, run the
@@ -298,9 +335,56 @@ for method in ("conv", "lc"):
 #
 # ```
 # lrlc gradcheck              # or: python -m lrlc_np gradcheck
-# lrlc gradcheck --seed 3 --eps 1e-5 --tolerance 1e-6
+# lrlc gradcheck --ops clear --seed 3 --eps 1e-5 --tolerance 1e-6
 # ```
 #
 # It prints one row per parameter (layer, parameter, shape, relative error, pass/FAIL)
 # and exits with status 1 if any gradient fails. When you change a backward pass, run it
 # first.
+
+# %% [markdown]
+# ## 7. Check your understanding
+#
+# Answer in the next cell (replace each `None`), then run the checking cell.
+#
+# 1. `calls`: how many times does `numerical_gradient(f, x, dy)` call f for `x (2, 3, 4, 4)`?
+# 2. `dy_ones`: why is `dy = ones` a poor upstream gradient for a check?
+#    (a) it is too large and overflows; (b) a backward pass that permutes dy passes with it;
+#    (c) it makes the loss zero
+# 3. `relative_error`: what does `relative_error(a, n)` give for `a = [1, 2, 3]` and
+#    `n = [1, 2, 3.003]`? (two significant digits are enough)
+# 4. `float32`: can a gradient check in float32 pass the mark `TOLERANCE` with a well-chosen eps?
+#    (a) yes, at eps = 1e-3; (b) no eps does; (c) yes, at any eps below 1e-6
+
+# %%
+answers = {
+    "calls": None,
+    "dy_ones": None,
+    "relative_error": None,
+    "float32": None,
+}
+
+# %%
+understanding.check("gradient_checking", answers)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Write `numerical_gradient` yourself, as a loop over `np.nditer(x, flags=["multi_index"])`
+#    with centred differences, and compare it with the library's on the softmax of section 2.
+# 2. Check `relu_backward` with a random dy and inputs kept at least 0.1 away from 0; then
+#    move one input to within eps of 0 and explain the error you get.
+# 3. Take the buggy backward of section 3 and find a *non-random* dy that still catches it.
+#    What property must dy have?
+# 4. The one-sided difference has error about `eps * L''/2`. Repeat the sweep of section 4
+#    with it and find where its best eps lies, and how good its best error is.
+# 5. Use `check_layer` on `lrlc_np.layers.Dense` and `lrlc_np.layers.BatchNorm2D` in both
+#    modes (`check_layer(..., training=False)`). Which parameter gradients are zero in
+#    evaluation mode, and why is that still a pass?
+#
+# **Check your own code.** In a student copy, `pytest tests/test_ops_gradients.py -x` runs
+# these finite-difference checks on every backward pass you have written; your teacher
+# grades them with `lrlc course grade`.
+#
+# Next: tutorial 03 drops the convolution's weight sharing (locally connected layers) and
+# brings it back in a low-rank form (LRLC).

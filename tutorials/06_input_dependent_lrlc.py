@@ -1,9 +1,11 @@
 # %% [markdown]
-# # 04 — Input-dependent LRLC: combining weights computed from the input
+# # 06 — Input-dependent LRLC: combining weights computed from the input
 #
-# Run top to bottom with `python tutorials/04_input_dependent_lrlc.py` (a few seconds).
+# Run top to bottom with `python tutorials/06_input_dependent_lrlc.py` (a few seconds), cell
+# by cell, or as a notebook. It builds on tutorials 03 and 04 (the LRLC layer and its
+# backward pass).
 #
-# A fixed LRLC layer (tutorial 02) mixes K basis filter banks with weights
+# A fixed LRLC layer (tutorial 03) mixes K basis filter banks with weights
 # `alpha[k, i, j]`: one learned map `(K, H_out, W_out)`, shared by every input. The paper's
 # input-dependent variant computes the logits from the layer's input with a small
 # *combining network*, so every example gets its own map, `alpha (N, K, H_out, W_out)`:
@@ -14,18 +16,35 @@
 # ```
 #
 # Each example chooses which basis to use where. Sections 1 and 2 take apart the two new
-# ops the combining network needs, section 3 assembles it, sections 4 to 6 study the layer.
+# ops the combining network needs, section 3 assembles it, sections 4 to 6 study the layer,
+# section 8 has questions and exercises.
+#
+# **In a course** this tutorial prepares for the stretch exercise `bilinear_resize_backward`
+# (`lrlc_np/ops/resize.py`), and uses `lrlc2d_forward` and `lrlc2d_backward` with per-example
+# alpha (tutorial 04, section 2). In a student copy it runs before you have written them (the
+# first cell puts loop definitions in their place and says so).
+#
+# The layers run on the clear tier (`lrlc_np.set_ops("clear")` below), so a debugger steps
+# from the layer into the formulas of `lrlc_np.ops`; `lrlc_np.set_ops("fast")` switches every
+# layer to the tuned tier.
 
 # %%
+from lrlc_np import stand_ins
+
+stand_ins.for_unwritten_exercises()     # a student copy: loop definitions stand in for unwritten exercises
+
 import numpy as np
 
-from lrlc_np import reference
+import lrlc_np
+from lrlc_np import figures, reference, understanding
+from lrlc_np.data import load_mnist, to_model_input
 from lrlc_np.gradcheck import TOLERANCE, check_layer
 from lrlc_np.layers import InputDependentCombiningWeights, LowRankLocallyConnected2D
 from lrlc_np.ops import (bilinear_resize_backward, bilinear_resize_forward, concat_channels_forward,
                          conv2d_forward, depthwise_conv2d_backward, depthwise_conv2d_forward,
                          interpolation_matrix, relu_forward, sigmoid_forward, spatial_mean_forward)
 
+lrlc_np.set_ops("clear")
 rng = np.random.default_rng(0)
 f64 = np.float64
 
@@ -126,8 +145,10 @@ print("depthwise_conv2d_forward == reference.depthwise_conv2d, y", yd.shape)
 #    a dilated 3x3 depthwise convolution of `x_low` for each `r` in 1, 2, 4, 8 whose span
 #    `2r + 1` fits the input (`r <= (min(H, W) - 1) // 2`);
 # 3. each branch resized to `(H_out, W_out)` and the K-channel maps concatenated;
-# 4. `hidden = ReLU(1x1 conv)` to `6K // 2` channels, `gate = sigmoid(1x1 conv)` to `6K`,
-#    and a last 1x1 conv `out` to K logits.
+# 4. `hidden = ReLU(1x1 conv)` to `6K // 2` channels, then `squashed = sigmoid(1x1 conv)` to
+#    `6K` channels, and a last 1x1 conv `out` to K logits. (The sigmoid layer's parameters are
+#    named `gate.weight` and `gate.bias`, but it gates nothing: no other signal is multiplied
+#    by it. It is a second hidden layer whose activation squashes each value into (0, 1).)
 #
 # A tiny case: 1 channel, 17x17 inputs, K = 3, output 15x15 (a 3x3 layer without padding).
 
@@ -153,12 +174,12 @@ branches = {"x_low": x_low, "x_pool": x_pool, **{f"dilated r={r}": d for r, d in
 resized = [bilinear_resize_forward(b, 15)[0] for b in branches.values()]   # each (2, 3, 15, 15)
 stacked = concat_channels_forward(resized)[0]              # (2, 3 * 6, 15, 15)
 hidden = relu_forward(conv1x1("hidden", stacked))[0]       # (2, 9, 15, 15)
-gate = sigmoid_forward(conv1x1("gate", hidden))[0]         # (2, 18, 15, 15)
-logits = conv1x1("out", gate)                              # (2, 3, 15, 15)
+squashed = sigmoid_forward(conv1x1("gate", hidden))[0]     # (2, 18, 15, 15), each value in (0, 1)
+logits = conv1x1("out", squashed)                          # (2, 3, 15, 15)
 
 for name, b in branches.items():
     print(f"{name:<14} {str(b.shape):<16} -> resized {resized[0].shape}")
-for name, a in [("concat", stacked), ("hidden", hidden), ("gate", gate), ("logits", logits)]:
+for name, a in [("concat", stacked), ("hidden", hidden), ("squashed", squashed), ("logits", logits)]:
     print(f"{name:<14} {a.shape}")
 assert np.allclose(logits, net.forward(x))
 print("step by step == net.forward(x)")
@@ -189,7 +210,7 @@ gap = np.abs(alpha[0] - alpha[1]).max()
 print(f"max |alpha[0] - alpha[1]| = {gap:.3f};  alpha from {alpha.min():.3f} to {alpha.max():.3f}")
 assert gap > 1e-3 and not np.allclose(alpha, 1 / 3)
 
-# The layer is the LRLC formula with this per-example alpha (loop reference of tutorial 02):
+# The layer is the LRLC formula with this per-example alpha (loop reference of tutorial 03):
 y = layer(x)                                               # (2, 4, 15, 15)
 y_ref = reference.lrlc2d(x, layer.params["bases"], alpha) + layer.params["bias"][:, None, None] \
     + layer.params["spatial_bias"]
@@ -202,6 +223,11 @@ assert np.allclose(y, y_ref)
 #
 # Mind that `init="conv"` only sets the fixed logits, and this layer has none: freshly
 # built, alpha is not uniform (printed above), so the layer does not start as a convolution.
+#
+# On real digits the maps show what "input-dependent" means. Below, a freshly built layer
+# (1 -> 4 channels, K = 3, 28x28 digits, 26x26 output) on four digits of the bundled MNIST
+# sample: untrained, its combining network already reads each digit, so every digit gets its
+# own maps, which follow its strokes. Training decides which basis those places should use.
 
 # %%
 x_swapped = x.copy()
@@ -211,6 +237,17 @@ assert np.allclose(layer(x[:1]), y[:1])                    # example 0 on its ow
 assert np.allclose(y_swapped[0], y[0])                     # example 1 replaced: y[0] unchanged
 assert not np.allclose(y_swapped[1], y[1])
 print("y[0] is the same alone, and with a different example 1")
+
+digits, digit_labels = load_mnist("test", dataset="mnist-sample")
+on_digits = LowRankLocallyConnected2D(1, 4, 3, 28, rank=3, combining="full", input_dependent=True,
+                                      rng=np.random.default_rng(4), dtype=f64)
+x_digits = to_model_input(digits[:4]).astype(f64)          # (4, 1, 28, 28)
+alpha_digits = on_digits.combining_weights(x_digits)       # (4, 3, 26, 26)
+assert alpha_digits.shape == (4, 3, 26, 26)
+print(f"largest difference between two digits' alpha: {np.abs(alpha_digits[0] - alpha_digits[1]).max():.3f}")
+figures.show(figures.alpha_per_example(digits[:4], alpha_digits, digit_labels[:4],
+                                       "Input-dependent combining weights of an untrained layer, per digit"),
+             "tutorial06_alpha_per_digit")
 
 # %% [markdown]
 # ## 5. Zero projection: back to a fixed LRLC layer, and a convolution
@@ -238,7 +275,7 @@ print("layer == conv2d(x, mean of the bases) + bias + spatial bias")
 # ## 6. Gradient check of the whole layer
 #
 # The backward pass runs the network in reverse, and x collects gradient along two paths:
-# through the LRLC product and through the combining network. `check_layer` (tutorial 03)
+# through the LRLC product and through the combining network. `check_layer` (tutorial 02)
 # compares every gradient with finite differences, in float64. A small layer keeps it to
 # about a second: 9x9 inputs use dilations 1, 2 and 4 (the r = 4 branch is 1x1).
 
@@ -267,3 +304,52 @@ assert all(err <= TOLERANCE for err in errors.values()), errors
 #
 # The README's section on the input-dependent variant covers the options and what to
 # expect from the results.
+
+# %% [markdown]
+# ## 8. Check your understanding
+#
+# Answer in the next cell (replace each `None`), then run the checking cell.
+#
+# 1. `dilations`: for a 13x13 input, which dilations does the combining network use? (a tuple)
+# 2. `sample_at`: resizing 4 rows to 7 with aligned corners, which input row (a fraction)
+#    does output row 1 sample?
+# 3. `dilated_size`: a 17x17 input, a depthwise 3x3 kernel with dilation 4, no padding:
+#    what is H_out?
+# 4. `alpha_shape`: an input-dependent layer with K = 3 and a 15x15 output, on a batch of 5:
+#    what is the shape of its combining weights? (a tuple)
+# 5. `zero_out`: with `combiner.out` set to zero, the layer is (a) a locally connected layer;
+#    (b) a convolution with the mean of the bases, plus the biases; (c) zero everywhere
+
+# %%
+answers = {
+    "dilations": None,
+    "sample_at": None,
+    "dilated_size": None,
+    "alpha_shape": None,
+    "zero_out": None,
+}
+
+# %%
+understanding.check("input_dependent", answers)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Write `interpolation_matrix(in_size, out_size)` yourself from section 1's formula and
+#    compare it with the library's for a few sizes, including out_size 1 and in_size 1.
+# 2. Derive `bilinear_resize_backward` (the `lrlc course` stretch exercise) from
+#    `y = R_h x R_w^T`, and check your formula with the adjoint identity of section 1.
+# 3. Replace the sigmoid layer of section 3 by a ReLU: rebuild the logits step by step with
+#    `relu_forward` instead of `sigmoid_forward`. Why might bounded values in (0, 1) suit the
+#    layer that produces logits better?
+# 4. Train the paper's network with input-dependent LRLC on the bundled sample
+#    (`lrlc train --dataset mnist-sample --input-dependent --epochs 3 --filters 16 --out runs/id`)
+#    and look at `alpha_per_digit.png`. Do the maps move with the digit?
+# 5. Show that the combining network is translation-equivariant away from the borders (shift
+#    an input and compare the shifted logits), and say which branch breaks it near the border.
+#
+# **Check your own code.** In a student copy, once you have written `bilinear_resize_backward`,
+# run `pytest tests/test_ops_input_dependent.py -k bilinear`; your teacher grades it with
+# `lrlc course grade`.
+#
+# Next: tutorial 07 measures spatial invariance, in single layers and in trained networks.

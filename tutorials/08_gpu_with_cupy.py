@@ -1,7 +1,8 @@
 # %% [markdown]
-# # 07 — The same code on a GPU, with CuPy
+# # 08 — The same code on a GPU, with CuPy
 #
-# Run top to bottom with `python tutorials/07_gpu_with_cupy.py` (seconds). Without an NVIDIA
+# Run top to bottom with `python tutorials/08_gpu_with_cupy.py` (seconds), cell by cell, or as
+# a notebook. It builds on tutorial 05 (training). Without an NVIDIA
 # GPU or without CuPy it still runs: every step happens on NumPy, and the tutorial says what
 # it skipped and how to install CuPy (`pip install -e ".[gpu]"`, CUDA 12).
 #
@@ -10,18 +11,34 @@
 # (`xp = get_array_module(x)`), so the same function runs on whichever device its arrays
 # live on. This tutorial switches the backend, moves arrays, times a layer on both, and
 # shows what stays on the host.
+#
+# **In a course** this tutorial adds no exercise; in a student copy it runs on the
+# student's own functions (or, for an unwritten exercise, on the loop definition that the
+# first cell puts in its place), and `lrlc course grade` grades those functions, on NumPy.
+#
+# Layers run on the clear tier here (`lrlc_np.set_ops("clear")` below), so a debugger steps
+# into the formulas of `lrlc_np.ops`; section 2 also times the fast tier, with
+# `lrlc_np.use_ops("fast")`, where this copy has it (both tiers run on NumPy and on CuPy).
 
 # %%
+from lrlc_np import stand_ins
+
+stand_ins.for_unwritten_exercises()     # a student copy: loop definitions stand in for unwritten exercises
+
 import os
 import time
 
 import numpy as np
 
-from lrlc_np import backend
+import lrlc_np
+from lrlc_np import backend, get_ops
 from lrlc_np.backend import BackendError, get_array_module, to_device, to_numpy
 from lrlc_np.layers import LowRankLocallyConnected2D
 from lrlc_np.ops import conv2d_forward
 
+from lrlc_np.tiers import available
+
+lrlc_np.set_ops("clear")
 QUICK = os.environ.get("LRLC_NP_QUICK") == "1"
 try:
     backend.set_backend("cupy")
@@ -30,7 +47,8 @@ try:
 except BackendError as err:                       # no CuPy, no driver, no device: say which, carry on
     GPU = False
     print(f"No GPU here, so this tutorial runs every step on NumPy. The reason:\n  {err}\n")
-print(f"active backend: {backend.get_backend()}; a GPU is {'available' if GPU else 'not available'}")
+print(f"active backend: {backend.get_backend()}; a GPU is {'available' if GPU else 'not available'}; "
+      f"tier of ops: {get_ops()}")
 
 # %% [markdown]
 # ## 1. Switching the backend and moving arrays
@@ -61,10 +79,16 @@ assert get_array_module(y_host) is np
 #
 # GPU calls return before the work is done, so a timing must wait for the device
 # (`synchronize`) before it reads the clock; a first call compiles kernels, so warm up
-# first. The layer is the paper's third: LRLC K = 4, 64 -> 64 channels, 24x24 input.
+# first. The layer is the paper's third: LRLC K = 4, 64 -> 64 channels, 24x24 input, on
+# each tier of ops this copy has (the clear tier at batch 8: its formulas are slow on a CPU).
 
 # %%
-def time_lrlc(batch):
+def time_lrlc(batch, tier):
+    with lrlc_np.use_ops(tier):
+        return _time_lrlc(batch)
+
+
+def _time_lrlc(batch):
     xp = backend.xp
     layer = LowRankLocallyConnected2D(64, 64, 3, 24, rank=4, rng=np.random.default_rng(0))
     x = to_device(np.random.default_rng(1).standard_normal((batch, 64, 24, 24)).astype(np.float32))
@@ -81,16 +105,19 @@ def time_lrlc(batch):
     return (time.perf_counter() - start) / 3
 
 
-batch = 8 if QUICK else 64
-cpu_s = time_lrlc(batch)
-print(f"LRLC K=4 forward + backward, batch {batch}, NumPy: {1000 * cpu_s:.1f} ms")
-if GPU:
-    backend.set_backend("cupy")
-    gpu_s = time_lrlc(batch)
-    backend.set_backend("numpy")
-    print(f"                             CuPy:  {1000 * gpu_s:.1f} ms ({cpu_s / gpu_s:.0f}x)")
-else:
-    print("skipped: the CuPy timing (on an NVIDIA H100 the README measured 4.4-4.9 ms at batch 64)")
+print("LRLC K=4 forward + backward:")
+for tier in available():                                        # ("clear", "fast"); a student copy: ("clear",)
+    batch = 64 if tier == "fast" and not QUICK else 8           # the clear tier's formulas are slow on a CPU
+    cpu_s = time_lrlc(batch, tier)
+    print(f"  {tier} tier, batch {batch:2d}, NumPy: {1000 * cpu_s:7.1f} ms ({1000 * cpu_s / batch:5.1f} ms per image)")
+    if GPU:
+        backend.set_backend("cupy")
+        gpu_s = time_lrlc(batch, tier)
+        backend.set_backend("numpy")
+        print(f"  {tier} tier, batch {batch:2d}, CuPy:  {1000 * gpu_s:7.1f} ms ({cpu_s / gpu_s:.0f}x the CPU)")
+if not GPU:
+    print("skipped: the CuPy timing (the README's `lrlc bench --backend cupy` on an NVIDIA H100: "
+          "LRLC 4.4-4.9 ms for K = 1-8 at batch 64)")
 
 # %% [markdown]
 # ## 3. What stays on the host
@@ -124,3 +151,5 @@ print("a checkpoint holds host arrays:", ", ".join(f"{k} {v.shape}" for k, v in 
 # 2. Time `method="conv"` against `method="lc"` on the GPU. Is the crossover at the same K as
 #    on the CPU (`lrlc bench`)?
 # 3. Why must `time_lrlc` call `synchronize()` before reading the clock?
+# 4. Compare the two tiers' timings on the GPU with those on the CPU. Which of the fast
+#    tier's changes (threads, NHWC memory, band-wise kernels) can still matter on a GPU?
