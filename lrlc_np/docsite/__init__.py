@@ -211,6 +211,8 @@ def _stage_markdown(text, page, root, stage, module_pages, tutorials, pages) -> 
             relative = source.relative_to(root.resolve()).as_posix()
         except ValueError:
             return match.group(0)                    # outside the checkout: left for the checks to report
+        if relative in ("README.md", "tutorials/README.md"):    # staged as the index pages
+            return match.group(1) + _relative(relative.replace("README", "index"), page) + fragment + match.group(3)
         if relative in tutorials:
             return match.group(1) + _relative(tutorials[relative], page) + fragment + match.group(3)
         module = _module_of(relative)
@@ -284,7 +286,9 @@ def _add_quick_note(path) -> None:
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
-    at = 1 if notebook.cells and notebook.cells[0].cell_type == "markdown" else 0
+    titles = [n for n, cell in enumerate(notebook.cells)
+              if cell.cell_type == "markdown" and cell.source.lstrip().startswith("# ")]
+    at = titles[0] + 1 if titles else 0              # after the cell with the page's title
     notebook.cells.insert(at, nbformat.v4.new_markdown_cell(_QUICK_NOTE))
     nbformat.write(notebook, path)
 
@@ -391,7 +395,10 @@ def build_site(dest, quick=False, root=None, tutorials=None, modules=None, timeo
     """
     _tools()
     from sphinx.application import Sphinx
+    from sphinx.util import console
     from sphinx.util.docutils import docutils_namespace, patch_docutils
+
+    console.nocolor()                                # plain warnings in the error message
 
     log = progress or (lambda line: None)
     dest = _prepare_dest(dest)
@@ -431,11 +438,18 @@ def build_site(dest, quick=False, root=None, tutorials=None, modules=None, timeo
 
 
 def _unstage(text, sources, root) -> str:
-    """Sphinx's messages with the staging folder's paths turned back into the checkout's."""
+    """Sphinx's messages with the staged paths turned back into the checkout's files."""
     root = Path(root) if root is not None else source_root()
-    text = text.replace(f"{sources}/index.md", str(root / "README.md"))
-    text = text.replace(f"{sources}/tutorials/index.md", str(root / "tutorials" / "README.md"))
-    return text.replace(str(sources) + "/", "(staged) ")
+    names = {"index.md": "README.md", "tutorials/index.md": "tutorials/README.md"}
+
+    def original(match):
+        staged = match.group(1)
+        if staged.endswith(".ipynb"):
+            return str(root / staged.removesuffix(".ipynb")) + ".py (as an executed notebook)"
+        staged = names.get(staged, staged)
+        return str(root / staged) if (root / staged).is_file() else f"(generated) {staged}"
+
+    return re.sub(re.escape(str(sources)) + r"/([^\s:]+)", original, text)
 
 
 # --------------------------------------------------------------------------- checking

@@ -32,6 +32,7 @@ def setup(app):
     app.connect("autodoc-process-docstring", _process_docstring)
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("doctree-read", _link_code)
+    app.connect("doctree-resolved", _link_pages)
     app.connect("build-finished", _finish)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
@@ -162,14 +163,23 @@ def _link_code(app, doctree):
             continue
         text = literal.astext()
         if text in pages and pages[text] != docname:
-            xref = addnodes.pending_xref("", refdomain="std", reftype="doc", reftarget="/" + pages[text],
-                                         refexplicit=True, refwarn=True, refdoc=docname)
-        else:
-            name = _CODE_NAME.match(text) or _CODE_PATH.match(text)
-            target = _canonical(_lookup(name.group(1).replace("/", "."))) if name else None
-            if target not in documented:
-                continue
-            xref = addnodes.pending_xref("", refdomain="py", reftype="obj", reftarget=target,
-                                         refexplicit=True, refwarn=False, refdoc=docname)
+            literal["lrlc_page"] = pages[text]       # linked in _link_pages, once the URIs are known
+            continue
+        name = _CODE_NAME.match(text) or _CODE_PATH.match(text)
+        target = _canonical(_lookup(name.group(1).replace("/", "."))) if name else None
+        if target not in documented:
+            continue
+        xref = addnodes.pending_xref("", refdomain="py", reftype="obj", reftarget=target,
+                                     refexplicit=True, refwarn=False, refdoc=docname)
         literal.replace_self(xref)
         xref += literal
+
+
+def _link_pages(app, doctree, docname):
+    """Wrap the ``code`` that ``_link_code`` marked as naming a page in a link to that page."""
+    for literal in list(doctree.findall(nodes.literal)):
+        page = literal.get("lrlc_page")
+        if page and hasattr(app.builder, "get_relative_uri"):
+            link = nodes.reference("", "", internal=True, refuri=app.builder.get_relative_uri(docname, page))
+            literal.replace_self(link)
+            link += literal
