@@ -175,6 +175,23 @@ def test_a_broken_internal_link_fails_the_build_and_names_it(tmp_path):
     assert "README.md:3" in message and "missing.md" in message and "no-such-heading" in message
 
 
+def test_markdown_links_to_the_checkout_lead_into_the_site(tmp_path):
+    """A link to a module's file goes to its API entry, one to README.md to the home page,
+    and a linked file (a figure, a script) is copied into the site."""
+    _need_docs_tools()
+    root = _tiny_checkout(tmp_path / "checkout", "# Tiny\n\nThe [dense layer](lrlc_np/ops/dense.py), "
+                                                 "[a figure](docs/figure.png) and [a script](tools/run.sh).\n")
+    (root / "TEACHING.md").write_text("# Teaching\n\nBack [home](README.md#tiny).\n", encoding="utf-8")
+    (root / "docs" / "figure.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (root / "tools").mkdir()
+    (root / "tools" / "run.sh").write_text("echo hello\n", encoding="utf-8")
+    site = docsite.build_site(tmp_path / "site", root=root, tutorials=[], modules=["lrlc_np.ops.dense"])
+    home = (site["dest"] / "index.html").read_text(encoding="utf-8")
+    assert 'href="api/ops.html#api-lrlc-np-ops-dense"' in home
+    assert re.search(r'href="(_downloads/[^"]+/figure.png)"', home) and re.search(r'href="(_downloads/[^"]+/run.sh)"', home)
+    assert 'href="index.html#tiny"' in (site["dest"] / "TEACHING.html").read_text(encoding="utf-8")
+
+
 DOES_NOT_PARSE = '''\
 """A module whose docstring is not reStructuredText.
 
@@ -191,24 +208,33 @@ def gather(x):
 
 
 def test_a_docstring_that_does_not_parse_fails_the_build(tmp_path, monkeypatch):
-    """Read as reStructuredText (the converter switched off) the module's docstrings fail the
-    build; with the converter they build, and their text is on the page as written."""
+    """Read as reStructuredText (lrlc_plain_docstrings=0, the converter off) the module's
+    docstrings fail the build; as plain text they build, and are on the page as written."""
     _need_docs_tools()
-    from lrlc_np.docsite import _extension
-
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "plain_docs_module.py").write_text(DOES_NOT_PARSE, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path / "lib"))
     root = _tiny_checkout(tmp_path / "checkout", "# Tiny\n\nThe [reference](api/index.md).\n")
-    with monkeypatch.context() as patch:
-        patch.setattr(_extension, "to_rst", lambda lines, resolve=None: list(lines))
-        with pytest.raises(docsite.DocsError) as failure:
-            docsite.build_site(tmp_path / "raw", root=root, tutorials=[], modules=["plain_docs_module"])
+    docsite.stage(tmp_path / "sources", root=root, tutorials=[], modules=["plain_docs_module"])
+    with pytest.raises(docsite.DocsError) as failure:
+        docsite.run_sphinx(tmp_path / "sources", tmp_path / "raw", tmp_path / "doctrees",
+                           settings={"lrlc_plain_docstrings": 0}, root=root)
     assert "plain_docs_module" in str(failure.value) and "WARNING" in str(failure.value)
     site = docsite.build_site(tmp_path / "site", root=root, tutorials=[], modules=["plain_docs_module"])
     page = (site["dest"] / "api" / "tools.html").read_text(encoding="utf-8")
     assert "f(*args) for each of the N*H_out*W_out patches" in page
     assert "  cols = im2col(x)\nrows (n, i, j)" in page           # a literal block, spaces kept
+
+
+def test_building_the_site_leaves_the_package_as_it_was(tmp_path):
+    """Sphinx runs in a child process: autodoc's changes to the functions it documents (their
+    __signature__) never reach the caller, whose tests compare the tiers' signatures."""
+    _need_docs_tools()
+    from lrlc_np.ops import normalization
+
+    root = _tiny_checkout(tmp_path / "checkout", "# Tiny\n")
+    docsite.build_site(tmp_path / "site", root=root, tutorials=[], modules=["lrlc_np.ops.normalization"])
+    assert "__signature__" not in vars(normalization.batchnorm2d_forward)
 
 
 def test_check_site_reports_external_resources_and_broken_links(tmp_path):
@@ -396,7 +422,7 @@ def reading(site):
                                     ("maths", ["article div.math", "article span.math"])):
                 found = driver.execute_script(
                     "const e = arguments[0].map(s => document.querySelector(s)).find(e => e);"
-                    " if (e) e.scrollIntoView({block: 'center'}); return !!e;", selectors)
+                    " if (e) e.scrollIntoView({block: 'center', behavior: 'instant'}); return !!e;", selectors)
                 if found:
                     driver.save_screenshot(str(shots / f"{name}-{what}.png"))
             driver.get_log("browser"), driver.get_log("performance")

@@ -19,9 +19,10 @@ How it is made (``build_site``):
        for every public module; ``plaintext.to_rst`` turns each plain-text docstring into
        reStructuredText that shows it as written (formulas and shape tables as literal
        blocks);
-    4. Sphinx builds the HTML with every warning an error (a broken cross-reference, a
-       docstring that does not parse, a page outside the table of contents), then
-       ``check_site`` reads every page for external resources and broken internal links.
+    4. Sphinx builds the HTML in a child process with every warning an error (a broken
+       cross-reference, a docstring that does not parse, a page outside the table of
+       contents), then ``check_site`` reads every page for external resources and broken
+       internal links.
 
 Why these tools: Sphinx with MyST-NB and the Furo theme. Sphinx's autodoc imports the real
 package, so the reference is the code's own docstrings, and its warnings-as-errors mode
@@ -32,8 +33,9 @@ system's fonts and ships every script it needs. All three are actively maintaine
 alternative, MkDocs with Material, mkdocs-jupyter and mkdocstrings, was set aside: MkDocs 1.x
 has had no maintainer since 2024 and Material is in maintenance mode, and mkdocs-jupyter
 renders notebooks through nbconvert's templates, which point MathJax at a CDN by default.
-MathJax 3 itself comes from the ``sphinx-mathjax-offline`` wheel (its files only: the build
-copies the parts a page loads into ``_static/mathjax``).
+MathJax 3 itself comes from the ``sphinx-mathjax-offline`` wheel (its files only, not its
+Sphinx hook: the build copies into ``_static/mathjax`` the component the pages load, its fonts,
+the TeX extensions it loads on demand and the accessibility modules its menu offers).
 
 Needs the ``docs`` extra: ``pip install -e ".[docs]"``; Sphinx and the notebook tools are
 imported only inside ``build_site``.
@@ -88,8 +90,9 @@ API_GROUPS = (
     ("tools", "Command line and tools", "the lrlc command, the notebooks and this site", ("*",)),
 )
 
-#: the MathJax files a page loads, from the sphinx-mathjax-offline wheel: the TeX-to-HTML
-#: component, the TeX extensions it loads on demand, its fonts and its menu's modules
+#: the MathJax files copied into the site, from the sphinx-mathjax-offline wheel: the TeX-to-HTML
+#: component, the TeX extensions it loads on demand, its fonts, and the modules of its menu's
+#: accessibility options (speech and the expression explorer: sre and a11y, 4.3 of the 6.8 MB)
 MATHJAX_DISTRIBUTION = "sphinx-mathjax-offline"
 MATHJAX_PARTS = ("tex-chtml.js", "input/tex/extensions", "output/chtml/fonts/woff-v2", "ui", "a11y",
                  "adaptors", "sre")
@@ -216,9 +219,8 @@ def _stage_markdown(text, page, root, stage, module_pages, tutorials, pages) -> 
         if relative in tutorials:
             return match.group(1) + _relative(tutorials[relative], page) + fragment + match.group(3)
         module = _module_of(relative)
-        if module in module_pages:
-            anchor = fragment or f"#module-{module}"
-            return match.group(1) + _relative(f"api/{module_pages[module]}.rst", page) + anchor + match.group(3)
+        if module in module_pages:                   # the label before the module's section (_api_page)
+            return match.group(1) + f"#{_module_label(module)}" + match.group(3)
         if source.is_file() and relative not in pages:
             (stage / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, stage / relative)
@@ -261,8 +263,14 @@ def _api_page(title, about, modules) -> str:
     lines = [title, "=" * len(title), "", about[0].upper() + about[1:] + ".", ""]
     for module in modules:
         heading = f"``{module}``"
-        lines += [heading, "-" * len(heading), "", f".. automodule:: {module}", ""]
+        lines += [f".. _{_module_label(module)}:", "", heading, "-" * len(heading), "",
+                  f".. automodule:: {module}", ""]
     return "\n".join(lines)
+
+
+def _module_label(module) -> str:
+    """The label of a module's section in the API reference: what Markdown links to."""
+    return "api-" + module.replace(".", "-").replace("_", "-")
 
 
 def _api_index(pages) -> str:
@@ -394,12 +402,6 @@ def build_site(dest, quick=False, root=None, tutorials=None, modules=None, timeo
     warns (every warning is an error) or ``check_site`` finds a fault.
     """
     _tools()
-    from sphinx.application import Sphinx
-    from sphinx.util import console
-    from sphinx.util.docutils import docutils_namespace, patch_docutils
-
-    console.nocolor()                                # plain warnings in the error message
-
     log = progress or (lambda line: None)
     dest = _prepare_dest(dest)
     started = time.perf_counter()
@@ -411,23 +413,7 @@ def build_site(dest, quick=False, root=None, tutorials=None, modules=None, timeo
         staged = stage(sources, root=root, quick=quick, tutorials=tutorials, modules=modules,
                        timeout=timeout, progress=log)
         log("building the HTML with Sphinx")
-        warnings = Path(tmp) / "warnings.txt"
-        with open(warnings, "w", encoding="utf-8") as warning_stream, \
-                patch_docutils(config_folder()), docutils_namespace():
-            try:
-                app = Sphinx(srcdir=sources, confdir=config_folder(), outdir=dest,
-                             doctreedir=Path(tmp) / "doctrees", buildername="html",
-                             status=None, warning=warning_stream, freshenv=True,
-                             warningiserror=True)
-                app.build()
-                failed = app.statuscode != 0
-            except Exception as err:                 # a warning turned error, or an extension's exception
-                failed, last = True, f"{type(err).__name__}: {err}"
-                warning_stream.write(f"\n{last}\n")
-        text = warnings.read_text(encoding="utf-8").strip()
-        if failed or text:
-            raise DocsError("Sphinx reported problems (every warning fails the build):\n"
-                            + _unstage(text, sources, root))
+        run_sphinx(sources, dest, Path(tmp) / "doctrees", root=root)
     problems = check_site(dest)
     if problems:
         raise DocsError(f"the site in {dest} has {len(problems)} fault(s):\n" + "\n".join(problems[:40]))
@@ -435,6 +421,33 @@ def build_site(dest, quick=False, root=None, tutorials=None, modules=None, timeo
     return {"dest": dest, "pages": sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.html")),
             "bytes": size, "seconds": time.perf_counter() - started,
             "seconds_tutorials": staged["seconds_tutorials"], "quick": quick}
+
+
+def run_sphinx(sources, dest, doctrees, settings=None, root=None) -> None:
+    """Build the HTML of the staged ``sources`` into ``dest`` with docs/site/conf.py.
+
+    Sphinx runs in a child process (``python -m sphinx``, with this process's import path),
+    because autodoc changes the functions it documents (it sets their ``__signature__``):
+    building the site leaves the caller's modules as they were. Every warning is an error,
+    and all of them are collected. settings: {name: value} given to Sphinx as ``-D``, e.g.
+    {"lrlc_plain_docstrings": "0"} to read the docstrings as reStructuredText.
+    Raises DocsError with the warnings, the staged paths named as the checkout's files.
+    """
+    import subprocess
+    import sys
+
+    warnings = Path(doctrees).parent / "sphinx-warnings.txt"
+    command = [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-E", "-q", "--no-color",
+               "-c", str(config_folder()), "-d", str(doctrees), "-w", str(warnings)]
+    for name, value in (settings or {}).items():
+        command += ["-D", f"{name}={value}"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)))
+    done = subprocess.run(command + [str(sources), str(dest)], env=env, capture_output=True, text=True)
+    text = warnings.read_text(encoding="utf-8").strip() if warnings.is_file() else ""
+    if done.returncode != 0 or text:
+        detail = text or done.stderr.strip()[-3000:] or f"sphinx exited with status {done.returncode}"
+        raise DocsError("Sphinx reported problems (every warning fails the build):\n"
+                        + _unstage(detail, sources, root))
 
 
 def _unstage(text, sources, root) -> str:

@@ -28,6 +28,8 @@ from .plaintext import to_rst
 
 
 def setup(app):
+    # False reads the docstrings as reStructuredText, as plain Sphinx does (they then fail the build)
+    app.add_config_value("lrlc_plain_docstrings", True, "env", types=frozenset({bool, int}))
     app.connect("builder-inited", _collect_documented)
     app.connect("autodoc-process-docstring", _process_docstring)
     app.connect("autodoc-skip-member", _skip_member)
@@ -116,6 +118,8 @@ def _resolver(app, name, what, obj):
 
 
 def _process_docstring(app, what, name, obj, options, lines):
+    if not app.config.lrlc_plain_docstrings:
+        return
     converted = to_rst(lines, resolve=_resolver(app, name, what, obj))
     lines[:] = converted + [""]
 
