@@ -106,9 +106,9 @@ def _resolver(app, name, what, obj):
 
     def resolve(dotted):
         for candidate in [dotted] + [f"{scope}.{dotted}" for scope in scopes]:
+            if candidate in documented:
+                return candidate
             if candidate.startswith("lrlc_np"):
-                if "." in candidate and candidate.rsplit(".", 1)[0] in documented and candidate in documented:
-                    return candidate
                 target = _canonical(_lookup(candidate))
                 if target in documented:
                     return target
