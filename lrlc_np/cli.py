@@ -8,6 +8,7 @@
     lrlc bench         time the layers and the network, both tiers of ops, against the matmul rate
     lrlc course        make a student copy with exercises to write, and grade one
     lrlc tutorials     list the tutorials, or turn them into executed notebooks
+    lrlc docs          build the documentation site (tutorials, API reference, guides) into a folder
 
 The work lives in the library: ``gradcheck_cases``, ``train``, ``compare``, ``data``, ``bench``.
 """
@@ -381,6 +382,21 @@ def run_tutorials(args) -> int:
     return 0
 
 
+def run_docs(args) -> int:
+    from .docsite import DocsError, build_site
+
+    log = None if args.no_progress else (lambda line: print(f"docs: {line}", file=sys.stderr, flush=True))
+    try:
+        site = build_site(args.dest, quick=args.quick, timeout=args.timeout, progress=log,
+                          keep_sources=args.keep_sources)
+    except DocsError as err:
+        return _fail("docs", err)
+    print(f"wrote {len(site['pages'])} pages ({site['bytes'] / 1e6:.1f} MB) to {site['dest']} in "
+          f"{site['seconds']:.0f} s{' (quick mode)' if site['quick'] else ''}; open "
+          f"{site['dest'] / 'index.html'} in a browser")
+    return 0
+
+
 def _exercise_list(text):
     from .course.catalogue import EXERCISES
 
@@ -704,6 +720,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds one cell may run (default: 600)")
     tu.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     tu.set_defaults(handler=run_tutorials)
+    from .docsite import add_parser as add_docs_parser     # lrlc docs: the parser lives with the site
+    add_docs_parser(commands, run_docs)
     _add_backend_flag(bn)
     bn.add_argument("--ops", choices=(*TIERS, "both"), default="both",
                     help="which tier of ops to time: fast, clear, or both side by side (default: both)")
