@@ -183,7 +183,7 @@ def test_every_tutorial_starts_with_the_student_copy_call_and_points_at_grading(
 
 
 def test_the_tutorials_prepare_for_every_course_exercise():
-    from lrlc_np.course.exercises import EXERCISES
+    from lrlc_np.course.catalogue import EXERCISES
 
     courses = {p.name: next(t for t in markdown(p) if "**In a course**" in t) for p in TUTORIALS}
     named = "\n".join(courses.values())
