@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from .ops._checks import pair
+from .ops.combining import NORM_EPS      # the "norm" normalisation divides by max(||l||_2, NORM_EPS)
 
 
 def _padded(x, padding):
@@ -267,7 +268,6 @@ def lrlc2d_per_basis_backward(dy, x, bases, alpha, dilations):
     return dx, dbases, dalpha
 
 
-NORM_EPS = 1e-12   # the "norm" normalisation divides by max(||l||_2, NORM_EPS)
 
 
 def _positions(logits):

@@ -364,9 +364,9 @@ def test_input_dependent_config_round_trip():
 
 @pytest.mark.parametrize("kwargs,error,message", [
     (dict(layer_types=("conv", "conv", "lrlc"), combining="row_col"), ValueError,
-     r"build_network: input_dependent=True .* needs combining='full' \(or None\), got combining='row_col'"),
+     r"build_network: input_dependent=True .* needs combining='full' \(its default\), got combining='row_col'"),
     (dict(layer_types=("conv", "lc", "wide_conv")), ValueError,
-     r"build_network: input_dependent=True applies to LRLC layers, but layer_types \['conv', 'lc', 'wide_conv'\] has no 'lrlc'"),
+     r"build_network: input_dependent=True changes LRLC layers only, but layers=\('conv', 'lc', 'wide_conv'\) has no 'lrlc'"),
 ])
 def test_input_dependent_errors_name_build_network(kwargs, error, message):
     with pytest.raises(error, match=message):

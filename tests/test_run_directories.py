@@ -381,14 +381,14 @@ def test_a_missing_metrics_file_is_rebuilt_from_the_checkpoint(run_copy, capsys)
 def test_an_interrupt_between_checkpoint_and_metrics_loses_no_record(tmp_path, monkeypatch):
     out = tmp_path / "run"
     config = TrainConfig(**{**TINY.to_json(), "layers": ("conv",) * 3, "epochs": 2})
-    original = train_module._write_metrics
+    original = train_module.write_metrics
 
     def interrupted(path, history):
         if len(history) == 1:
             raise KeyboardInterrupt          # the checkpoint of epoch 1 is written, its line is not
         original(path, history)
 
-    monkeypatch.setattr(train_module, "_write_metrics", interrupted)
+    monkeypatch.setattr(train_module, "write_metrics", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(config, out, progress=False, log=_quiet)
     monkeypatch.undo()

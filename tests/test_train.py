@@ -417,7 +417,7 @@ TINY_ID = TrainConfig(layers=("conv", "conv", "lrlc"), rank=2, filters=4, epochs
 @pytest.mark.parametrize("changes,message", [
     (dict(input_dependent=True, layers=("conv", "lrlc")), r"TrainConfig: input_dependent=True .* needs combining='full' .*got combining='row_col'"),
     (dict(input_dependent=True, combining="full", layers=("conv", "lc", "conv")),
-     r"TrainConfig: expected layers to include 'lrlc' with input_dependent=True .*got \('conv', 'lc', 'conv'\)"),
+     r"TrainConfig: input_dependent=True changes LRLC layers only, but layers=\('conv', 'lc', 'conv'\) has no 'lrlc'"),
     (dict(input_dependent="yes", combining="full", layers=("conv", "lrlc")),
      r"TrainConfig: expected input_dependent as True or False, got 'yes'"),
     (dict(input_dependent=1, combining="full", layers=("conv", "lrlc")),

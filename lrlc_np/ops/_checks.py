@@ -35,6 +35,11 @@ def pair(value, what: str, owner: str, *, minimum: int = 1) -> tuple[int, int]:
     return values
 
 
+def steps_and_padding(steps, padding, owner: str, steps_name: str = "stride"):
+    """The pairs of a geometry: a stride (or a dilation, ``steps_name``) >= 1 and a padding >= 0."""
+    return pair(steps, steps_name, owner), pair(padding, "padding", owner, minimum=0)
+
+
 def positive_int(value, what: str, owner: str) -> int:
     """Check that ``value`` is an int >= 1 and return it."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
@@ -61,6 +66,20 @@ def float_array(a, what: str, owner: str):
             f"{owner}: expected {what} with a floating-point dtype (float32 or float64), "
             f"got {a.dtype}"
         )
+    return a
+
+
+def float_tensor(a, layout: str, what: str, owner: str):
+    """A float array with the dimensions that ``layout`` spells ("(N, C_in, H, W)": four)."""
+    float_array(a, what, owner)
+    return ndim(a, layout.count(",") + 1, layout, what, owner)
+
+
+def optional_float(a, expected: tuple, what: str, owner: str):
+    """None, or a float array of exactly the shape ``expected`` (a bias)."""
+    if a is not None:
+        float_array(a, what, owner)
+        shape(a, expected, what, owner)
     return a
 
 
