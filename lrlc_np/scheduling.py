@@ -18,10 +18,12 @@ atomically, so a stopped run keeps its last finished epoch. Two executors live h
     LocalProcesses(n)    n runs at a time, each in a fresh process; a worker stops when its
                          parent dies (also when the parent is killed and cannot stop it)
 
-Every run, wherever it runs, uses one thread for its ops and its BLAS (``THREADS``,
-``lrlc_np.threads``): the chunks of the fast tier, and so the float32 sums, depend on the
-thread count, so one thread everywhere gives the same bits for the same run whether it ran
-in-process, in a local worker or elsewhere. Runs that run side by side use the cores.
+Every run, wherever it runs, uses one thread for its ops and its BLAS (``THREADS``, pinned
+by ``train_run`` through ``lrlc_np.threads``; local workers also start with a one-thread
+BLAS): the chunks of the fast tier, and so the float32 sums, depend on the thread count, so
+one thread everywhere gives the same bits for the same run whether it ran in-process, in a
+local worker or elsewhere. Runs that run side by side use the cores. (A run that an older
+version started and recorded no count for continues on the environment's count, as it began.)
 
 An executor for a cluster implements ``run`` the same way: submit
 ``train_run(job.settings, job.run_dir, job.plan)`` for each job, report epochs from the
@@ -108,9 +110,9 @@ class InProcess(Executor):
 
 
 class LocalProcesses(Executor):
-    """``workers`` runs at a time, each in a fresh process started with one thread for its ops
-    and its BLAS (``THREAD_ENVIRONMENT``). Ctrl-C or an error stops every worker (SIGTERM, then
-    SIGKILL after 5 s); a worker whose parent dies stops by itself."""
+    """``workers`` runs at a time, each in a fresh process started with a one-thread BLAS
+    (``THREAD_ENVIRONMENT``; ``train_run`` pins the ops). Ctrl-C or an error stops every worker
+    (SIGTERM, then SIGKILL after 5 s); a worker whose parent dies stops by itself."""
 
     def __init__(self, workers):
         self.workers = workers

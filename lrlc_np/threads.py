@@ -11,7 +11,8 @@ one thread, so that they give the same bits however they are scheduled.
                         inside ``pinned(n)``, n
     pinned(n)           a ``with`` block in which the ops use n threads; with n = 1 the BLAS
                         runs on one thread too (``threadpoolctl``)
-    ENVIRONMENT         the variables a fresh single-threaded process gets (compare's workers)
+    ENVIRONMENT         the BLAS variables of a process whose products run on one thread
+                        (compare's workers; their ops are pinned with ``pinned(1)``)
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import os
 from .options import EnvironmentVariableError
 
 VARIABLE = "LRLC_NP_THREADS"
-#: the environment of a process whose ops and BLAS run on one thread (set before NumPy loads)
-ENVIRONMENT = {VARIABLE: "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: the environment of a process whose BLAS runs on one thread (set before NumPy loads). The ops'
+#: own count is not set here but pinned per run (``pinned``), so that a run of an older version,
+#: which recorded no count, continues on the count of the environment, as that version did.
+ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 _pinned = None
 

@@ -301,9 +301,16 @@ def _read_state(run, epochs):
 
 def _pin_recorded_threads(run, log):
     """A resumed run keeps the thread count it was trained with: the chunks, and so the float
-    sums, depend on it (``lrlc_np.threads``)."""
+    sums, depend on it (``lrlc_np.threads``). A checkpoint of a version before 0.7 records
+    none: that version used the environment's count, and so does its continuation."""
     record = read_trained_with(run.out / CHECKPOINT)
-    recorded = None if record is None else record.get("threads")
+    if record is None:
+        if run.threads is not None:
+            log(f"{run.out} records no thread count (an older version wrote it): continuing on the "
+                f"environment's {thread_count()}, as that version did")
+        run.threads = None
+        return
+    recorded = record.get("threads")
     with pinned(run.threads):
         now = thread_count()
     if recorded is not None and recorded != now:

@@ -198,7 +198,8 @@ class Layer:
         inner = self._describe()
         if self.params:
             shapes = ", ".join(f"{k} {format_shape(v.shape)}" for k, v in self.params.items())
-            inner = f"{inner}; {shapes}; {self.num_parameters:,} params" if inner else f"{shapes}; {self.num_parameters:,} params"
+            counted = f"{shapes}; {self.num_parameters:,} params"
+            inner = f"{inner}; {counted}" if inner else counted
         return f"{type(self).__name__}({inner})"
 
 
@@ -247,7 +248,8 @@ class _SpatialLayer(Layer):
         self.dtype = _float_dtype(dtype, owner)
         self.rng = numpy.random.default_rng() if rng is None else rng
         if not isinstance(self.rng, numpy.random.Generator):
-            raise TypeError(f"{owner}: expected rng as a numpy.random.Generator or None, got {type(rng).__name__}")
+            raise TypeError(f"{owner}: expected rng as a numpy.random.Generator or None, "
+                            f"got {type(rng).__name__}")
         self.fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
 
     def _same_padding(self, padding, kernel_size, dilation):

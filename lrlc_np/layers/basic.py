@@ -27,7 +27,8 @@ class Dense(Layer):
         self.out_features = _checks.positive_int(out_features, "out_features", owner)
         self.dtype = _float_dtype(dtype, owner)
         rng = numpy.random.default_rng() if rng is None else rng
-        self._add_param("weight", _he_uniform(rng, (self.out_features, self.in_features), self.in_features, self.dtype))
+        shape = (self.out_features, self.in_features)
+        self._add_param("weight", _he_uniform(rng, shape, self.in_features, self.dtype))
         if bias:
             self._add_param("bias", _zeros((self.out_features,), self.dtype))
 
@@ -186,7 +187,8 @@ class Flatten(Layer):
     def forward(self, x, training=True):
         _checks.float_array(x, "input", "Flatten")
         if x.ndim < 1:
-            raise ValueError(f"Flatten: expected input with a batch axis (N, ...), got shape {tuple(x.shape)}")
+            raise ValueError(f"Flatten: expected input with a batch axis (N, ...), "
+                             f"got shape {tuple(x.shape)}")
         self._cache = x.shape
         return x.reshape(x.shape[0], -1)
 
@@ -194,7 +196,8 @@ class Flatten(Layer):
         shape = self._need_cache()
         _checks.float_array(dy, "dy", "Flatten")
         if dy.size != math.prod(shape) or dy.shape[0] != shape[0]:
-            raise ValueError(f"Flatten: expected dy of shape ({shape[0]}, {math.prod(shape[1:])}), got {tuple(dy.shape)}")
+            raise ValueError(f"Flatten: expected dy of shape ({shape[0]}, {math.prod(shape[1:])}), "
+                             f"got {tuple(dy.shape)}")
         return dy.reshape(shape).copy()   # a copy, so dx never aliases dy
 
 

@@ -75,7 +75,8 @@ class InputDependentCombiningWeights(Layer):
         maps = 2 + len(self.dilations)
 
         def conv1x1(name, c_out, c_in):
-            self._add_param(f"{name}.weight", _glorot_uniform(rng, (c_out, c_in, 1, 1), c_in, c_out, self.dtype))
+            weight = _glorot_uniform(rng, (c_out, c_in, 1, 1), c_in, c_out, self.dtype)
+            self._add_param(f"{name}.weight", weight)
             self._add_param(f"{name}.bias", _zeros((c_out,), self.dtype))
 
         conv1x1("low", k, self.in_channels)
@@ -125,7 +126,8 @@ class InputDependentCombiningWeights(Layer):
         dbranches = [tier.bilinear_resize_backward(d, c) for d, c in zip(dresized, cache.resize)]
         dx_low = dbranches[0] + tier.spatial_mean_backward(dbranches[1], cache.pool)
         for r, d, dilated_cache in zip(self.dilations, dbranches[2:], cache.dilated):
-            dd, grads[f"dilated{r}.weight"], grads[f"dilated{r}.bias"] = tier.depthwise_conv2d_backward(d, dilated_cache)
+            dd, dweight, dbias = tier.depthwise_conv2d_backward(d, dilated_cache)
+            grads[f"dilated{r}.weight"], grads[f"dilated{r}.bias"] = dweight, dbias
             dx_low = dx_low + dd
         dx, grads["low.weight"], grads["low.bias"] = tier.conv2d_backward(dx_low, cache.low)
         return dx

@@ -20,7 +20,8 @@ class Conv2D(_SpatialLayer):
                  *, rng=None, dtype=numpy.float32):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, rng, dtype)
         kh, kw = self.kernel_size
-        self._add_param("weight", _he_uniform(self.rng, (self.out_channels, self.in_channels, kh, kw), self.fan_in, self.dtype))
+        shape = (self.out_channels, self.in_channels, kh, kw)
+        self._add_param("weight", _he_uniform(self.rng, shape, self.fan_in, self.dtype))
         if bias:
             self._add_param("bias", _zeros((self.out_channels,), self.dtype))
 

@@ -206,13 +206,14 @@ class LowRankLocallyConnected2D(_SpatialLayer):
         kernels = kernel_size if isinstance(kernel_size, list) else [kernel_size] * k
         dilations = dilations if isinstance(dilations, list) else [dilations] * k
         if len(kernels) != k or len(dilations) != k:
-            raise ValueError(f"{owner}: expected {k} kernel sizes and {k} dilations (one per basis, rank {k}), "
-                             f"got kernel_size {kernel_size!r} and dilations {dilations!r}")
+            raise ValueError(f"{owner}: expected {k} kernel sizes and {k} dilations (one per basis, "
+                             f"rank {k}), got kernel_size {kernel_size!r} and dilations {dilations!r}")
         if padding != "same":
             raise ValueError(f"{owner}: bases of their own kernel sizes or dilations need padding='same' "
                              f"(so that their responses line up), got padding {padding!r}")
         if _checks.pair(stride, "stride", owner) != (1, 1):
-            raise ValueError(f"{owner}: bases of their own kernel sizes or dilations need stride 1, got {stride!r}")
+            raise ValueError(f"{owner}: bases of their own kernel sizes or dilations need stride 1, "
+                             f"got {stride!r}")
         kernels = [_checks.pair(kk, "each kernel size", owner) for kk in kernels]
         dilations = [_checks.positive_int(d, "each dilation", owner) for d in dilations]
         return kernels, dilations
@@ -225,14 +226,15 @@ class LowRankLocallyConnected2D(_SpatialLayer):
             return
         for index, (kh, kw) in enumerate(self.kernel_sizes):
             shape = (self.out_channels, self.in_channels, kh, kw)
-            self._add_param(f"bases.{index}", _he_uniform(self.rng, shape, self.in_channels * kh * kw, self.dtype))
+            fan_in = self.in_channels * kh * kw                  # each basis over its own fan-in
+            self._add_param(f"bases.{index}", _he_uniform(self.rng, shape, fan_in, self.dtype))
         self.decayed = tuple(f"bases.{index}" for index in range(self.rank))
 
     def _add_logits(self):
         """The source of the logits: the input-dependent network, or free logits (``init``)."""
         if self.input_dependent:
-            self.combiner = InputDependentCombiningWeights(
-                self.in_channels, self.rank, self.input_size, self.output_size, rng=self.rng, dtype=self.dtype)
+            self.combiner = InputDependentCombiningWeights(self.in_channels, self.rank, self.input_size,
+                                                           self.output_size, rng=self.rng, dtype=self.dtype)
             for name, value in self.combiner.params.items():
                 self._add_param(f"combiner.{name}", value)
             # from now on the combiner's params and grads are views of this layer's entries
@@ -246,7 +248,10 @@ class LowRankLocallyConnected2D(_SpatialLayer):
         # the sum of len(shapes) parts, so each part holds an equal share of it.
         full_value = 0.0 if self.normalize == "softmax" else 1.0 / math.sqrt(self.rank)
         for name, shape in shapes.items():
-            value = numpy.full(shape, full_value / len(shapes)) if self.init == "conv" else self.rng.standard_normal(shape)
+            if self.init == "conv":
+                value = numpy.full(shape, full_value / len(shapes))
+            else:
+                value = self.rng.standard_normal(shape)
             self._add_param(name, backend.to_device(value.astype(self.dtype)))
         return logits
 
@@ -297,7 +302,7 @@ class LowRankLocallyConnected2D(_SpatialLayer):
         else:
             y, lrlc_cache = tier.lrlc2d_forward(x, p["bases"], alpha, self.stride, self.padding, self.method)
         if "bias" in p:
-            y += p["bias"][:, None, None]                     # (C_out, 1, 1): one per channel (y is a fresh array)
+            y += p["bias"][:, None, None]         # (C_out, 1, 1): one per channel (y is a fresh array)
         sbias, sbias_cache = (None, None) if self.spatial_bias is None else self.spatial_bias.forward(tier)
         if sbias is not None:
             y += sbias                                        # (H_out, W_out): one per position
@@ -328,5 +333,7 @@ class LowRankLocallyConnected2D(_SpatialLayer):
         if not self.per_basis:
             return f"{super()._describe()}, {kind}"
         (h, w), bases = self.input_size, ", ".join(
-            f"{kh}x{kw}" + (f" dilation {d}" if d != 1 else "") for (kh, kw), d in zip(self.kernel_sizes, self.dilations))
-        return f"{self.in_channels} -> {self.out_channels}, bases {bases}, padding same, input {h}x{w} -> output {h}x{w}, {kind}"
+            f"{kh}x{kw}" + (f" dilation {d}" if d != 1 else "")
+            for (kh, kw), d in zip(self.kernel_sizes, self.dilations))
+        return (f"{self.in_channels} -> {self.out_channels}, bases {bases}, padding same, "
+                f"input {h}x{w} -> output {h}x{w}, {kind}")

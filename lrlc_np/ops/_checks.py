@@ -105,6 +105,14 @@ def shape(a, expected: tuple, what: str, owner: str):
     return a
 
 
+def non_empty_batch(x, owner: str):
+    """Check that x (N, ...) holds at least one example."""
+    if x.shape[0] == 0:
+        raise ValueError(f"{owner}: expected a batch of at least one example, "
+                         f"got x of shape {tuple(x.shape)}")
+    return x
+
+
 def same_dtype(arrays: dict, owner: str):
     """Check that all named arrays (None entries are skipped) share one dtype and backend."""
     named = [(k, v) for k, v in arrays.items() if v is not None]

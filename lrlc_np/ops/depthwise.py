@@ -58,7 +58,8 @@ def check_depthwise_inputs(x, weight, bias, dilation, padding, owner=OWNER):
 def _tap(p, q, dilation, out_hw):
     """Index of the slice of xpad that kernel tap (p, q) reads: (N, C, H_out, W_out)."""
     (dil_h, dil_w), (h_out, w_out) = dilation, out_hw
-    return (slice(None), slice(None), slice(dil_h * p, dil_h * p + h_out), slice(dil_w * q, dil_w * q + w_out))
+    top, left = dil_h * p, dil_w * q
+    return slice(None), slice(None), slice(top, top + h_out), slice(left, left + w_out)
 
 
 def depthwise_conv2d_forward(x, weight, bias=None, dilation=1, padding=0):
@@ -84,7 +85,8 @@ def depthwise_conv2d_forward(x, weight, bias=None, dilation=1, padding=0):
     kh, kw = weight.shape[2:]
     for p in range(kh):
         for q in range(kw):
-            y += weight[:, 0, p, q, None, None] * xpad[_tap(p, q, dilation, out_hw)]  # (C, 1, 1) * (N, C, H_out, W_out)
+            # (C, 1, 1) * (N, C, H_out, W_out): one number per channel times the tap's slice
+            y += weight[:, 0, p, q, None, None] * xpad[_tap(p, q, dilation, out_hw)]
     return y, DepthwiseConv2DCache(xpad, weight, dilation, padding, x.shape, bias is not None)
 
 

@@ -44,7 +44,8 @@ def output_hw(h, w, kernel_size, stride, padding, owner: str, dilation=(1, 1)) -
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     span_h, span_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
     if span_h > h + 2 * ph or span_w > w + 2 * pw:
-        dilated = f"{kh}x{kw} with dilation {dilation[0]},{dilation[1]} spans " if tuple(dilation) != (1, 1) else ""
+        dilated = f"{kh}x{kw} with dilation {dilation[0]},{dilation[1]} spans "
+        dilated = "" if tuple(dilation) == (1, 1) else dilated
         raise ValueError(
             f"{owner}: kernel {dilated}{span_h}x{span_w} is larger than the padded input "
             f"{h + 2 * ph}x{w + 2 * pw} (input {h}x{w}, padding {ph},{pw})"
@@ -87,7 +88,8 @@ def pad2d(x, padding, axes=(2, 3)):
 
 
 def _geometry(kernel_size, stride, padding, owner):
-    return (_checks.pair(kernel_size, "kernel_size", owner), *_checks.steps_and_padding(stride, padding, owner))
+    stride, padding = _checks.steps_and_padding(stride, padding, owner)
+    return _checks.pair(kernel_size, "kernel_size", owner), stride, padding
 
 
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
@@ -137,7 +139,8 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
     _checks.shape(cols, (n * h_out * w_out, c * kh * kw), "cols", owner)
     # BEGIN SOLUTION col2im
     # HINT: the loop of im2col run backwards: for each offset (p, q), ADD (+=, not =) that offset's patch entries onto the strided slice of a zero padded image, then cut the padding off
-    patches = cols.reshape(n, h_out, w_out, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)  # (N, C, kh, kw, H_out, W_out)
+    # (N*H_out*W_out, C*kh*kw) -> (N, C, kh, kw, H_out, W_out)
+    patches = cols.reshape(n, h_out, w_out, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
     dxpad = get_array_module(cols).zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for p in range(kh):
         for q in range(kw):

@@ -62,8 +62,7 @@ def check_lc_inputs(x, weight, bias, stride, padding, owner=OWNER):
             f"{got[0]}x{got[1]}"
         )
     _checks.optional_float(bias, (c_out, h_out, w_out), "bias", owner)
-    if x.shape[0] == 0:
-        raise ValueError(f"{owner}: expected a batch of at least one example, got x of shape {tuple(x.shape)}")
+    _checks.non_empty_batch(x, owner)
     return stride, padding
 
 
@@ -109,7 +108,8 @@ def locally_connected2d_backward(dy, cache):
     # HINT: per position t, as for a dense layer: dW_t = dY_t^T X_t, db_t = sum over n, dX_t = dY_t W_t (einsums over t), then dx = col2im of the patch gradients
     dy_t = dy.reshape(x_shape[0], c_out, h_out * w_out)          # (N, C_out, P)
     w = weight.reshape(h_out * w_out, c_out, -1)                 # (P, C_out, R)
-    dweight = xp.einsum("not,ntr->tor", dy_t, cols, optimize=True).reshape(weight.shape)  # per t: (C_out, N) @ (N, R)
+    dweight = xp.einsum("not,ntr->tor", dy_t, cols, optimize=True)  # per t: (C_out, N) @ (N, R)
+    dweight = dweight.reshape(weight.shape)
     dbias = dy.sum(axis=0) if has_bias else None                 # (C_out, H_out, W_out)
     dcols = xp.einsum("not,tor->ntr", dy_t, w, optimize=True)    # per t: (N, C_out) @ (C_out, R)
     dx = col2im(dcols.reshape(-1, cols.shape[2]), x_shape, weight.shape[4:], stride, padding)

@@ -81,8 +81,7 @@ def check_lrlc_inputs(x, bases, alpha, stride, padding, method, owner=OWNER):
             f"{owner}: method 'lc' needs alpha shared by the batch (K, H_out, W_out), "
             f"got per-example alpha {tuple(alpha.shape)}; use method 'conv'"
         )
-    if x.shape[0] == 0:
-        raise ValueError(f"{owner}: expected a batch of at least one example, got x of shape {tuple(x.shape)}")
+    _checks.non_empty_batch(x, owner)
     return stride, padding, resolve_method(method, alpha, k)
 
 

@@ -56,11 +56,11 @@ class LRLC2DPerBasisCache(NamedTuple):
 def check_per_basis_inputs(x, bases, alpha, dilations, owner=OWNER):
     """Validate the arguments; return (N, C_in, H, W, K, C_out)."""
     _checks.float_tensor(x, "(N, C_in, H, W)", "x", owner)
-    if x.shape[0] == 0:
-        raise ValueError(f"{owner}: expected a batch of at least one example, got x of shape {tuple(x.shape)}")
+    _checks.non_empty_batch(x, owner)
     n, c_in, h, w = x.shape
     if not isinstance(bases, (list, tuple)) or len(bases) < 1:
-        raise TypeError(f"{owner}: expected bases as a list of K arrays (C_out, C_in, kh_k, kw_k), got {type(bases).__name__}")
+        raise TypeError(f"{owner}: expected bases as a list of K arrays (C_out, C_in, kh_k, kw_k), "
+                        f"got {type(bases).__name__}")
     k = len(bases)
     if not isinstance(dilations, (list, tuple)) or len(dilations) != k:
         raise ValueError(f"{owner}: expected {k} dilations (one per basis), got {dilations!r}")
@@ -75,7 +75,8 @@ def check_per_basis_inputs(x, bases, alpha, dilations, owner=OWNER):
     else:
         _checks.ndim(alpha, 4, "(N, K, H, W)", "alpha", owner)
         _checks.shape(alpha, (n, k, h, w), "alpha", owner)
-    _checks.same_dtype({"x": x, "alpha": alpha, **{f"bases[{i}]": basis for i, basis in enumerate(bases)}}, owner)
+    named_bases = {f"bases[{i}]": basis for i, basis in enumerate(bases)}
+    _checks.same_dtype({"x": x, "alpha": alpha, **named_bases}, owner)
     return n, c_in, h, w, k, c_out
 
 
@@ -110,7 +111,8 @@ def lrlc2d_per_basis_backward(dy, cache):
     dz = a * dy[:, None]                                                       # (N, K, C_out, H, W)
     dx = get_array_module(dy).zeros(cache.x_shape, dtype=dy.dtype)
     dbases = []
-    for index, (basis, d, pad, cols_k) in enumerate(zip(cache.bases, cache.dilations, cache.paddings, cache.cols)):
+    per_basis = zip(cache.bases, cache.dilations, cache.paddings, cache.cols)
+    for index, (basis, d, pad, cols_k) in enumerate(per_basis):
         rows = dz[:, index].transpose(0, 2, 3, 1).reshape(n * h * w, c_out)   # (N*H*W, C_out)
         dbases.append((rows.T @ cols_k).reshape(basis.shape))
         dx += col2im(rows @ basis.reshape(c_out, -1), cache.x_shape, basis.shape[2:], 1, pad, dilation=d)
