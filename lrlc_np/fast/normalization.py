@@ -178,7 +178,7 @@ def batchnorm2d_relu_forward(x, weight, bias, running_mean, running_var, trainin
     """relu(batchnorm2d(x)) in one pass: the results of ``batchnorm2d_forward`` then ``relu_forward``.
 
     A fast-tier addition, with no clear-tier twin: ``Sequential`` runs a BatchNorm2D followed by
-    a ReLU through it (``layers.sequential``). Same arguments as ``batchnorm2d_forward``.
+    a ReLU through it (``layers.basic.BatchNormReLU``). Same arguments as ``batchnorm2d_forward``.
     x (N, C, H, W) -> y (N, C, H, W), NHWC memory; cache = (batch norm's cache, FusedReLUCache)
 
     What changes: max(., 0) runs on each chunk of y while it is in the cache, instead of a

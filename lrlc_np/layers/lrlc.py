@@ -37,34 +37,36 @@ class PositionMap:
         "row", "col"   one per row, or one per column       (``ops.row_col_sum_forward``)
 
     The parameters live in the layer's ``params`` / ``grads`` under ``names[part]`` and are read
-    there on every call (replacing an entry replaces the parameter).
+    there on every call (replacing an entry replaces the parameter). The map holds the layer's
+    dicts, not the layer, so that no reference cycle keeps a layer's caches alive.
     """
 
     def __init__(self, layer, combining, names):
-        self.layer, self.names = layer, {part: names[part] for part in PARTS[combining]}
+        self.params, self.grads, self.output_size = layer.params, layer.grads, layer.output_size
+        self.names = {part: names[part] for part in PARTS[combining]}
 
     def shapes(self, lead=()):
         """{parameter name: shape}; ``lead`` axes (K,) come first."""
-        ho, wo = self.layer.output_size
+        ho, wo = self.output_size
         sizes = {"row": (ho,), "col": (wo,), "full": (ho, wo)}
         return {name: (*lead, *sizes[part]) for part, name in self.names.items()}
 
     def forward(self, tier):
         """-> (the map, cache)"""
-        p = self.layer.params
+        p = self.params
         if "full" in self.names:
             return p[self.names["full"]], None
         rows, cols = (p.get(self.names.get(part, "")) for part in ("row", "col"))
-        return tier.row_col_sum_forward(rows, cols, self.layer.output_size)
+        return tier.row_col_sum_forward(rows, cols, self.output_size)
 
     def backward(self, dmap, cache, tier):
         """Write the gradients of the parameters, given the map's ``dmap``."""
         if "full" in self.names:
-            self.layer.grads[self.names["full"]] = dmap
+            self.grads[self.names["full"]] = dmap
             return
         for part, grad in zip(("row", "col"), tier.row_col_sum_backward(dmap, cache)):
             if grad is not None:
-                self.layer.grads[self.names[part]] = grad
+                self.grads[self.names[part]] = grad
 
 
 class FreeLogits:
