@@ -64,13 +64,11 @@ def run_gradcheck(args) -> int:
 def _add_gradcheck(commands):
     from .gradcheck import TOLERANCE
 
-    gc = commands.add_parser(
-        "gradcheck",
-        help="check every layer's backward pass against finite differences",
-        description="Check every layer type, combining mode and parameter: the hand-derived "
-                    "gradient against centred finite differences on small random float64 "
-                    "inputs. Prints a table; exits with status 1 if any check fails.",
-    )
+    gc = _command(commands, "gradcheck", run_gradcheck,
+                  help="check every layer's backward pass against finite differences",
+                  description="Check every layer type, combining mode and parameter: the hand-derived "
+                              "gradient against centred finite differences on small random float64 "
+                              "inputs. Prints a table; exits with status 1 if any check fails.")
     gc.add_argument("--seed", type=non_negative_int, default=0,
                     help="seed for the random layers, inputs and upstream gradients (default: 0)")
     gc.add_argument("--eps", type=positive_float, default=1e-6,
@@ -79,7 +77,6 @@ def _add_gradcheck(commands):
                     help=f"largest relative error that passes (default: {TOLERANCE:g})")
     _add_backend_flag(gc)
     _add_ops_flag(gc)
-    gc.set_defaults(handler=run_gradcheck)
 
 
 # --------------------------------------------------------------------------- train
@@ -141,16 +138,14 @@ def run_train(args) -> int:
 
 
 def _add_train(commands):
-    tr = commands.add_parser(
-        "train",
-        help="train the paper's network",
-        description="Train the paper's network (three 3x3 layers of --filters channels, each "
-                    "followed by BatchNorm and ReLU, global average pooling, a dense layer) with "
-                    "SGD. Writes config.json, metrics.jsonl, checkpoint.npz (after every epoch) "
-                    "and PNG figures into --out; --resume continues a run there, --overwrite starts "
-                    "it again. Example: lrlc train --layers conv,conv,lrlc "
-                    "--rank 4 --out runs/lrlc4",
-    )
+    tr = _command(commands, "train", run_train,
+                  help="train the paper's network",
+                  description="Train the paper's network (three 3x3 layers of --filters channels, each "
+                              "followed by BatchNorm and ReLU, global average pooling, a dense layer) with "
+                              "SGD. Writes config.json, metrics.jsonl, checkpoint.npz (after every epoch) "
+                              "and PNG figures into --out; --resume continues a run there, --overwrite starts "
+                              "it again. Example: lrlc train --layers conv,conv,lrlc "
+                              "--rank 4 --out runs/lrlc4")
     add_flags(tr, TRAIN_FLAGS, defaults={"combining": None})
     tr.add_argument("--no-progress", action="store_true", help="no progress bars")
     tr.add_argument("--out", required=True, help="run directory for metrics, checkpoint and figures")
@@ -163,7 +158,6 @@ def _add_train(commands):
                          "figures are replaced)")
     _add_backend_flag(tr)
     _add_ops_flag(tr)
-    tr.set_defaults(handler=run_train)
 
 
 # --------------------------------------------------------------------------- compare
@@ -213,18 +207,16 @@ def _input_dependent_ranks(text):
 def _add_compare(commands):
     from .compare import COMPARE_DEFAULTS, QUICK, QUICK_TIME
 
-    cp = commands.add_parser(
-        "compare",
-        help="compare conv, wide conv, LC and LRLC at one layer position",
-        description="Train the paper's network with one layer position swapped for a wide "
-                    "convolution, an LC layer and LRLC layers of several ranks (plus the all-conv "
-                    "baseline), over several seeds. Writes results.md, results.csv and "
-                    "accuracy_vs_rank.png into --out. Started again with the same settings, it reads "
-                    "the finished runs back and continues the stopped ones; a run there with other "
-                    "settings is refused, naming the differences (--overwrite trains it again). "
-                    "Every run uses one thread for its ops, so --jobs changes how long it takes, not "
-                    "the numbers. Ctrl-C stops every worker and says what is kept.",
-    )
+    cp = _command(commands, "compare", run_compare,
+                  help="compare conv, wide conv, LC and LRLC at one layer position",
+                  description="Train the paper's network with one layer position swapped for a wide "
+                              "convolution, an LC layer and LRLC layers of several ranks (plus the all-conv "
+                              "baseline), over several seeds. Writes results.md, results.csv and "
+                              "accuracy_vs_rank.png into --out. Started again with the same settings, it reads "
+                              "the finished runs back and continues the stopped ones; a run there with other "
+                              "settings is refused, naming the differences (--overwrite trains it again). "
+                              "Every run uses one thread for its ops, so --jobs changes how long it takes, not "
+                              "the numbers. Ctrl-C stops every worker and says what is kept.")
     cp.add_argument("--position", type=positive_int, default=3,
                     help="1-based position of the swapped layer (default: 3)")
     cp.add_argument("--num-layers", type=positive_int, default=3, help="3x3 layers in the network (default: 3)")
@@ -269,7 +261,6 @@ def _add_compare(commands):
                         f"{k.replace('_', '-')} {show(v)}" for k, v in QUICK.items()) + " (flags you give explicitly win)")
     _add_backend_flag(cp)
     _add_ops_flag(cp)
-    cp.set_defaults(handler=run_compare)
 
 
 # --------------------------------------------------------------------------- digits, download
@@ -291,13 +282,11 @@ def run_digits(args) -> int:
 def _add_digits(commands):
     from .data.translated import dataset_names
 
-    dg = commands.add_parser(
-        "digits",
-        help="draw the first images of a data set (PNG)",
-        description="Draw the first --count images of a data set with their labels, e.g. to see "
-                    "where translated MNIST puts its digits: lrlc digits --dataset "
-                    "translated-mnist --out translated.png",
-    )
+    dg = _command(commands, "digits", run_digits,
+                  help="draw the first images of a data set (PNG)",
+                  description="Draw the first --count images of a data set with their labels, e.g. to see "
+                              "where translated MNIST puts its digits: lrlc digits --dataset "
+                              "translated-mnist --out translated.png")
     dg.add_argument("--dataset", choices=dataset_names(), default="mnist-sample",
                     help="any data set lrlc train accepts (default: mnist-sample)")
     add_flags(dg, ("canvas",))
@@ -305,7 +294,6 @@ def _add_digits(commands):
     dg.add_argument("--count", type=positive_int, default=12, help="images to draw (default: 12)")
     add_flags(dg, ("data_dir",))
     dg.add_argument("--out", required=True, help="the PNG file to write")
-    dg.set_defaults(handler=run_digits)
 
 
 def run_download(args) -> int:
@@ -317,19 +305,16 @@ def run_download(args) -> int:
 
 
 def _add_download(commands):
-    dl = commands.add_parser(
-        "download",
-        help="download and verify a data set",
-        description="Download the four IDX files of a data set (trying several mirrors), verify "
-                    "their SHA-256 checksums and store them in --data-dir (or its <dataset> folder); "
-                    "files there that verify already are kept, and nothing is downloaded for them.",
-    )
+    dl = _command(commands, "download", run_download,
+                  help="download and verify a data set",
+                  description="Download the four IDX files of a data set (trying several mirrors), verify "
+                              "their SHA-256 checksums and store them in --data-dir (or its <dataset> folder); "
+                              "files there that verify already are kept, and nothing is downloaded for them.")
     dl.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
                     help="which data set (default: mnist)")
     dl.add_argument("--data-dir", default=None,
                     help="target folder (default: $LRLC_NP_DATA, then ~/.cache/lrlc_np)")
     dl.add_argument("--no-progress", action="store_true", help="no progress bars")
-    dl.set_defaults(handler=run_download)
 
 
 # --------------------------------------------------------------------------- bench
@@ -358,23 +343,21 @@ def _add_bench(commands):
     from .bench import FULL, QUICK
 
     full, quick = FULL, QUICK
-    bn = commands.add_parser(
-        "bench",
-        help="time the layers and the network against the machine's matmul rate",
-        description=f"Measure (1) the float32 {full['matmul_n']}x{full['matmul_n']} matmul rate of the active "
-                    "backend, the practical limit, with the BLAS library, its threads and the CPU count; "
-                    "(2) forward and backward time of conv, LC and LRLC "
-                    f"(K={show(full['ranks'])}) at the paper's layer shape "
-                    f"(batch {full['batch']}, {full['channels']}->{full['channels']} channels, "
-                    f"{full['size']}x{full['size']}, 3x3 valid, float32), as useful GFLOP/s, as a "
-                    "percentage of the matmul rate and relative to conv; (3) the naive loop "
-                    "references against the vectorised ops on a small shape; (4) training "
-                    f"images/s of the paper's network at batch {full['train_batch']}, all conv "
-                    f"and with LRLC K={full['train_rank']} (fixed and input-dependent) in position "
-                    f"{full['train_position']}, and the peak memory of one step (tracemalloc). Times "
-                    "are medians after a warm-up; on a shared machine compare numbers from the same "
-                    "run. The ops use every core; LRLC_NP_THREADS sets how many threads (1: one).",
-    )
+    bn = _command(commands, "bench", run_bench,
+                  help="time the layers and the network against the machine's matmul rate",
+                  description=f"Measure (1) the float32 {full['matmul_n']}x{full['matmul_n']} matmul rate of the active "
+                              "backend, the practical limit, with the BLAS library, its threads and the CPU count; "
+                              "(2) forward and backward time of conv, LC and LRLC "
+                              f"(K={show(full['ranks'])}) at the paper's layer shape "
+                              f"(batch {full['batch']}, {full['channels']}->{full['channels']} channels, "
+                              f"{full['size']}x{full['size']}, 3x3 valid, float32), as useful GFLOP/s, as a "
+                              "percentage of the matmul rate and relative to conv; (3) the naive loop "
+                              "references against the vectorised ops on a small shape; (4) training "
+                              f"images/s of the paper's network at batch {full['train_batch']}, all conv "
+                              f"and with LRLC K={full['train_rank']} (fixed and input-dependent) in position "
+                              f"{full['train_position']}, and the peak memory of one step (tracemalloc). Times "
+                              "are medians after a warm-up; on a shared machine compare numbers from the same "
+                              "run. The ops use every core; LRLC_NP_THREADS sets how many threads (1: one).")
     bn.add_argument("--quick", action="store_true",
                     help=f"a small run, well under a minute: layer batch {quick['batch']}, ranks "
                          f"{show(quick['ranks'])}, {quick['repeats']} repeats, training "
@@ -397,7 +380,6 @@ def _add_bench(commands):
     _add_backend_flag(bn)
     bn.add_argument("--ops", choices=(*TIERS, "both"), default="both",
                     help="which tier of ops to time: fast, clear, or both side by side (default: both)")
-    bn.set_defaults(handler=run_bench)
 
 
 # --------------------------------------------------------------------------- tutorials
@@ -424,12 +406,12 @@ def run_tutorials(args) -> int:
 
 
 def _add_tutorials(commands):
-    tu = commands.add_parser(
-        "tutorials", help="list the tutorials, or make executed notebooks of them",
-        description="Without --notebooks, list the numbered tutorials (percent-format scripts). With "
-                    "--notebooks DEST, convert each to a Jupyter notebook with jupytext, run every cell "
-                    "with nbclient (in DEST, so figures land there) and write the notebooks to DEST. "
-                    'Needs: pip install -e ".[notebooks]".')
+    tu = _command(commands, "tutorials", run_tutorials,
+                  help="list the tutorials, or make executed notebooks of them",
+                  description="Without --notebooks, list the numbered tutorials (percent-format scripts). With "
+                              "--notebooks DEST, convert each to a Jupyter notebook with jupytext, run every cell "
+                              "with nbclient (in DEST, so figures land there) and write the notebooks to DEST. "
+                              'Needs: pip install -e ".[notebooks]".')
     tu.add_argument("--notebooks", metavar="DEST", default=None, help="folder for the .ipynb files")
     tu.add_argument("--no-execute", action="store_true", help="convert only; do not run the cells")
     tu.add_argument("--quick", action="store_true",
@@ -437,10 +419,16 @@ def _add_tutorials(commands):
     tu.add_argument("--timeout", type=positive_float, default=600.0,
                     help="seconds one cell may run (default: 600)")
     tu.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
-    tu.set_defaults(handler=run_tutorials)
 
 
 # --------------------------------------------------------------------------- shared flags
+
+def _command(commands, name, handler, **texts):
+    """A subcommand's parser (``texts``: its help and description) that runs ``handler``."""
+    parser = commands.add_parser(name, **texts)
+    parser.set_defaults(handler=handler)
+    return parser
+
 
 def _add_backend_flag(parser):
     parser.add_argument("--backend", choices=BACKENDS, default=None,

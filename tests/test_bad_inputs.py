@@ -37,6 +37,8 @@ from lrlc_np import cli, data
 from lrlc_np.compare import run_comparison
 from lrlc_np.train import TrainConfig, train
 
+from .processes import alive as _alive, children as _children
+
 TINY = TrainConfig(filters=2, limit_train=128, batch_size=64, epochs=2, dataset="mnist-sample",
                    warmup_epochs=0.5)
 TRAIN_FLAGS = ["--filters", "2", "--limit-train", "128", "--batch-size", "64", "--dataset", "mnist-sample",
@@ -380,27 +382,6 @@ def test_the_health_warning_knows_the_warm_up():
 
 
 # --------------------------------------------------------------------------- 8. workers
-
-def _children(pid):
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _alive(pid):
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc (Linux)")
 def test_workers_stop_when_their_parent_is_killed(tmp_path):

@@ -36,50 +36,49 @@ class PositionMap:
         "row_col"   one per row and column  map[..., i, j] = row[..., i] + col[..., j]
         "row", "col"   one per row, or one per column       (``ops.row_col_sum_forward``)
 
-    The parameters live in the layer's ``params`` / ``grads`` under ``names[part]`` and are read
-    there on every call (replacing an entry replaces the parameter). The map holds the layer's
-    dicts, not the layer, so that no reference cycle keeps a layer's caches alive.
+    The parameters are the layer's, under ``names[part]``; they are read from the layer's dicts
+    on every call (so replacing an entry, or a dict, replaces the parameter), and the map holds
+    no reference to the layer (none of its caches is kept alive by a cycle).
     """
 
-    def __init__(self, layer, combining, names):
-        self.params, self.grads, self.output_size = layer.params, layer.grads, layer.output_size
+    def __init__(self, combining, names):
         self.names = {part: names[part] for part in PARTS[combining]}
 
-    def shapes(self, lead=()):
-        """{parameter name: shape}; ``lead`` axes (K,) come first."""
-        ho, wo = self.output_size
+    def shapes(self, out_hw, lead=()):
+        """{parameter name: shape} for outputs ``out_hw``; ``lead`` axes (K,) come first."""
+        ho, wo = out_hw
         sizes = {"row": (ho,), "col": (wo,), "full": (ho, wo)}
         return {name: (*lead, *sizes[part]) for part, name in self.names.items()}
 
-    def forward(self, tier):
+    def forward(self, layer, tier):
         """-> (the map, cache)"""
-        p = self.params
+        p = layer.params
         if "full" in self.names:
             return p[self.names["full"]], None
         rows, cols = (p.get(self.names.get(part, "")) for part in ("row", "col"))
-        return tier.row_col_sum_forward(rows, cols, self.output_size)
+        return tier.row_col_sum_forward(rows, cols, layer.output_size)
 
-    def backward(self, dmap, cache, tier):
-        """Write the gradients of the parameters, given the map's ``dmap``."""
+    def backward(self, layer, dmap, cache, tier):
+        """Write the gradients of the parameters into the layer's grads, given the map's ``dmap``."""
         if "full" in self.names:
-            self.grads[self.names["full"]] = dmap
+            layer.grads[self.names["full"]] = dmap
             return
         for part, grad in zip(("row", "col"), tier.row_col_sum_backward(dmap, cache)):
             if grad is not None:
-                self.grads[self.names[part]] = grad
+                layer.grads[self.names[part]] = grad
 
 
 class FreeLogits:
     """Combining logits that are parameters of the layer (a ``PositionMap``), the same for every input."""
 
-    def __init__(self, layer, combining):
-        self.map = PositionMap(layer, combining, LOGIT_NAMES)
+    def __init__(self, combining):
+        self.map = PositionMap(combining, LOGIT_NAMES)
 
-    def forward(self, x, tier, training):
-        return self.map.forward(tier)
+    def forward(self, layer, x, tier, training):
+        return self.map.forward(layer, tier)
 
-    def backward(self, dlogits, cache, tier):
-        self.map.backward(dlogits, cache, tier)
+    def backward(self, layer, dlogits, cache, tier):
+        self.map.backward(layer, dlogits, cache, tier)
         return None                                     # the logits do not depend on x
 
 
@@ -89,29 +88,33 @@ class NetworkLogits:
     def __init__(self, network):
         self.network = network
 
-    def forward(self, x, tier, training):
+    def forward(self, layer, x, tier, training):
         return self.network.forward(x, training=training), None
 
-    def backward(self, dlogits, cache, tier):
+    def backward(self, layer, dlogits, cache, tier):
         return self.network.backward(dlogits)           # x's gradient through the network
 
 
 class CombiningWeights:
-    """alpha = normalize(logits(x)) over K: a logits source and a normalisation (``ops.combining``)."""
+    """alpha = normalize(logits(x)) over K: a logits source and a normalisation (``ops.combining``).
+
+    Its methods take the layer whose parameters they use: a source holds no reference to it.
+    """
 
     def __init__(self, logits, normalize):
         self.logits, self.normalize = logits, normalize
 
-    def forward(self, x, tier, training):
+    def forward(self, layer, x, tier, training):
         """-> (alpha, cache)"""
-        logits, logits_cache = self.logits.forward(x, tier, training)
+        logits, logits_cache = self.logits.forward(layer, x, tier, training)
         alpha, alpha_cache = tier.combining_weights_forward(logits, self.normalize)
         return alpha, (logits_cache, alpha_cache)
 
-    def backward(self, dalpha, cache, tier):
+    def backward(self, layer, dalpha, cache, tier):
         """Write the logits' gradients; -> x's gradient through the logits, or None."""
         logits_cache, alpha_cache = cache
-        return self.logits.backward(tier.combining_weights_backward(dalpha, alpha_cache), logits_cache, tier)
+        dlogits = tier.combining_weights_backward(dalpha, alpha_cache)
+        return self.logits.backward(layer, dlogits, logits_cache, tier)
 
 
 class _LRLCLayerCache(NamedTuple):
@@ -190,8 +193,9 @@ class LowRankLocallyConnected2D(_SpatialLayer):
         self.source = CombiningWeights(self._add_logits(), self.normalize)
         if bias:
             self._add_param("bias", _zeros((self.out_channels,), self.dtype))
-        self.spatial_bias = PositionMap(self, self.combining, BIAS_NAMES) if spatial_bias else None
-        for name, shape in ({} if self.spatial_bias is None else self.spatial_bias.shapes()).items():
+        self.spatial_bias = PositionMap(self.combining, BIAS_NAMES) if spatial_bias else None
+        bias_shapes = {} if self.spatial_bias is None else self.spatial_bias.shapes(self.output_size)
+        for name, shape in bias_shapes.items():
             self._add_param(name, _zeros(shape, self.dtype))
 
     def _check_method(self, input_dependent, owner):
@@ -244,8 +248,8 @@ class LowRankLocallyConnected2D(_SpatialLayer):
             self.combiner.grads = PrefixedDict(self.grads, "combiner.")
             self.decayed = self.decayed + tuple(f"combiner.{n}" for n in self.combiner.decayed)
             return NetworkLogits(self.combiner)
-        logits = FreeLogits(self, self.combining)
-        shapes = logits.map.shapes(lead=(self.rank,))
+        logits = FreeLogits(self.combining)
+        shapes = logits.map.shapes(self.output_size, lead=(self.rank,))
         # With init="conv" every logit gets the same value; the full logit of a position is
         # the sum of len(shapes) parts, so each part holds an equal share of it.
         full_value = 0.0 if self.normalize == "softmax" else 1.0 / math.sqrt(self.rank)
@@ -276,7 +280,7 @@ class LowRankLocallyConnected2D(_SpatialLayer):
                                  f"layer's input, combining_weights(x) with x (N, {self.in_channels}, "
                                  f"{self.input_size[0]}, {self.input_size[1]})")
             self._check_input(x, "(N, C, H, W)", channels=self.in_channels, spatial=self.input_size)
-        alpha, _ = self.source.forward(x, tiers.active(), training=False)
+        alpha, _ = self.source.forward(self, x, tiers.active(), training=False)
         return alpha
 
     def effective_weight(self):
@@ -298,16 +302,18 @@ class LowRankLocallyConnected2D(_SpatialLayer):
     def forward(self, x, training=True):
         self._check_input(x, "(N, C, H, W)", channels=self.in_channels, spatial=self.input_size)
         tier, p = self._forward_ops(), self.params
-        alpha, combining_cache = self.source.forward(x, tier, training)       # the combining weights
+        alpha, combining_cache = self.source.forward(self, x, tier, training)   # the combining weights
         if self.per_basis:
             y, lrlc_cache = tier.lrlc2d_per_basis_forward(x, self._bases(), alpha, self.dilations)
         else:
             y, lrlc_cache = tier.lrlc2d_forward(x, p["bases"], alpha, self.stride, self.padding, self.method)
         if "bias" in p:
             y += p["bias"][:, None, None]         # (C_out, 1, 1): one per channel (y is a fresh array)
-        sbias, sbias_cache = (None, None) if self.spatial_bias is None else self.spatial_bias.forward(tier)
-        if sbias is not None:
+        if self.spatial_bias is not None:
+            sbias, sbias_cache = self.spatial_bias.forward(self, tier)
             y += sbias                                        # (H_out, W_out): one per position
+        else:
+            sbias_cache = None
         self._cache = _LRLCLayerCache(combining_cache, lrlc_cache, sbias_cache)
         return y
 
@@ -320,13 +326,13 @@ class LowRankLocallyConnected2D(_SpatialLayer):
                 grads[f"bases.{index}"] = d
         else:
             dx, grads["bases"], dalpha = tier.lrlc2d_backward(dy, cache.lrlc)
-        dx_logits = self.source.backward(dalpha, cache.combining, tier)
+        dx_logits = self.source.backward(self, dalpha, cache.combining, tier)
         if dx_logits is not None:                   # x feeds both the LRLC product and the combiner
             dx = dx + dx_logits
         if "bias" in grads:
             grads["bias"] = dy.sum(axis=(0, 2, 3))
         if self.spatial_bias is not None:
-            self.spatial_bias.backward(dy.sum(axis=(0, 1)), cache.sbias, tier)
+            self.spatial_bias.backward(self, dy.sum(axis=(0, 1)), cache.sbias, tier)
         return dx
 
     def _describe(self):
