@@ -1,10 +1,15 @@
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
+HERE = Path(__file__).parent
+#: the version is written once, in lrlc_np/__init__.py
+VERSION = re.search(r'^__version__ = "([^"]+)"', (HERE / "lrlc_np" / "__init__.py").read_text(), re.M).group(1)
+
 setup(
     name="lrlc-np",
-    version="0.6.1",
+    version=VERSION,
     description=(
         "Convolution, locally connected and low-rank locally connected layers in NumPy, "
         "with hand-derived backward passes (Elsayed et al., ICML 2020)"

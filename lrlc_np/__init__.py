@@ -15,7 +15,15 @@ The layers run the fast tier unless told otherwise: ``lrlc_np.set_ops("clear")``
 ``with lrlc_np.use_ops("clear"): ...``, or ``LRLC_NP_OPS=clear`` in the environment.
 """
 
-from .tiers import get_ops, set_ops, use_ops
-
 __all__ = ["get_ops", "set_ops", "use_ops", "__version__"]
-__version__ = "0.6.1"
+__version__ = "0.7.0"
+
+
+def __getattr__(name):
+    """``lrlc_np.set_ops`` and friends, imported on first use: ``import lrlc_np.cli`` then reads
+    no environment variable yet, so the command line can report a bad one in one line."""
+    if name in ("get_ops", "set_ops", "use_ops"):
+        from . import tiers
+
+        return getattr(tiers, name)
+    raise AttributeError(f"module 'lrlc_np' has no attribute {name!r}")

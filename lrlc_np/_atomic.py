@@ -3,7 +3,8 @@
 Used for checkpoints, ``lrlc bench --json`` and downloaded data: the content goes to a
 temporary file in the target's folder, is flushed to disk, and only then renamed over the
 target (``os.replace`` is atomic within one file system). On any failure, Ctrl-C included,
-the temporary file is removed and the target is untouched.
+the temporary file is removed and the target is untouched; an OS error (a read-only folder,
+a full disk, a name too long) is raised again naming the target, not the temporary file.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ def atomic_write(path, mode="wb", *, check=None):
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        if err.errno is None:
+            raise
+        raise _naming(err, path) from None
     tmp = Path(tmp)
     try:
         umask = os.umask(0)
@@ -39,5 +45,14 @@ def atomic_write(path, mode="wb", *, check=None):
         if check is not None:
             check(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno is None or err.filename not in (None, str(tmp)):
+            raise
+        raise _naming(err, path) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _naming(err, path):
+    """The same OS error (its errno picks the class: PermissionError, ...), naming ``path``."""
+    return OSError(err.errno, err.strerror or str(err), str(path))

@@ -20,6 +20,8 @@ import types
 
 import numpy
 
+from .options import BACKENDS, EnvironmentVariableError
+
 __all__ = [
     "xp",
     "set_backend",
@@ -30,7 +32,6 @@ __all__ = [
     "BackendError",
 ]
 
-BACKENDS = ("numpy", "cupy")
 
 #: The active array module (``numpy`` or ``cupy``). Read it as ``backend.xp`` so that a
 #: later ``set_backend`` call is seen; ``from lrlc_np.backend import xp`` freezes a copy.
@@ -176,10 +177,20 @@ def to_device(a):
     return xp.asarray(a)
 
 
+ENV_VARIABLE = "LRLC_NP_BACKEND"
+
+
 def _backend_from_environment() -> None:
-    requested = os.environ.get("LRLC_NP_BACKEND", "").strip()
-    if requested:
+    requested = os.environ.get(ENV_VARIABLE, "").strip()
+    if not requested:
+        return
+    if requested.lower() not in BACKENDS:
+        raise EnvironmentVariableError(f"{ENV_VARIABLE}={requested}: expected one of {', '.join(BACKENDS)}, got "
+                                       f"{requested!r}; unset it to use numpy")
+    try:
         set_backend(requested)
+    except BackendError as err:
+        raise EnvironmentVariableError(f"{ENV_VARIABLE}={requested}: {err}") from None
 
 
 _backend_from_environment()

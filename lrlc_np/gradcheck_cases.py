@@ -1,8 +1,9 @@
 """The cases ``lrlc gradcheck`` runs: every layer type, combining mode, normalisation and route.
 
 ``gradcheck_cases(rng)`` yields ``(label, layer, x, kwargs)``, all float64, for
-``gradcheck.layer_gradients(layer, x, **kwargs)``. It lives in the library (not in the
-command line) so that a course's grader, a notebook or a test can run the same table.
+``gradcheck.layer_gradients(layer, x, **kwargs)``; ``check_all(seed, eps)`` runs them (and the
+loss) and ``format_table(rows, tolerance)`` prints the result. It lives in the library (not
+in the command line) so that a course's grader, a notebook or a test can run the same table.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy
 
 from .backend import to_device
+from .text import format_shape
 
 
 def gradcheck_cases(rng):
@@ -72,3 +74,39 @@ def _randomise_biases(layer, rng):
     for name, value in layer.params.items():
         if "bias" in name:
             value[...] = to_device(rng.standard_normal(value.shape))
+
+
+def check_all(seed=0, eps=1e-6):
+    """Every case's gradients against centred differences: [(label, parameter, shape, relative error)],
+    the softmax cross-entropy loss last."""
+    from .gradcheck import check_loss, layer_gradients, relative_error
+    from .layers import SoftmaxCrossEntropy
+
+    rng = numpy.random.default_rng(seed)
+    rows = []
+    for label, layer, x, kwargs in gradcheck_cases(rng):
+        grads = layer_gradients(layer, x, rng=rng, eps=eps, **kwargs)
+        for name, (analytic, numeric) in grads.items():
+            rows.append((label, name, analytic.shape, relative_error(analytic, numeric)))
+    logits = to_device(rng.standard_normal((5, 4)))
+    labels = to_device(rng.integers(0, 4, size=5))
+    rows.append(("SoftmaxCrossEntropy", "logits", logits.shape,
+                 check_loss(SoftmaxCrossEntropy(), logits, labels, eps=eps)))
+    return rows
+
+
+def format_table(rows, tolerance):
+    """-> (the table as text, with a closing line, and how many rows failed)."""
+    header = f"{'layer':<36} {'parameter':<24} {'shape':<20} {'rel. error':>10}  result"
+    lines = [header, "-" * len(header)]
+    failed = 0
+    for label, name, shape, err in rows:
+        ok = err <= tolerance
+        failed += not ok
+        lines.append(f"{label:<36} {name:<24} {format_shape(shape):<20} {err:>10.1e}  {'pass' if ok else 'FAIL'}")
+    lines.append("-" * len(header))
+    if failed:
+        lines.append(f"{failed} of {len(rows)} gradients FAILED (relative error > {tolerance:g})")
+    else:
+        lines.append(f"all {len(rows)} gradients match (largest relative error {max(r[3] for r in rows):.1e})")
+    return "\n".join(lines), failed

@@ -28,7 +28,8 @@ from . import backend
 from . import layers as L
 from .ops import _checks
 from .ops.im2col import conv_output_size
-from .options import LAYER_TYPES, resolve_combining
+from .options import LAYER_TYPES, check_input_dependent, resolve_combining
+from .text import format_shape
 
 
 def wide_conv_filters(in_channels, out_channels, rank, last):
@@ -52,10 +53,11 @@ class Network(L.Sequential):
         xp = backend.get_array_module(next(iter(self.params.values())))
         dtype = next(iter(self.params.values())).dtype
         x = xp.zeros((1, *self.input_shape), dtype=dtype)
-        rows = [("input", "", _fmt(x.shape), "")]
+        rows = [("input", "", format_shape(x.shape, batch="N"), "")]
         for i, layer in enumerate(self.layers):
             x = layer.forward(x, training=False)    # evaluation mode: changes no statistics
-            rows.append((str(i), type(layer).__name__, _fmt(x.shape), f"{layer.num_parameters:,}" if layer.params else ""))
+            rows.append((str(i), type(layer).__name__, format_shape(x.shape, batch="N"),
+                         f"{layer.num_parameters:,}" if layer.params else ""))
         widths = [max(len(r[c]) for r in rows) for c in range(4)]
         header = ("#", "layer", "output shape", "params")
         widths = [max(w, len(h)) for w, h in zip(widths, header)]
@@ -67,8 +69,20 @@ class Network(L.Sequential):
         return text
 
 
-def _fmt(shape):
-    return "(N, " + ", ".join(str(s) for s in shape[1:]) + ")"
+def _spatial_layer(kind, channels, filters, kernel_size, size, last, options, common):
+    """One 3x3 layer of the network (see the module docstring) and its output channels."""
+    bias = not options["batch_norm"]                 # BatchNorm's shift replaces a channel bias
+    if kind == "conv":
+        return L.Conv2D(channels, filters, kernel_size, bias=bias, **common), filters
+    if kind == "wide_conv":
+        out = wide_conv_filters(channels, filters, options["rank"], last)
+        return L.Conv2D(channels, out, kernel_size, bias=bias, **common), out
+    if kind == "lc":
+        return L.LocallyConnected2D(channels, filters, kernel_size, size, init=options["lc_init"], **common), filters
+    return L.LowRankLocallyConnected2D(
+        channels, filters, kernel_size, size, options["rank"], combining=options["combining"],
+        normalize=options["normalize"], bias=bias, spatial_bias=True, input_dependent=options["input_dependent"],
+        **common), filters
 
 
 def build_network(layer_types=("conv", "conv", "conv"), filters=64, kernel_size=3, rank=1,
@@ -100,9 +114,7 @@ def build_network(layer_types=("conv", "conv", "conv"), filters=64, kernel_size=
         _checks.choice(t, LAYER_TYPES, "each layer type", owner)
     if not isinstance(input_dependent, bool):
         raise TypeError(f"{owner}: expected input_dependent as True or False, got {input_dependent!r}")
-    if input_dependent and "lrlc" not in layer_types:
-        raise ValueError(f"{owner}: input_dependent=True applies to LRLC layers, but layer_types "
-                         f"{list(layer_types)!r} has no 'lrlc'")
+    check_input_dependent(layer_types, input_dependent, owner)
     combining = resolve_combining(combining, input_dependent, owner)
     filters = _checks.positive_int(filters, "filters", owner)
     kernel_size = _checks.positive_int(kernel_size, "kernel_size", owner)
@@ -117,24 +129,14 @@ def build_network(layer_types=("conv", "conv", "conv"), filters=64, kernel_size=
         layers.append(L.AddCoordinates())
         channels += 2
     common = dict(rng=rng, dtype=dtype)
+    options = dict(rank=rank, combining=combining, normalize=normalize, batch_norm=batch_norm,
+                   input_dependent=input_dependent, lc_init=lc_init)
     for position, kind in enumerate(layer_types):
-        last = position == len(layer_types) - 1
         if min(height, width) < kernel_size:
             raise ValueError(f"{owner}: layer {position + 1} gets a {height}x{width} input, "
                              f"smaller than the {kernel_size}x{kernel_size} kernel")
-        out = filters
-        if kind == "conv":
-            layer = L.Conv2D(channels, out, kernel_size, bias=not batch_norm, **common)
-        elif kind == "wide_conv":
-            out = wide_conv_filters(channels, filters, rank, last)
-            layer = L.Conv2D(channels, out, kernel_size, bias=not batch_norm, **common)
-        elif kind == "lc":
-            layer = L.LocallyConnected2D(channels, out, kernel_size, (height, width), init=lc_init, **common)
-        else:
-            layer = L.LowRankLocallyConnected2D(
-                channels, out, kernel_size, (height, width), rank, combining=combining,
-                normalize=normalize, bias=not batch_norm, spatial_bias=True,
-                input_dependent=input_dependent, **common)
+        last = position == len(layer_types) - 1
+        layer, out = _spatial_layer(kind, channels, filters, kernel_size, (height, width), last, options, common)
         layers.append(layer)
         if batch_norm:
             layers.append(L.BatchNorm2D(out, dtype=dtype))

@@ -30,19 +30,54 @@ BACKENDS = ("numpy", "cupy")
 DEFAULT_COMBINING = "row_col"
 
 
-def resolve_combining(combining, input_dependent: bool, owner: str) -> str:
+class EnvironmentVariableError(ValueError):
+    """An environment variable the library reads ($LRLC_NP_BACKEND, $LRLC_NP_OPS,
+    $LRLC_NP_THREADS) holds a value it cannot use; the message names the variable."""
+
+
+class EnvironmentVariableError(ValueError):
+    """An environment variable the library reads ($LRLC_NP_BACKEND, $LRLC_NP_OPS,
+    $LRLC_NP_THREADS) holds a value it cannot use; the message names the variable."""
+
+
+def check_input_dependent(layers, input_dependent: bool, owner: str):
+    """Input-dependent combining weights change LRLC layers only, so ``layers`` (layer types)
+    must include one; raises ValueError naming ``owner``."""
+    if input_dependent and "lrlc" not in layers:
+        raise ValueError(f"{owner}: expected layers to include 'lrlc' with input_dependent=True (it changes "
+                         f"LRLC layers only), got {tuple(layers)!r}")
+
+
+def python_spelling(name, value) -> str:
+    """How a Python caller spells a setting: ``combining='full'``."""
+    return f"{name}={value!r}"
+
+
+def _prefix(owner):
+    return f"{owner}: " if owner else ""
+
+
+def check_input_dependent(layers, input_dependent: bool, owner, spell=python_spelling):
+    """Input-dependent combining weights change LRLC layers only, so ``layers`` (layer types)
+    must include one; raises ValueError naming ``owner``, the settings spelt by ``spell``."""
+    if input_dependent and "lrlc" not in layers:
+        raise ValueError(f"{_prefix(owner)}{spell('input_dependent', True)} changes LRLC layers only, but "
+                         f"{spell('layers', tuple(layers))} has no 'lrlc'; add one")
+
+
+def resolve_combining(combining, input_dependent: bool, owner, spell=python_spelling) -> str:
     """The combining mode to use: ``combining``, or its default when it is None.
 
     Input-dependent LRLC computes one logit for every position and example, so it needs
     "full" (and None means "full" there); fixed LRLC defaults to "row_col", the paper's.
-    Raises ValueError naming ``owner`` when the two conflict.
+    Raises ValueError naming ``owner`` (None: no name) when the two conflict, the settings
+    spelt by ``spell`` (a Python call's ``combining='full'``, or a command line's flags).
     """
     if input_dependent:
         if combining not in (None, "full"):
-            raise ValueError(
-                f"{owner}: input_dependent=True computes a logit for every position, so it needs "
-                f"combining='full' (or None), got combining={combining!r}"
-            )
+            raise ValueError(f"{_prefix(owner)}{spell('input_dependent', True)} computes a logit for every "
+                             f"position, so it needs {spell('combining', 'full')} (its default), got "
+                             f"{spell('combining', combining)}")
         return "full"
     if combining is None:
         return DEFAULT_COMBINING

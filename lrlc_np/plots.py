@@ -15,7 +15,8 @@ import numpy
 from .backend import to_numpy
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot with the non-interactive Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -24,12 +25,16 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path):
+def save(fig, path):
+    """Write ``fig`` to the PNG file ``path`` (its folder made when missing), close it; -> the Path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
+
+
+_pyplot, _save = pyplot, save          # the names of earlier versions
 
 
 def plot_training_curves(history, path, title="Training"):

@@ -19,7 +19,8 @@ import math
 
 import numpy as np
 
-from .ops._checks import pair
+from .ops._checks import pair, steps_and_padding
+from .ops.combining import NORM_EPS      # the "norm" normalisation divides by max(||l||_2, NORM_EPS)
 
 
 def _padded(x, padding):
@@ -35,7 +36,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 
     x (N, C_in, H, W), weight (C_out, C_in, kh, kw), bias (C_out,) or None
     """
-    (sh, sw), padding = pair(stride, "stride", "reference.conv2d"), pair(padding, "padding", "reference.conv2d", minimum=0)
+    (sh, sw), padding = steps_and_padding(stride, padding, "reference.conv2d")
     xpad = _padded(np.asarray(x), padding)
     n, c_in = x.shape[:2]
     c_out, _, kh, kw = weight.shape
@@ -60,7 +61,7 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0):
 
     x (N, C_in, H, W), weight (H_out, W_out, C_out, C_in, kh, kw), bias (C_out, H_out, W_out) or None
     """
-    (sh, sw), padding = pair(stride, "stride", "reference.locally_connected2d"), pair(padding, "padding", "reference.locally_connected2d", minimum=0)
+    (sh, sw), padding = steps_and_padding(stride, padding, "reference.locally_connected2d")
     xpad = _padded(np.asarray(x), padding)
     n, c_in = x.shape[:2]
     h_out, w_out, c_out, _, kh, kw = weight.shape
@@ -79,12 +80,13 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0):
 
 
 def lrlc2d(x, bases, alpha, stride=1, padding=0):
-    """y[n, o, i, j] = sum_k alpha[k, i, j] * sum_{c, p, q} bases[k, o, c, p, q] * xpad[n, c, i*sh + p, j*sw + q]
+    """y[n, o, i, j] = sum_k alpha[k, i, j] * sum_{c, p, q} bases[k, o, c, p, q]
+                                                 * xpad[n, c, i*sh + p, j*sw + q]
 
     x (N, C_in, H, W), bases (K, C_out, C_in, kh, kw),
     alpha (K, H_out, W_out) shared, or (N, K, H_out, W_out) per example
     """
-    (sh, sw), padding = pair(stride, "stride", "reference.lrlc2d"), pair(padding, "padding", "reference.lrlc2d", minimum=0)
+    (sh, sw), padding = steps_and_padding(stride, padding, "reference.lrlc2d")
     xpad = _padded(np.asarray(x), padding)
     n, c_in = x.shape[:2]
     rank, c_out, _, kh, kw = bases.shape
@@ -114,7 +116,7 @@ def conv2d_backward(dy, x, weight, bias=None, stride=1, padding=0):
     dy (N, C_out, H_out, W_out) -> dx (N, C_in, H, W), dweight (C_out, C_in, kh, kw),
     dbias (C_out,) or None
     """
-    (sh, sw), (ph, pw) = pair(stride, "stride", "reference.conv2d_backward"), pair(padding, "padding", "reference.conv2d_backward", minimum=0)
+    (sh, sw), (ph, pw) = steps_and_padding(stride, padding, "reference.conv2d_backward")
     xpad = _padded(np.asarray(x), (ph, pw))
     n, c_in, h, w = x.shape
     c_out, _, kh, kw = weight.shape
@@ -143,7 +145,7 @@ def locally_connected2d_backward(dy, x, weight, bias=None, stride=1, padding=0):
     dy (N, C_out, H_out, W_out) -> dx (N, C_in, H, W), dweight (H_out, W_out, C_out, C_in, kh, kw),
     dbias (C_out, H_out, W_out) or None
     """
-    (sh, sw), (ph, pw) = pair(stride, "stride", "reference.locally_connected2d_backward"), pair(padding, "padding", "reference.locally_connected2d_backward", minimum=0)
+    (sh, sw), (ph, pw) = steps_and_padding(stride, padding, "reference.locally_connected2d_backward")
     xpad = _padded(np.asarray(x), (ph, pw))
     n, c_in, h, w = x.shape
     h_out, w_out, c_out, _, kh, kw = weight.shape
@@ -175,7 +177,7 @@ def lrlc2d_backward(dy, x, bases, alpha, stride=1, padding=0):
     dy (N, C_out, H_out, W_out) -> dx (N, C_in, H, W), dbases (K, C_out, C_in, kh, kw),
     dalpha like alpha: (K, H_out, W_out) shared (summed over the batch), or (N, K, H_out, W_out)
     """
-    (sh, sw), (ph, pw) = pair(stride, "stride", "reference.lrlc2d_backward"), pair(padding, "padding", "reference.lrlc2d_backward", minimum=0)
+    (sh, sw), (ph, pw) = steps_and_padding(stride, padding, "reference.lrlc2d_backward")
     xpad = _padded(np.asarray(x), (ph, pw))
     n, c_in, h, w = x.shape
     rank, c_out, _, kh, kw = bases.shape
@@ -194,15 +196,17 @@ def lrlc2d_backward(dy, x, bases, alpha, stride=1, padding=0):
                         for c in range(c_in):
                             for p in range(kh):
                                 for q in range(kw):
-                                    v = xpad[b, c, i * sh + p, j * sw + q]
+                                    r, s = i * sh + p, j * sw + q
+                                    v = xpad[b, c, r, s]
                                     da[k, i, j] += g * bases[k, o, c, p, q] * v
                                     dbases[k, o, c, p, q] += g * a[k, i, j] * v
-                                    dxpad[b, c, i * sh + p, j * sw + q] += g * a[k, i, j] * bases[k, o, c, p, q]
+                                    dxpad[b, c, r, s] += g * a[k, i, j] * bases[k, o, c, p, q]
     return dxpad[:, :, ph : ph + h, pw : pw + w], dbases, dalpha
 
 
 def lrlc2d_per_basis(x, bases, alpha, dilations):
-    """y[n, o, i, j] = sum_k alpha[k, i, j] * sum_{c, p, q} bases[k][o, c, p, q] * x[n, c, i - t_k + p*d_k, j - u_k + q*d_k]
+    """y[n, o, i, j] = sum_k alpha[k, i, j] * sum_{c, p, q} bases[k][o, c, p, q]
+                                                 * x[n, c, i - t_k + p*d_k, j - u_k + q*d_k]
 
     with x = 0 outside the image ('same' padding: t_k = d_k*(kh_k - 1)/2, u_k = d_k*(kw_k - 1)/2),
     x (N, C_in, H, W), bases a list of K (C_out, C_in, kh_k, kw_k), dilations K ints,
@@ -267,7 +271,6 @@ def lrlc2d_per_basis_backward(dy, x, bases, alpha, dilations):
     return dx, dbases, dalpha
 
 
-NORM_EPS = 1e-12   # the "norm" normalisation divides by max(||l||_2, NORM_EPS)
 
 
 def _positions(logits):
@@ -342,17 +345,17 @@ def combining_weights_backward(dalpha, logits, normalize="softmax"):
 
 
 def depthwise_conv2d(x, weight, bias=None, dilation=1, padding=0):
-    """y[n, c, i, j] = bias[c] + sum_{p, q} weight[c, 0, p, q] * xpad[n, c, i + dh*p, j + dw*q]
+    """y[n, c, i, j] = bias[c] + sum_{p, q} weight[c, 0, p, q] * xpad[n, c, i + dil_h*p, j + dil_w*q]
 
     x (N, C, H, W), weight (C, 1, kh, kw), bias (C,) or None; stride 1,
-    H_out = H + 2*ph - dh*(kh - 1)
+    H_out = H + 2*ph - dil_h*(kh - 1)
     """
-    (dh, dw), padding = pair(dilation, "dilation", "reference.depthwise_conv2d"), pair(padding, "padding", "reference.depthwise_conv2d", minimum=0)
+    (dil_h, dil_w), padding = steps_and_padding(dilation, padding, "reference.depthwise_conv2d", "dilation")
     xpad = _padded(np.asarray(x), padding)
     n, c_in = x.shape[:2]
     _, _, kh, kw = weight.shape
-    h_out = xpad.shape[2] - dh * (kh - 1)
-    w_out = xpad.shape[3] - dw * (kw - 1)
+    h_out = xpad.shape[2] - dil_h * (kh - 1)
+    w_out = xpad.shape[3] - dil_w * (kw - 1)
     y = np.zeros((n, c_in, h_out, w_out), dtype=x.dtype)
     for b in range(n):
         for c in range(c_in):
@@ -361,7 +364,7 @@ def depthwise_conv2d(x, weight, bias=None, dilation=1, padding=0):
                     total = 0.0 if bias is None else bias[c]
                     for p in range(kh):
                         for q in range(kw):
-                            total += weight[c, 0, p, q] * xpad[b, c, i + dh * p, j + dw * q]
+                            total += weight[c, 0, p, q] * xpad[b, c, i + dil_h * p, j + dil_w * q]
                     y[b, c, i, j] = total
     return y
 

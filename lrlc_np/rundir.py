@@ -4,7 +4,8 @@
                      the list of settings ``--resume`` changed, each with the epoch after
                      which it changed: {"after_epoch", "setting", "from", "to"}
     checkpoint.npz   parameters, BatchNorm buffers, optimiser state, data-order RNG state,
-                     epoch, step, and the metrics of every finished epoch; written
+                     epoch, step, the metrics of every finished epoch, and "trained_with":
+                     the settings and the thread count that trained it (since 0.7); written
                      atomically after each epoch, so it is the record of the run
     metrics.jsonl    the same metrics, one JSON line per epoch, for reading and plotting;
                      rewritten (atomically) from the checkpoint after it
@@ -13,12 +14,12 @@
 
 A directory "holds a run" once it has a checkpoint. Each reader below raises ``RunError``
 naming the file, what was expected, what was found and what to do; nothing is written
-until every file has been read and checked.
+until every file has been read and checked. The settings themselves, their defaults and
+which ones ``--resume`` may change are declared in ``lrlc_np.settings``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy
 
 from ._atomic import atomic_write
+from .settings import ADDED_SETTINGS, RESUMABLE, SETTINGS, TrainConfig, resume_rule, resume_ways, show
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.npz"
@@ -36,17 +38,6 @@ RUN_FILES = (CONFIG, CHECKPOINT, METRICS, DIVERGED)
 
 #: what every line of metrics.jsonl and every record in a checkpoint holds
 METRIC_KEYS = ("epoch", "train_loss", "train_acc", "val_acc", "test_acc", "lr", "seconds", "images_per_s")
-
-#: settings that runs of version 0.4 did not save: missing, they take their defaults, which is
-#: what 0.4 did (28x28 images, He-initialised LC layers)
-ADDED_SETTINGS = ("canvas", "lc_init")
-
-#: settings ``--resume`` may change, and when:
-#:   epochs    more epochs than were trained (the schedule is then the new length's)
-#:   data_dir  another folder holding the same data (the checksums make it the same data)
-#:   lr        only after the run diverged (diverged.json is there)
-RESUMABLE = ("epochs", "data_dir", "lr")
-
 
 class RunError(ValueError):
     """A run directory cannot be used as asked: a damaged file or differing settings."""
@@ -69,8 +60,6 @@ def _fresh_start(out):
 
 def read_config(out_dir):
     """(TrainConfig, changes) from ``out_dir/config.json``, checked; FileNotFoundError when absent."""
-    from .train import TrainConfig
-
     path = Path(out_dir) / CONFIG
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -85,7 +74,7 @@ def read_config(out_dir):
     if not isinstance(saved, dict):
         raise RunError(f"{path}: expected a JSON object of settings, found a JSON "
                        f"{type(saved).__name__}; {remedy}")
-    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    fields = [s.name for s in SETTINGS]
     unknown = sorted(set(saved) - set(fields) - {"changes"})
     missing = [name for name in fields if name not in saved and name not in ADDED_SETTINGS]
     if unknown or missing:
@@ -118,31 +107,28 @@ def write_config(out_dir, config, changes=()):
 def differences(saved, asked, ignore=()):
     """[(name, saved value, asked value)] for every setting that differs, in field order."""
     out = []
-    for field in dataclasses.fields(saved):
-        if field.name in ignore:
+    for setting in SETTINGS:
+        if setting.name in ignore:
             continue
-        a, b = getattr(saved, field.name), getattr(asked, field.name)
+        a, b = getattr(saved, setting.name), getattr(asked, setting.name)
         if a != b:
-            out.append((field.name, a, b))
+            out.append((setting.name, a, b))
     return out
 
 
 def format_differences(diffs):
-    return ", ".join(f"{name} (saved {_show(a)}, asked {_show(b)})" for name, a, b in diffs)
-
-
-def _show(value):
-    if isinstance(value, (tuple, list)):
-        return ",".join(map(str, value))
-    return str(value)
+    return ", ".join(f"{name} (saved {show(a)}, asked {show(b)})" for name, a, b in diffs)
 
 
 def resume_changes(out_dir, saved, asked, epochs_done, diverged):
     """The changes ``--resume`` makes to ``saved`` to get ``asked``; SettingsMismatch if not allowed.
 
+    saved        the settings the run continues from (``resume_baseline``)
     epochs_done  epochs in the checkpoint (0 without one)
     diverged     the divergence record (diverged.json) or None
     -> [{"after_epoch", "setting", "from", "to"}], empty when nothing changes
+
+    Which settings may change, and when, is declared in ``settings.SETTINGS`` (``on_resume``).
     """
     out = Path(out_dir)
     diffs = differences(saved, asked)
@@ -150,20 +136,55 @@ def resume_changes(out_dir, saved, asked, epochs_done, diverged):
     why = []
     if refused:
         why.append(f"these settings cannot change on --resume: {format_differences(refused)}")
-    for name, before, after in diffs:
-        if name == "epochs" and after < epochs_done:
-            why.append(f"the run has already trained {epochs_done} epochs, so --epochs must be at "
-                       f"least {epochs_done} (asked {after})")
-        if name == "lr" and diverged is None:
-            why.append(f"the learning rate can change on --resume only after the run diverged "
-                       f"(saved {before}, asked {after})")
+    why += [reason for name, before, after in diffs if name in RESUMABLE
+            for reason in [resume_rule(name, before, after, epochs_done, diverged)] if reason]
     if why:
         raise SettingsMismatch(
             f"{out}: cannot resume as asked: " + "; ".join(why) + ". --resume continues with the "
-            f"saved settings ({out / CONFIG}) and accepts a larger --epochs, a new --data-dir, and "
-            f"a new --lr after a divergence; {_fresh_start(out)}.", diffs)
+            f"saved settings ({out / CONFIG}) and accepts {resume_ways()}; {_fresh_start(out)}.", diffs)
     return [{"after_epoch": epochs_done, "setting": name, "from": before, "to": after}
             for name, before, after in diffs]
+
+
+def resume_baseline(out_dir, saved, changes):
+    """The settings a resumed run continues from, and the hand edits of config.json.
+
+    The checkpoint records the settings that trained it ("trained_with"); the changes that
+    ``--resume`` recorded in config.json after the checkpoint's epoch apply on top. A setting
+    of config.json that differs from the result was edited by hand. A checkpoint of an older
+    version holds no record: then config.json is all there is.
+    -> (baseline TrainConfig, [(name, baseline value, config.json value)])
+    """
+    record = read_trained_with(Path(out_dir) / CHECKPOINT)
+    if record is None:
+        return saved, []
+    epoch, settings = record["epoch"], dict(record["settings"])
+    for change in changes:
+        if change["after_epoch"] >= epoch:
+            settings[change["setting"]] = change["to"]
+    baseline = TrainConfig.from_json(settings)
+    return baseline, differences(baseline, saved)
+
+
+def hand_edit_error(out_dir, edits, asked):
+    """RunError for the hand edits of config.json that the settings asked for do not confirm, or None.
+
+    A hand edit stands when the same value is asked for (a flag given with --resume); it is
+    then an ordinary change, which ``resume_changes`` allows or refuses.
+    """
+    out = Path(out_dir)
+    unconfirmed = [(name, trained, edited) for name, trained, edited in edits if getattr(asked, name) != edited]
+    if not unconfirmed:
+        return None
+    named = "; ".join(f"{name} is {show(edited)} in {out / CONFIG} but {out / CHECKPOINT} was trained with "
+                      f"{show(trained)}" for name, trained, edited in unconfirmed)
+    allowed = [(name, edited) for name, _, edited in unconfirmed if name in RESUMABLE]
+    ways = f"set {', '.join(name for name, _, _ in unconfirmed)} back in {out / CONFIG}"
+    if allowed:
+        flags = " ".join(f"--{name.replace('_', '-')} {show(edited)}" for name, edited in allowed)
+        ways += f", or ask for the change on the command line (lrlc train --out {out} --resume {flags})"
+    return RunError(f"{out}: config.json was edited by hand: {named}. --resume continues with the settings "
+                    f"the checkpoint was trained with; {ways}, or start again with --overwrite.")
 
 
 # --------------------------------------------------------------------------- metrics
@@ -207,7 +228,7 @@ def read_metrics(path):
     return records
 
 
-def _write_metrics(path, history):
+def write_metrics(path, history):
     """Rewrite metrics.jsonl atomically from ``history`` (a reader sees the old or the new file)."""
     with atomic_write(path, "w") as f:
         f.write("".join(json.dumps(m) + "\n" for m in history))
@@ -220,9 +241,11 @@ def same_records(a, b):
 
 # --------------------------------------------------------------------------- checkpoint.npz
 
-def save_checkpoint(path, model, optimizer, rng, epoch, step, history=()):
+def save_checkpoint(path, model, optimizer, rng, epoch, step, history=(), trained_with=None):
     """Write the state of a run and its metrics to ``path`` atomically.
 
+    trained_with  {"settings": config.json's settings, "threads": n}: what trained this state
+                  (read back by ``read_trained_with``); None leaves it out
     A crash while writing leaves the previous checkpoint intact.
     """
     from . import backend
@@ -234,6 +257,8 @@ def save_checkpoint(path, model, optimizer, rng, epoch, step, history=()):
     arrays["step"] = numpy.array(step)
     arrays["rng_state"] = numpy.array(json.dumps(rng.bit_generator.state))
     arrays["metrics"] = numpy.array(json.dumps(list(history)))
+    if trained_with is not None:
+        arrays["trained_with"] = numpy.array(json.dumps(trained_with))
     with atomic_write(path) as f:
         numpy.savez(f, **arrays)
 
@@ -295,6 +320,23 @@ def read_checkpoint(path, model, optimizer, rng):
             if problem:
                 raise RunError(problem)
     return {"arrays": arrays, "epoch": epoch, "step": step, "history": history, "rng_state": rng_state}
+
+
+def read_trained_with(path):
+    """The checkpoint's record of what trained it: {"epoch", "settings", "threads"}; None when the
+    checkpoint is missing or older than the record (it is checked with the rest of the file later)."""
+    try:
+        with numpy.load(path, allow_pickle=False) as data:
+            if "trained_with" not in data.files:
+                return None
+            record, epoch = json.loads(str(data["trained_with"])), int(data["epoch"])
+    except FileNotFoundError:
+        return None
+    except Exception as err:
+        raise RunError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("settings"), dict):
+        raise RunError(f"{path}: expected trained_with as {{settings, threads}}, found {record!r}")
+    return {**record, "epoch": epoch}
 
 
 def restore(state, model, optimizer, rng):
@@ -368,12 +410,15 @@ def saved_epoch(out_dir):
 def describe(out_dir, epochs=None):
     """One sentence on what ``out_dir`` holds, for messages after an interruption."""
     out = Path(out_dir)
-    epoch = saved_epoch(out)
+    try:
+        epoch, has_config = saved_epoch(out), (out / CONFIG).exists()
+    except OSError:                                      # a name too long, a folder we may not read
+        return f"nothing was written to {out}"
     of = f" of {epochs}" if epochs else ""
     if epoch is None:
         return f"{out / CHECKPOINT} cannot be read"
     if epoch == 0:
-        if (out / CONFIG).exists():
+        if has_config:
             return f"no epoch finished, so {out} has no {CHECKPOINT}, only {CONFIG} (the settings)"
         return f"nothing was written to {out}"
     return f"{out / CHECKPOINT} holds epoch {epoch}{of}"

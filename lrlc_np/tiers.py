@@ -22,7 +22,7 @@ import os
 import types
 from pathlib import Path
 
-from .options import TIERS
+from .options import TIERS, EnvironmentVariableError
 
 ENV_VARIABLE = "LRLC_NP_OPS"
 _MODULES = {"clear": "lrlc_np.ops", "fast": "lrlc_np.fast"}
@@ -75,6 +75,20 @@ def active() -> types.ModuleType:
     return importlib.import_module(_MODULES[_active])
 
 
+def stored(kind: str, array):
+    """``array`` in the memory layout the active tier reads fastest for a parameter of ``kind``
+    (its ``LAYOUTS``: the fast tier stores the LC weight, "lc_weight", in the order its product
+    reads); ``array`` itself where the tier has none. The shape and values are the same."""
+    arrange = getattr(active(), "LAYOUTS", {}).get(kind)
+    return array if arrange is None else arrange(array)
+
+
+def fuses(pair: str) -> bool:
+    """Whether the active tier runs two layers as one op (its ``FUSED`` ops: the fast tier's
+    "batchnorm2d_relu" runs a batch norm and the ReLU after it)."""
+    return f"{pair}_forward" in getattr(active(), "FUSED", ())
+
+
 @contextlib.contextmanager
 def use_ops(name: str):
     """Make ``name`` the active tier inside a ``with`` block; yield its module."""
@@ -89,7 +103,10 @@ def use_ops(name: str):
 def _from_environment():
     requested = os.environ.get(ENV_VARIABLE, "").strip()
     if requested:
-        _check(requested, ENV_VARIABLE)
+        try:
+            _check(requested, f"{ENV_VARIABLE}={requested}")
+        except ValueError as err:
+            raise EnvironmentVariableError(str(err)) from None
         set_ops(requested)
 
 

@@ -1,18 +1,28 @@
-"""Training loop, evaluation and the run directory it writes.
+"""Training: open (or resume) a run directory, then the loop.
 
 ``train(config, out_dir)`` trains the paper's network with SGD and writes, in ``out_dir``
 (the files are described in ``lrlc_np.rundir``):
 
     config.json        the settings of the run, and what ``--resume`` changed
     checkpoint.npz     parameters, BatchNorm buffers, optimiser state, data-order RNG state,
-                       the epoch and the metrics so far; rewritten atomically after every epoch
+                       the epoch, the metrics so far, and the settings and thread count that
+                       trained it; rewritten atomically after every epoch
     metrics.jsonl      one JSON object per epoch: epoch, train_loss, train_acc, val_acc,
                        test_acc, lr, seconds, images_per_s (rewritten after the checkpoint)
 
-``train(None, out_dir, resume=True)`` continues from the checkpoint with the saved settings
-and ends with exactly the numbers of an uninterrupted run with the same seed. A run
-directory describes one configuration: ``resume`` with a config accepts only the changes
-``rundir.RESUMABLE`` lists, and a new run refuses a directory that holds one unless
+It is two steps. ``open_run`` reads and checks every file of the run directory and writes
+nothing until all of them pass: a new run, a run started again (``overwrite``), or a run
+continued from its checkpoint (``resume``, with the saved settings; it ends with exactly the
+numbers of an uninterrupted run with the same seed). ``fit`` is the loop of tutorial 05 with
+a learning-rate schedule, evaluation and a checkpoint after every epoch::
+
+    for epoch ...:
+        for images, labels in batches:          forward, loss, backward, SGD step
+        evaluate on the validation and test sets
+        save the checkpoint, then metrics.jsonl
+
+A run directory describes one configuration: ``resume`` accepts only the changes that
+``lrlc_np.settings`` declares, and a new run refuses a directory that holds one unless
 ``overwrite`` is set.
 """
 
@@ -29,112 +39,21 @@ from . import backend
 from .layers import SoftmaxCrossEntropy
 from .models import build_network
 from .optim import SGD, learning_rate
-from .rundir import (CHECKPOINT, CONFIG, DIVERGED, METRICS, RunError, SettingsMismatch, _write_metrics,
-                     check_against_run, describe, read_checkpoint, read_config, read_divergence,
-                     read_metrics, remove_run_files, restore, resume_changes, same_records, saved_epoch,
-                     save_checkpoint, write_config, write_divergence)
+from .rundir import (CHECKPOINT, CONFIG, DIVERGED, METRICS, RunError, SettingsMismatch, check_against_run,
+                     describe, hand_edit_error, read_checkpoint, read_config, read_divergence, read_metrics,
+                     read_trained_with, remove_run_files, restore, resume_baseline, resume_changes, same_records,
+                     saved_epoch, save_checkpoint, write_config, write_divergence, write_metrics)
+from .settings import TrainConfig, plan_of
+from .threads import count as thread_count, pinned
 
-__all__ = ["TrainConfig", "TrainingDiverged", "RunError", "SettingsMismatch", "train", "evaluate",
-           "load_data", "count_correct", "save_checkpoint", "load_checkpoint", "read_metrics",
+__all__ = ["TrainConfig", "TrainingDiverged", "RunError", "SettingsMismatch", "Run", "open_run", "fit", "train",
+           "resume_config", "write_figures",
+           "evaluate", "load_data", "count_correct", "save_checkpoint", "load_checkpoint", "read_metrics",
            "read_config", "health_warning", "describe", "CHECKPOINT", "CONFIG", "METRICS"]
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything that defines a run. Defaults follow the paper's MNIST set-up."""
-
-    layers: tuple = ("conv", "conv", "conv")
-    rank: int = 1
-    filters: int = 64
-    combining: str = "row_col"
-    normalize: str = "softmax"
-    coord_conv: bool = False
-    batch_norm: bool = True
-    input_dependent: bool = False    # LRLC alpha computed from each input (needs combining "full")
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.05
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    seed: int = 0
-    dataset: str = "mnist"           # or "fashion-mnist", "mnist-sample", "translated-<any of them>"
-    canvas: int = 40                 # side of the translated data sets' images (others: 28)
-    lc_init: str = "he"              # LC weights: "he" (fan-in C_in*kh*kw) or "keras" (times H_out*W_out)
-    data_dir: str | None = None
-    limit_train: int | None = None
-    val_fraction: float = 0.08
-    eval_batch_size: int = 500
-
-    def validate(self) -> "TrainConfig":
-        """Check every setting; raises ValueError naming the bad one."""
-        from .data import IMAGE_SIZE, dataset_names
-        from .options import COMBININGS, LAYER_TYPES, LC_INITS, NORMALIZATIONS, SCHEDULES, resolve_combining
-
-        def bad(name, expected):
-            raise ValueError(f"TrainConfig: expected {name} {expected}, got {getattr(self, name)!r}")
-
-        def number(value):
-            return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-        if (not isinstance(self.layers, (tuple, list)) or not self.layers
-                or any(not isinstance(t, str) or t not in LAYER_TYPES for t in self.layers)):
-            bad("layers", f"as a non-empty list of {', '.join(LAYER_TYPES)}")
-        for name in ("rank", "filters", "epochs", "batch_size", "eval_batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                bad(name, "as an int >= 1")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            bad("seed", "as an int >= 0")
-        if self.limit_train is not None and (not isinstance(self.limit_train, int)
-                                             or isinstance(self.limit_train, bool) or self.limit_train < 1):
-            bad("limit_train", "as None or an int >= 1")
-        if not isinstance(self.combining, str) or self.combining not in COMBININGS:
-            bad("combining", f"in {', '.join(COMBININGS)}")
-        if not isinstance(self.normalize, str) or self.normalize not in NORMALIZATIONS:
-            bad("normalize", f"in {', '.join(NORMALIZATIONS)}")
-        for name in ("coord_conv", "batch_norm", "nesterov", "input_dependent"):
-            if not isinstance(getattr(self, name), bool):
-                bad(name, "as True or False")
-        if self.input_dependent and "lrlc" not in self.layers:
-            bad("layers", "to include 'lrlc' with input_dependent=True (it changes LRLC layers only)")
-        resolve_combining(self.combining, self.input_dependent, "TrainConfig")
-        if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
-            bad("schedule", f"in {', '.join(SCHEDULES)}")
-        for name in ("lr", "weight_decay", "warmup_epochs"):
-            if not number(getattr(self, name)) or getattr(self, name) < 0:
-                bad(name, "as a finite number >= 0")
-        if not number(self.momentum) or not 0 <= self.momentum < 1:
-            bad("momentum", "as a number in [0, 1) (at 1 or more the velocity never decays)")
-        if not number(self.val_fraction) or not 0 <= self.val_fraction < 1:
-            bad("val_fraction", "in [0, 1)")
-        if not isinstance(self.dataset, str) or self.dataset not in dataset_names():
-            bad("dataset", f"in {', '.join(dataset_names())}")
-        if not isinstance(self.canvas, int) or isinstance(self.canvas, bool) or self.canvas < IMAGE_SIZE:
-            bad("canvas", f"as an int >= {IMAGE_SIZE}")
-        if not isinstance(self.lc_init, str) or self.lc_init not in LC_INITS:
-            bad("lc_init", f"in {', '.join(LC_INITS)}")
-        if self.data_dir is not None and not isinstance(self.data_dir, str):
-            bad("data_dir", "as None or a folder (a string)")
-        return self
-
-    def to_json(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["layers"] = list(self.layers)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
-        d["layers"] = tuple(d.get("layers", cls.layers))
-        return cls(**d)
 
 
 # --------------------------------------------------------------------------- data
@@ -207,7 +126,318 @@ def load_checkpoint(path, model, optimizer, rng):
     return state["epoch"], state["step"]
 
 
-# --------------------------------------------------------------------------- training
+# --------------------------------------------------------------------------- opening a run
+
+@dataclasses.dataclass
+class Run:
+    """An opened run directory: the network, its optimiser and data, and where the run stands."""
+
+    out: Path
+    config: TrainConfig
+    model: object
+    optimizer: SGD
+    data_rng: numpy.random.Generator
+    train_set: tuple
+    val_set: tuple
+    test_set: tuple
+    steps_per_epoch: int
+    epoch: int = 0                  # epochs finished
+    step: int = 0                   # SGD steps taken
+    history: list = dataclasses.field(default_factory=list)
+    threads: int | None = None      # the thread count the loop is pinned to (None: the environment's)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.config.epochs
+
+    @property
+    def warmup_steps(self) -> int:
+        return int(round(self.config.warmup_epochs * self.steps_per_epoch))
+
+    def learning_rate(self, step) -> float:
+        """The schedule's learning rate at ``step`` (0-based) of the run."""
+        c = self.config
+        return learning_rate(c.schedule, step, self.total_steps, c.lr, self.warmup_steps)
+
+    def save(self, metrics):
+        """Record a finished epoch: the checkpoint (the record of the run), then metrics.jsonl (its copy)."""
+        self.history.append(metrics)
+        trained_with = {"settings": self.config.to_json(), "threads": thread_count()}
+        save_checkpoint(self.out / CHECKPOINT, self.model, self.optimizer, self.data_rng, self.epoch, self.step,
+                        self.history, trained_with)
+        write_metrics(self.out / METRICS, self.history)
+
+    def diverged(self, epoch, step, loss, said=None) -> TrainingDiverged:
+        """Write diverged.json and return the error that stops the run (the last checkpoint stays).
+
+        said  what the message says of the loss (default: its value)
+        """
+        lr = self.optimizer.lr
+        write_divergence(self.out, epoch, step, lr, loss)
+        return TrainingDiverged(_divergence_message(self.out, loss if said is None else said, epoch, step, lr,
+                                                    self.config.lr))
+
+
+def _checked(config, out, resume, overwrite):
+    """Read and check config.json, diverged.json and the checkpoint's record (writing nothing).
+
+    -> (config to train, changes to record, the new changes, the epochs of the settings the
+        checkpoint was trained with)
+    """
+    plan = plan_of(resume, overwrite)
+    if plan != "resume":
+        if config is None:
+            raise ValueError("train: a new run needs a TrainConfig (config=None only with resume=True)")
+        config.validate()
+        _refuse_a_run_there(out, plan)
+        return _absolute(config), [], [], config.epochs
+    try:
+        saved, changes = read_config(out)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{out}: nothing to resume (no {CONFIG}); start a run there without "
+                                f"--resume") from None
+    _refuse_lost_checkpoint(out)
+    diverged = read_divergence(out)
+    baseline, edits = resume_baseline(out, saved, changes)
+    asked = _absolute((config or baseline).validate())
+    edited = hand_edit_error(out, edits, asked)
+    if edited is not None:
+        raise edited
+    done = saved_epoch(out) or 0
+    if not 0 <= done <= baseline.epochs:            # a damaged epoch: the checkpoint check names it
+        done = 0
+    new = resume_changes(out, baseline, asked, done, diverged)
+    return asked, changes + new, new, baseline.epochs
+
+
+def _absolute(config):
+    """data_dir saved as an absolute path, so that a resume from another folder finds it."""
+    if config.data_dir is None:
+        return config
+    return dataclasses.replace(config, data_dir=str(Path(config.data_dir).expanduser().absolute()))
+
+
+def _refuse_a_run_there(out, plan):
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(20, "not a folder", str(out))
+    if plan == "new" and (out / CHECKPOINT).exists():
+        raise FileExistsError(
+            f"{out} already holds a run ({describe(out)}); continue it with --resume "
+            f"(resume=True), start it again with --overwrite (overwrite=True), or choose another --out")
+
+
+def _refuse_lost_checkpoint(out):
+    """Finished epochs on record but no checkpoint: the record to continue from is gone."""
+    if (out / CHECKPOINT).exists():
+        return
+    finished = len(read_metrics(out / METRICS))
+    if finished:
+        raise RunError(f"{out}: {METRICS} holds {finished} finished epoch{'s' if finished != 1 else ''} but "
+                       f"{CHECKPOINT}, the state to continue from, is missing; nothing was changed. Put "
+                       f"{CHECKPOINT} back to continue, start the run again with --overwrite, or choose "
+                       f"another --out")
+
+
+def open_run(config, out_dir, *, resume=False, overwrite=False, threads=None, log=print) -> Run:
+    """Open the run directory ``out_dir`` for ``fit``: check every file, then write config.json.
+
+    config     the settings (a TrainConfig); None with ``resume`` takes the saved ones
+    resume     continue the run from its checkpoint; ``config`` may differ from the settings it
+               was trained with only as ``lrlc_np.settings`` allows (more epochs, another
+               data_dir, a new lr after a divergence), and a hand edit of config.json is
+               refused. Without a checkpoint (stopped in epoch 1) the run starts again.
+    overwrite  start again in a directory that holds a run (its run files are replaced)
+    threads    the thread count to pin the loop to (None: the environment's); a resumed run
+               keeps the count its checkpoint records
+    Raises RunError (a ValueError) for a damaged run file or a change that is not allowed,
+    before anything is written.
+    """
+    out = Path(out_dir)
+    config, changes, new, trained_epochs = _checked(config, out, resume, overwrite)
+    train_set, val_set, test_set = load_data(config)
+    seeds = numpy.random.SeedSequence(config.seed).spawn(2)
+    model = build_model(config, numpy.random.default_rng(seeds[0]))
+    optimizer = SGD(model.params, config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                    weight_decay=config.weight_decay, decay=model.decay_names())
+    run = Run(out, config, model, optimizer, numpy.random.default_rng(seeds[1]), train_set, val_set, test_set,
+              steps_per_epoch=math.ceil(len(train_set[1]) / config.batch_size), threads=threads)
+    state = _read_state(run, trained_epochs) if resume and (out / CHECKPOINT).exists() else None
+    # ---- every file is read and checked: from here on the run directory is written
+    if overwrite:
+        remove_run_files(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_config(out, config, changes)
+    if state is None:
+        if resume:
+            log(f"{out} holds no checkpoint (it was stopped before its first epoch ended): "
+                f"starting it again with the saved settings")
+        (out / DIVERGED).unlink(missing_ok=True)
+        write_metrics(out / METRICS, [])
+        return run
+    restore(state, model, optimizer, run.data_rng)
+    run.epoch, run.step, run.history = state["epoch"], state["step"], state["history"]
+    if any(c["setting"] == "lr" for c in new):       # the new rate answers the divergence
+        (out / DIVERGED).unlink(missing_ok=True)
+    if not same_records(read_metrics(out / METRICS), run.history):
+        write_metrics(out / METRICS, run.history)
+    log(f"resuming {out} after epoch {run.epoch} of {config.epochs}")
+    for change in new:
+        log(_describe_change(change, run))
+    _pin_recorded_threads(run, log)
+    return run
+
+
+def _read_state(run, epochs):
+    """The checkpoint, read and checked against the network, the optimiser and a run of ``epochs``."""
+    path = run.out / CHECKPOINT
+    state = read_checkpoint(path, run.model, run.optimizer, run.data_rng)
+    check_against_run(state, path, epochs, run.steps_per_epoch)
+    on_disk = read_metrics(run.out / METRICS)
+    if len(on_disk) > len(state["history"]) or not same_records(on_disk, state["history"][:len(on_disk)]):
+        raise RunError(f"{run.out / METRICS}: its records disagree with {path}, the record of the run; "
+                       f"delete {run.out / METRICS} and --resume rewrites it from the checkpoint")
+    return state
+
+
+def _pin_recorded_threads(run, log):
+    """A resumed run keeps the thread count it was trained with: the chunks, and so the float
+    sums, depend on it (``lrlc_np.threads``). A checkpoint of a version before 0.7 records
+    none: that version used the environment's count, and so does its continuation."""
+    record = read_trained_with(run.out / CHECKPOINT)
+    if record is None:
+        if run.threads is not None:
+            log(f"{run.out} records no thread count (an older version wrote it): continuing on the "
+                f"environment's {thread_count()}, as that version did")
+        run.threads = None
+        return
+    recorded = record.get("threads")
+    with pinned(run.threads):
+        now = thread_count()
+    if recorded is not None and recorded != now:
+        log(f"{run.out} was trained on {recorded} thread{'s' if recorded != 1 else ''}: continuing on "
+            f"{recorded} (not {now}), so that it gives the numbers of an uninterrupted run")
+        run.threads = recorded
+
+
+# --------------------------------------------------------------------------- the loop
+
+def fit(run: Run, *, progress=True, on_epoch_end=None, log=print) -> list:
+    """Train ``run`` (from ``open_run``) to its last epoch; returns the metrics of every epoch.
+
+    Each epoch: the training images once in a fresh random order, in batches; each batch
+    forward, loss, backward and an SGD step at the schedule's learning rate; then the
+    validation and test sets; then the checkpoint and metrics.jsonl. A loss that stops being
+    finite, or parameters that do, raise TrainingDiverged (the last checkpoint stays).
+    on_epoch_end  optional callable(metrics: dict) called after each epoch's checkpoint
+    """
+    from .data import iterate_minibatches, to_model_input
+
+    config, model, optimizer = run.config, run.model, run.optimizer
+    loss_fn = SoftmaxCrossEntropy()
+    first = run.epoch
+    with pinned(run.threads):
+        for epoch in range(first + 1, config.epochs + 1):
+            started = time.perf_counter()
+            total_loss, correct, seen = 0.0, 0, 0
+            bar = _progress(len(run.train_set[1]), f"epoch {epoch}/{config.epochs}", progress)
+            for images, labels in iterate_minibatches(*run.train_set, config.batch_size, run.data_rng):
+                optimizer.lr = run.learning_rate(run.step)
+                x, y = backend.to_device(to_model_input(images)), backend.to_device(labels)
+                logits = model.forward(x, training=True)                 # forward
+                loss = loss_fn.forward(logits, y)                        # loss
+                if not math.isfinite(loss):
+                    _close(bar)
+                    raise run.diverged(epoch, run.step + 1, loss)
+                model.backward(loss_fn.backward())                       # backward
+                optimizer.step(model.grads)                              # SGD step
+                run.step += 1
+                total_loss += loss * len(labels)
+                correct += count_correct(logits, labels)
+                seen += len(labels)
+                _advance(bar, len(labels), total_loss / seen, correct / seen)
+            _close(bar)
+            metrics = _evaluated(run, epoch, started, total_loss / seen, correct / seen, seen)   # evaluate
+            run.epoch = epoch
+            run.save(metrics)                                            # save
+            log(f"epoch {epoch}/{config.epochs}: loss {metrics['train_loss']:.4f}, train {metrics['train_acc']:.4f}, "
+                f"val {metrics['val_acc']:.4f}, test {metrics['test_acc']:.4f}, "
+                f"{metrics['seconds']:.1f} s, {metrics['images_per_s']:.0f} img/s")
+            if on_epoch_end is not None:
+                on_epoch_end(metrics)
+    if first == config.epochs and first > 0:
+        log(f"{run.out} has finished all {config.epochs} epochs; nothing to train (a larger --epochs continues it)")
+    warning = health_warning(run.history, config)
+    if warning and first < config.epochs:
+        log(warning)
+    return run.history
+
+
+def _evaluated(run, epoch, started, train_loss, train_acc, seen):
+    """The epoch's metrics, with the validation and test accuracies; TrainingDiverged when a
+    parameter became non-finite (a state that cannot be used again is never saved)."""
+    train_seconds = time.perf_counter() - started
+    size = run.config.eval_batch_size
+    metrics = {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "val_acc": evaluate(run.model, *run.val_set, size),
+        "test_acc": evaluate(run.model, *run.test_set, size),
+        "lr": run.optimizer.lr,
+        "seconds": time.perf_counter() - started,
+        "images_per_s": seen / train_seconds,
+    }
+    broken = [name for name, v in {**run.model.params, **run.model.buffers}.items()
+              if not bool(backend.get_array_module(v).isfinite(v).all())]
+    if broken:
+        raise run.diverged(epoch, run.step, train_loss,
+                           said=f"finite ({train_loss:.3g}) but {', '.join(broken[:3])} became non-finite")
+    return metrics
+
+
+def resume_config(out_dir, **given):
+    """The settings ``--resume`` continues with: the ones the checkpoint was trained with (and the
+    changes ``--resume`` recorded since), with ``given`` (the flags given with --resume) on top.
+    FileNotFoundError without config.json; RunError for a damaged one."""
+    from .options import resolve_combining
+
+    saved, changes = read_config(out_dir)
+    baseline, _ = resume_baseline(out_dir, saved, changes)
+    if "layers" in given:
+        given["layers"] = tuple(given["layers"])
+    if "combining" in given or "input_dependent" in given:
+        given["combining"] = resolve_combining(given.get("combining", baseline.combining),
+                                               given.get("input_dependent", baseline.input_dependent), None)
+    return dataclasses.replace(baseline, **given)
+
+
+def write_figures(out_dir, model, history):
+    """The run's PNG figures (``plots.plot_run``); a network with input-dependent LRLC layers also
+    gets their combining weights for one test image of each of six digits. -> the paths"""
+    from .data import load_dataset
+    from .plots import plot_run
+
+    examples = None
+    if any(getattr(layer, "input_dependent", False) for layer in model.layers):
+        saved, _ = read_config(out_dir)
+        examples = load_dataset("test", saved.dataset, saved.data_dir, saved.canvas)
+    return plot_run(model, history, out_dir, examples=examples)
+
+
+def train(config, out_dir, *, resume=False, overwrite=False, progress=True, on_epoch_end=None, log=print,
+          threads=None):
+    """Train the network described by ``config``; returns (per-epoch metrics, model).
+
+    ``open_run`` (the run directory: new, ``resume`` or ``overwrite``; see there) then ``fit``
+    (the loop). on_epoch_end is called with each epoch's metrics after its checkpoint;
+    ``threads`` pins the ops' thread count. Raises TrainingDiverged when the loss stops being
+    finite (the last good checkpoint stays, and diverged.json records it); RunError (a
+    ValueError) for a damaged run file or a change that is not allowed, before anything is
+    written.
+    """
+    run = open_run(config, out_dir, resume=resume, overwrite=overwrite, threads=threads, log=log)
+    return fit(run, progress=progress, on_epoch_end=on_epoch_end, log=log), run.model
+
 
 def _progress(total, desc, enabled):
     if not enabled:
@@ -219,14 +449,27 @@ def _progress(total, desc, enabled):
     return tqdm(total=total, desc=desc, unit="img", leave=False, dynamic_ncols=True)
 
 
+def _advance(bar, images, loss, accuracy):
+    if bar is not None:
+        bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.4f}")
+        bar.update(images)
+
+
+def _close(bar):
+    if bar is not None:
+        bar.close()
+
+
 def health_warning(history, config, classes=10):
     """A warning when a finished run ended worse than guessing; None when it did not.
 
     Guessing uniformly over ``classes`` gives a loss of ln(classes) and an accuracy of
     1/classes. A run whose last training loss is 1.5 times that, or whose validation and test
-    accuracies are within 2 points of chance, did not learn: usually the learning rate.
+    accuracies are within 2 points of chance, did not learn: usually the learning rate. A run
+    that never left its warm-up (the cosine schedule's rising rate) is too short to judge and
+    gets no warning.
     """
-    if not history:
+    if not history or (config.schedule == "cosine" and config.warmup_epochs >= config.epochs):
         return None
     last, guess = history[-1], math.log(classes)
     chance = 1.0 / classes
@@ -242,174 +485,11 @@ def health_warning(history, config, classes=10):
             f"(--overwrite, or another --out).")
 
 
-def _prepare(config, out, resume, overwrite, log):
-    """Read and check config.json and diverged.json (writing nothing).
-
-    -> (config asked for, changes saved so far, divergence record or None, saved config or None)
-    """
-    if resume and overwrite:
-        raise ValueError("train: resume and overwrite exclude each other: resume continues the run, "
-                         "overwrite starts it again")
-    if not resume:
-        if config is None:
-            raise ValueError("train: a new run needs a TrainConfig (config=None only with resume=True)")
-        config.validate()
-        if (out / CHECKPOINT).exists() and not overwrite:
-            raise FileExistsError(
-                f"{out} already holds a run ({describe(out)}); continue it with --resume "
-                f"(resume=True), start it again with --overwrite (overwrite=True), or choose another --out")
-        return config, [], None, None
-    try:
-        saved, changes = read_config(out)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{out}: nothing to resume (no {CONFIG}); start a run there without "
-                                f"--resume") from None
-    diverged = read_divergence(out)
-    if config is None:
-        config = saved
-    config.validate()
-    return config, changes, diverged, saved
-
-
-def train(config, out_dir, *, resume=False, overwrite=False, progress=True, on_epoch_end=None, log=print):
-    """Train the network described by ``config``; returns (per-epoch metrics, model).
-
-    out_dir       run directory (created); a new run refuses one that holds a run
-    resume        continue the run in ``out_dir``; ``config`` None takes the saved settings,
-                  a config may differ from them only as ``rundir.RESUMABLE`` allows: more
-                  epochs, another data_dir, a new lr after a divergence. With more epochs the
-                  schedule becomes that of a run of the new length: the epochs already
-                  trained keep the rates they had, the rest follow the new schedule from the
-                  current step. Without a checkpoint (stopped in epoch 1) the run starts
-                  again with the saved settings.
-    overwrite     start again in a directory that holds a run (its run files are replaced)
-    on_epoch_end  optional callable(metrics: dict) called after each epoch's checkpoint
-    Raises TrainingDiverged when the loss stops being finite (the last good checkpoint stays,
-    and diverged.json records it); RunError (a ValueError) for a damaged run file or a
-    change that is not allowed, before anything is written.
-    """
-    out = Path(out_dir)
-    checkpoint = out / CHECKPOINT
-    config, changes, diverged, saved = _prepare(config, out, resume, overwrite, log)
-    if config.data_dir is not None:                # saved absolute: a resume from elsewhere finds it
-        config = dataclasses.replace(config, data_dir=str(Path(config.data_dir).expanduser().absolute()))
-    new = []
-    if resume:                                     # the settings first: they decide the network's shapes
-        done = saved_epoch(out) or 0
-        if not 0 <= done <= saved.epochs:          # a damaged epoch: the checkpoint check names it
-            done = 0
-        new = resume_changes(out, saved, config, done, diverged)
-
-    train_set, val_set, test_set = load_data(config)
-    seeds = numpy.random.SeedSequence(config.seed).spawn(2)
-    model = build_model(config, numpy.random.default_rng(seeds[0]))
-    data_rng = numpy.random.default_rng(seeds[1])
-    optimizer = SGD(model.params, config.lr, momentum=config.momentum, nesterov=config.nesterov,
-                    weight_decay=config.weight_decay, decay=model.decay_names())
-    steps_per_epoch = math.ceil(len(train_set[1]) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    warmup_steps = int(round(config.warmup_epochs * steps_per_epoch))
-
-    history, start_epoch, step, state = [], 0, 0, None
-    if resume:
-        if checkpoint.exists():
-            state = read_checkpoint(checkpoint, model, optimizer, data_rng)
-            check_against_run(state, checkpoint, saved.epochs, steps_per_epoch)
-            start_epoch, step, history = state["epoch"], state["step"], state["history"]
-            on_disk = read_metrics(out / METRICS)
-            if len(on_disk) > len(history) or not same_records(on_disk, history[:len(on_disk)]):
-                raise RunError(f"{out / METRICS}: its records disagree with {checkpoint}, the record of "
-                               f"the run; delete {out / METRICS} and --resume rewrites it from the checkpoint")
-        changes = changes + new
-    # ---- every file is read and checked: from here on the run directory is written
-    if overwrite:
-        remove_run_files(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_config(out, config, changes)
-    if state is not None:
-        restore(state, model, optimizer, data_rng)
-        if any(c["setting"] == "lr" for c in new):       # the new rate answers the divergence
-            (out / DIVERGED).unlink(missing_ok=True)
-        if not same_records(read_metrics(out / METRICS), history):
-            _write_metrics(out / METRICS, history)
-        log(f"resuming {out} after epoch {start_epoch} of {config.epochs}")
-        for change in new:
-            log(_describe_change(change, config, step, total_steps, warmup_steps))
-    else:
-        if resume:
-            log(f"{out} holds no checkpoint (it was stopped before its first epoch ended): "
-                f"starting it again with the saved settings")
-        (out / DIVERGED).unlink(missing_ok=True)
-        _write_metrics(out / METRICS, [])
-
-    from .data import iterate_minibatches, to_model_input
-
-    loss_fn = SoftmaxCrossEntropy()
-    for epoch in range(start_epoch + 1, config.epochs + 1):
-        started = time.perf_counter()
-        total_loss, correct, seen = 0.0, 0, 0
-        bar = _progress(len(train_set[1]), f"epoch {epoch}/{config.epochs}", progress)
-        for images, labels in iterate_minibatches(*train_set, config.batch_size, data_rng):
-            optimizer.lr = learning_rate(config.schedule, step, total_steps, config.lr, warmup_steps)
-            x = backend.to_device(to_model_input(images))
-            y = backend.to_device(labels)
-            logits = model.forward(x, training=True)
-            loss = loss_fn.forward(logits, y)
-            if not math.isfinite(loss):
-                if bar is not None:
-                    bar.close()
-                write_divergence(out, epoch, step + 1, optimizer.lr, loss)
-                raise TrainingDiverged(_divergence_message(out, loss, epoch, step + 1, optimizer.lr, config.lr))
-            model.backward(loss_fn.backward())
-            optimizer.step(model.grads)
-            step += 1
-            total_loss += loss * len(labels)
-            correct += count_correct(logits, labels)
-            seen += len(labels)
-            if bar is not None:
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
-                bar.update(len(labels))
-        if bar is not None:
-            bar.close()
-        train_seconds = time.perf_counter() - started
-        metrics = {
-            "epoch": epoch,
-            "train_loss": total_loss / seen,
-            "train_acc": correct / seen,
-            "val_acc": evaluate(model, *val_set, config.eval_batch_size),
-            "test_acc": evaluate(model, *test_set, config.eval_batch_size),
-            "lr": optimizer.lr,
-            "seconds": time.perf_counter() - started,
-            "images_per_s": seen / train_seconds,
-        }
-        broken = [name for name, v in {**model.params, **model.buffers}.items()
-                  if not bool(backend.get_array_module(v).isfinite(v).all())]
-        if broken:                                # never save a state that cannot be used again
-            write_divergence(out, epoch, step, optimizer.lr, metrics["train_loss"])
-            raise TrainingDiverged(_divergence_message(
-                out, f"finite ({metrics['train_loss']:.3g}) but {', '.join(broken[:3])} became non-finite",
-                epoch, step, optimizer.lr, config.lr))
-        history.append(metrics)
-        save_checkpoint(checkpoint, model, optimizer, data_rng, epoch, step, history)   # the record ...
-        _write_metrics(out / METRICS, history)                                         # ... then its copy
-        log(f"epoch {epoch}/{config.epochs}: loss {metrics['train_loss']:.4f}, train {metrics['train_acc']:.4f}, "
-            f"val {metrics['val_acc']:.4f}, test {metrics['test_acc']:.4f}, "
-            f"{metrics['seconds']:.1f} s, {metrics['images_per_s']:.0f} img/s")
-        if on_epoch_end is not None:
-            on_epoch_end(metrics)
-    if start_epoch == config.epochs and state is not None:
-        log(f"{out} has finished all {config.epochs} epochs; nothing to train (a larger --epochs continues it)")
-    warning = health_warning(history, config)
-    if warning and start_epoch < config.epochs:
-        log(warning)
-    return history, model
-
-
-def _describe_change(change, config, step, total_steps, warmup_steps):
+def _describe_change(change, run):
     name, before, after = change["setting"], change["from"], change["to"]
     if name == "epochs":
-        lr = learning_rate(config.schedule, step, total_steps, config.lr, warmup_steps)
-        return (f"epochs {before} -> {after}: the {config.schedule} schedule is now that of a run of "
+        lr = run.learning_rate(run.step)
+        return (f"epochs {before} -> {after}: the {run.config.schedule} schedule is now that of a run of "
                 f"{after} epochs; epochs 1-{change['after_epoch']} keep the rates they were trained with, "
                 f"epoch {change['after_epoch'] + 1} starts at learning rate {lr:.4g}")
     if name == "lr":

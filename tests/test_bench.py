@@ -220,7 +220,7 @@ def test_lrlc_layer_reports_the_route_it_took(tier):
 # --------------------------------------------------------------------------- command line
 
 def test_cli_bench_prints_the_report_and_writes_json(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(bench, "QUICK", dict(TINY))
+    monkeypatch.setattr(bench.measure, "QUICK", dict(TINY))
     seen = {}
     real = bench.run_benchmark
 

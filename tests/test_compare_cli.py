@@ -19,7 +19,7 @@ import sys
 import numpy as np
 import pytest
 
-from lrlc_np import cli, compare, data, plots
+from lrlc_np import cli, compare, data, plots, scheduling
 from lrlc_np.compare import run_comparison, summarise, variant_config, variants, write_results
 from lrlc_np.models import build_network
 from lrlc_np.optim import SGD
@@ -121,13 +121,13 @@ def test_comparison_plots_accuracy_against_rank(comparison):
 def test_running_a_comparison_again_reuses_finished_runs(comparison, monkeypatch):
     out = comparison["out"]
     trained = []
-    real_train = compare.train
+    real_train = scheduling.train
 
     def counting_train(config, run_dir, **kwargs):
         trained.append((config.layers, config.rank, config.seed))
         return real_train(config, run_dir, **kwargs)
 
-    monkeypatch.setattr(compare, "train", counting_train)
+    monkeypatch.setattr(scheduling, "train", counting_train)
     messages = []
     rows = run_comparison(BASE, out, position=3, ranks=RANKS, seeds=SEEDS, progress=False, log=messages.append)
     assert trained == []
@@ -396,13 +396,13 @@ def test_comparison_with_input_dependent_rows(comparison, tmp_path, capsys, monk
     out = tmp_path / "c"
     shutil.copytree(comparison["out"], out)
     trained = []
-    real_train = compare.train
+    real_train = scheduling.train
 
     def counting_train(config, run_dir, **kwargs):
         trained.append((config.layers, config.rank, config.seed, config.input_dependent, config.combining))
         return real_train(config, run_dir, **kwargs)
 
-    monkeypatch.setattr(compare, "train", counting_train)
+    monkeypatch.setattr(scheduling, "train", counting_train)
     messages = []
     rows = run_comparison(BASE, out, position=3, ranks=RANKS, seeds=SEEDS, progress=False,
                           log=messages.append, input_dependent=True)
@@ -446,8 +446,8 @@ def test_accuracy_plot_has_a_second_lrlc_line(tmp_path, monkeypatch):
     from matplotlib.container import ErrorbarContainer
 
     figures = []
-    real_save = plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or real_save(fig, path))
+    real_save = plots.save
+    monkeypatch.setattr(plots, "save", lambda fig, path: figures.append(fig) or real_save(fig, path))
     rows = [_row("conv", 0.5, 0), _row("lc", 0.4, 0), _row("lrlc K=1", 0.6, 0), _row("lrlc K=4", 0.65, 0, rank=4),
             _row("lrlc input-dependent K=1", 0.7, 0), _row("lrlc input-dependent K=1", 0.8, 1),
             _row("lrlc input-dependent K=4", 0.75, 0, rank=4)]
@@ -516,8 +516,8 @@ def test_train_command_with_input_dependent_alpha(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flags,message", [
-    (["--layers", "conv,conv,lrlc", "--combining", "row"], "needs --combining full, got --combining row"),
-    (["--layers", "conv,lc,conv"], "--layers conv,lc,conv has none"),
+    (["--layers", "conv,conv,lrlc", "--combining", "row"], "needs --combining full (its default), got --combining row"),
+    (["--layers", "conv,lc,conv"], "--layers conv,lc,conv has no 'lrlc'"),
 ])
 def test_train_command_input_dependent_errors(flags, message, tmp_path, capsys):
     argv = ["train", "--dataset", "mnist-sample", "--input-dependent", "--out", str(tmp_path / "x")] + flags

@@ -340,13 +340,15 @@ def test_every_mirror_failing_lists_urls_and_where_to_put_files(fake, serve, tmp
     assert mirrors[1] + NAMES[0] + ": " in message
     assert str(tmp_path / "data" / "fake") in message and all(name in message for name in NAMES)
     assert _no_leftovers(tmp_path / "data" / "fake") == []
+    assert not (tmp_path / "data").exists()              # the folders made for the download are gone
 
     # through load_mnist: also the folders searched
+    (tmp_path / "data").mkdir()
     DATASETS["fake"]["mirrors"] = mirrors
     with pytest.raises(DataError) as info:
         load_mnist("train", data_dir=tmp_path / "data", dataset="fake")
     message = str(info.value)
-    assert f"{tmp_path / 'data'}: no such folder" not in message      # it was created for the download
+    assert f"{tmp_path / 'data'}: no such folder" not in message
     assert str(tmp_path / "data") in message and str(tmp_path / "data" / "fake") in message
     assert all(m + NAMES[0] in message for m in mirrors)
     assert "put these four files" in message

@@ -7,12 +7,13 @@ Everything runs offline on the bundled sample.
 import csv
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from lrlc_np import cli, compare as compare_module, data, layers
+from lrlc_np import cli, compare as compare_module, data, layers, scheduling
 from lrlc_np.compare import run_comparison, run_sweep, variants, write_results
 from lrlc_np.data.translated import offsets, translate
 from lrlc_np.stats import compare_groups
@@ -197,23 +198,23 @@ def test_an_interrupted_comparison_reruns_only_the_unfinished_runs(tmp_path, mon
     run_comparison(BASE, reference, 3, [1], [0, 1], progress=False, log=_quiet)
 
     calls = []
-    original = compare_module._train_run
+    original = scheduling.train_run
 
-    def stop_after_the_first(config, run_dir, plan, progress, on_epoch_end=None):
-        calls.append(run_dir)
+    def stop_after_the_first(settings, run_dir, plan, on_epoch=None, progress=False):
+        calls.append(Path(run_dir))
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return original(config, run_dir, plan, progress, on_epoch_end)
+        return original(settings, run_dir, plan, on_epoch, progress)
 
     out = tmp_path / "resumed"
-    monkeypatch.setattr(compare_module, "_train_run", stop_after_the_first)
+    monkeypatch.setattr(scheduling, "train_run", stop_after_the_first)
     with pytest.raises(compare_module.ComparisonInterrupted, match="1 of 8 runs are finished"):
         run_comparison(BASE, out, 3, [1], [0, 1], progress=False, log=_quiet)
     assert not (out / "results.md").exists()
 
     calls.clear()
-    monkeypatch.setattr(compare_module, "_train_run",
-                        lambda *a, **k: calls.append(a[1]) or original(*a, **k))
+    monkeypatch.setattr(scheduling, "train_run",
+                        lambda *a, **k: calls.append(Path(a[1])) or original(*a, **k))
     run_comparison(BASE, out, 3, [1], [0, 1], progress=False, log=_quiet)
     assert len(calls) == 7                                # the finished cell is read back, not trained
     assert out / "conv" / "seed0" not in calls

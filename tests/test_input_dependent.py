@@ -197,8 +197,8 @@ def test_float32_layer_keeps_float32():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    (dict(combining="row_col"), ValueError, "LowRankLocallyConnected2D: input_dependent=True .* needs combining='full' \\(or None\\), got combining='row_col'"),
-    (dict(combining="row"), ValueError, "needs combining='full' \\(or None\\), got combining='row'"),
+    (dict(combining="row_col"), ValueError, "LowRankLocallyConnected2D: input_dependent=True .* needs combining='full' \\(its default\\), got combining='row_col'"),
+    (dict(combining="row"), ValueError, "needs combining='full' \\(its default\\), got combining='row'"),
     (dict(combining="full", method="lc"), ValueError, "LowRankLocallyConnected2D: input_dependent=True .* method 'lc'"),
     (dict(combining="full", input_dependent=1), TypeError, "expected input_dependent as True or False, got 1"),
 ])

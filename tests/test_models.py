@@ -364,9 +364,9 @@ def test_input_dependent_config_round_trip():
 
 @pytest.mark.parametrize("kwargs,error,message", [
     (dict(layer_types=("conv", "conv", "lrlc"), combining="row_col"), ValueError,
-     r"build_network: input_dependent=True .* needs combining='full' \(or None\), got combining='row_col'"),
+     r"build_network: input_dependent=True .* needs combining='full' \(its default\), got combining='row_col'"),
     (dict(layer_types=("conv", "lc", "wide_conv")), ValueError,
-     r"build_network: input_dependent=True applies to LRLC layers, but layer_types \['conv', 'lc', 'wide_conv'\] has no 'lrlc'"),
+     r"build_network: input_dependent=True changes LRLC layers only, but layers=\('conv', 'lc', 'wide_conv'\) has no 'lrlc'"),
 ])
 def test_input_dependent_errors_name_build_network(kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -391,3 +391,22 @@ def test_whole_network_gradient_check_with_input_dependent_alpha():
     assert any(".combiner." in name for name in errors)
     bad = {k: v for k, v in errors.items() if not v <= TOLERANCE}
     assert not bad, f"relative errors above {TOLERANCE}: {bad}"
+
+
+def test_a_network_is_freed_when_its_last_reference_goes():
+    """No reference cycle inside a layer: a network's arrays (and its layers' caches, tens of MB
+    at the paper's size) are freed as soon as it is dropped, not at the next garbage collection."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        for types in (("conv", "lc", "lrlc"), ("conv", "conv", "lrlc")):
+            model = build_network(types, filters=2, rank=2, input_dependent=types[1] == "conv",
+                                  rng=np.random.default_rng(0))
+            model.forward(np.zeros((2, 1, 28, 28), np.float32))
+            gone = weakref.ref(next(layer for layer in model.layers if type(layer).__name__ == "LowRankLocallyConnected2D"))
+            del model
+            assert gone() is None, types
+    finally:
+        gc.enable()

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import assume, given
 
 from lrlc_np.gradcheck import relative_error
-from lrlc_np import tiers
+from lrlc_np import threads, tiers
 from lrlc_np.fast import _parallel
 
 from .strategies import geometries, op_case, seeds
@@ -39,17 +39,17 @@ def tiny_chunks():
 
     (A context manager rather than a fixture: hypothesis runs many examples per test call.)
     """
-    saved_size, saved_env = _parallel.chunk_size, os.environ.get(_parallel.THREADS_VARIABLE)
+    saved_size, saved_env = _parallel.chunk_size, os.environ.get(threads.VARIABLE)
     _parallel.chunk_size = lambda per_item_bytes, target_bytes=0: 1
-    os.environ[_parallel.THREADS_VARIABLE] = "2"
+    os.environ[threads.VARIABLE] = "2"
     try:
         yield
     finally:
         _parallel.chunk_size = saved_size
         if saved_env is None:
-            os.environ.pop(_parallel.THREADS_VARIABLE, None)
+            os.environ.pop(threads.VARIABLE, None)
         else:
-            os.environ[_parallel.THREADS_VARIABLE] = saved_env
+            os.environ[threads.VARIABLE] = saved_env
 
 
 def _run(case, dy):
@@ -61,7 +61,7 @@ def _run(case, dy):
 
 def test_for_chunks_covers_the_range_in_order(monkeypatch):
     """Every item is visited once, and results come back in chunk order whichever thread ran them."""
-    monkeypatch.setenv(_parallel.THREADS_VARIABLE, "2")
+    monkeypatch.setenv(threads.VARIABLE, "2")
     seen = []
 
     def body(lo, hi):
@@ -77,21 +77,21 @@ def test_for_chunks_runs_two_chunks_at_the_same_time(monkeypatch):
     """With two workers, two chunks really run at once on two threads other than the caller:
     each body waits at a two-party barrier, which only opens when both are inside it (one
     thread running the chunks one after the other would time out and break the barrier)."""
-    monkeypatch.setenv(_parallel.THREADS_VARIABLE, "2")
+    monkeypatch.setenv(threads.VARIABLE, "2")
     barrier = threading.Barrier(2, timeout=10)
-    threads = set()
+    ran_on = set()
 
     def body(lo, hi):
         barrier.wait()
-        threads.add(threading.get_ident())
+        ran_on.add(threading.get_ident())
         return hi - lo
 
     assert _parallel.for_chunks(4, 2, body) == [2, 2]
-    assert len(threads) == 2 and threading.get_ident() not in threads
+    assert len(ran_on) == 2 and threading.get_ident() not in ran_on
 
 
 def test_for_chunks_with_one_worker_runs_in_the_calling_thread(monkeypatch):
-    monkeypatch.setenv(_parallel.THREADS_VARIABLE, "1")
+    monkeypatch.setenv(threads.VARIABLE, "1")
     caller = threading.get_ident()
     assert _parallel.for_chunks(5, 2, lambda lo, hi: threading.get_ident()) == [caller] * 3
 
@@ -102,8 +102,8 @@ def test_for_chunks_of_nothing_calls_nothing():
 
 @pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
 def test_bad_thread_count_is_named(monkeypatch, value):
-    monkeypatch.setenv(_parallel.THREADS_VARIABLE, value)
-    with pytest.raises(ValueError, match=f"LRLC_NP_THREADS: expected a positive integer, got '{value}'"):
+    monkeypatch.setenv(threads.VARIABLE, value)
+    with pytest.raises(ValueError, match=f"LRLC_NP_THREADS={value}: expected a positive whole number"):
         _parallel.worker_count()
 
 
@@ -152,7 +152,7 @@ def test_chunked_ops_gradients(name, geom, seed):
 
 def test_nested_for_chunks_runs_serially_inside_a_chunk(monkeypatch):
     """A body that itself calls for_chunks must not wait for the busy pool (no deadlock)."""
-    monkeypatch.setenv(_parallel.THREADS_VARIABLE, "2")
+    monkeypatch.setenv(threads.VARIABLE, "2")
 
     def outer(lo, hi):
         return sum(_parallel.for_chunks(4, 1, lambda a, b: b - a))

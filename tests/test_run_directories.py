@@ -33,6 +33,8 @@ from lrlc_np import train as train_module
 from lrlc_np.compare import run_comparison
 from lrlc_np.train import SettingsMismatch, TrainConfig, TrainingDiverged, train
 
+from .processes import alive as _alive, children as _children
+
 TINY = TrainConfig(filters=2, limit_train=128, batch_size=64, epochs=1, dataset="mnist-sample",
                    eval_batch_size=500, warmup_epochs=0.5)
 TRAIN_FLAGS = ["--filters", "2", "--limit-train", "128", "--batch-size", "64", "--dataset", "mnist-sample",
@@ -219,27 +221,6 @@ def test_overwrite_starts_the_run_again(run_copy, capsys):
 
 # --------------------------------------------------------------------------- 3. Ctrl-C of compare --jobs 2
 
-def _children(pid):
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _alive(pid):
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc (Linux)")
 def test_ctrl_c_stops_compare_with_two_jobs_and_all_its_workers(tmp_path):
     out = tmp_path / "cmp"
@@ -381,14 +362,14 @@ def test_a_missing_metrics_file_is_rebuilt_from_the_checkpoint(run_copy, capsys)
 def test_an_interrupt_between_checkpoint_and_metrics_loses_no_record(tmp_path, monkeypatch):
     out = tmp_path / "run"
     config = TrainConfig(**{**TINY.to_json(), "layers": ("conv",) * 3, "epochs": 2})
-    original = train_module._write_metrics
+    original = train_module.write_metrics
 
     def interrupted(path, history):
         if len(history) == 1:
             raise KeyboardInterrupt          # the checkpoint of epoch 1 is written, its line is not
         original(path, history)
 
-    monkeypatch.setattr(train_module, "_write_metrics", interrupted)
+    monkeypatch.setattr(train_module, "write_metrics", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(config, out, progress=False, log=_quiet)
     monkeypatch.undo()

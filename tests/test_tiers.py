@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lrlc_np
-from lrlc_np import fast, ops, reference, tiers
+from lrlc_np import fast, layers as L, ops, reference, tiers
 
 from .strategies import arrays, geometries, normalizations, ranks, seeds
 
@@ -177,7 +177,7 @@ def test_environment_variable_picks_the_start_up_tier():
     assert _python(code).stdout.strip() == "fast"                        # the default
     assert _python(code, LRLC_NP_OPS="clear").stdout.strip() == "clear"
     bad = _python(code, LRLC_NP_OPS="slow")
-    assert bad.returncode != 0 and "LRLC_NP_OPS: expected one of 'clear', 'fast', got 'slow'" in bad.stderr
+    assert bad.returncode != 0 and "LRLC_NP_OPS=slow: expected one of 'clear', 'fast', got 'slow'" in bad.stderr
 
 
 def _lrlc_layer(rank=3):
@@ -285,3 +285,53 @@ def test_row_col_sum_is_the_outer_sum_and_its_backward_the_row_and_column_sums()
     y, cache = ops.row_col_sum_forward(None, np.array([[1.0, 2.0]]), (3, 2))        # columns only, K = 1
     np.testing.assert_array_equal(y, [[[1, 2], [1, 2], [1, 2]]])
     assert ops.row_col_sum_backward(np.ones((1, 3, 2)), cache)[0] is None
+
+
+# --------------------------------------------------------------------------- the LC weight's layout
+
+def test_each_tier_stores_the_lc_weight_its_own_way():
+    """The layer asks the tier switch (``tiers.stored``): the fast tier keeps the order its
+    product reads, the clear tier the usual C order; the shape and values are the same."""
+    weights = {}
+    for tier in ("fast", "clear"):
+        with tiers.use_ops(tier):
+            layer = L.LocallyConnected2D(3, 4, 3, (6, 5), rng=np.random.default_rng(0))
+        weights[tier] = layer.params["weight"]
+    assert weights["clear"].flags.c_contiguous and not weights["fast"].flags.c_contiguous
+    assert weights["fast"].transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous      # (H_out, W_out, kh, kw, C_in, C_out)
+    np.testing.assert_array_equal(weights["fast"], weights["clear"])
+
+
+@pytest.mark.parametrize("written", ["fast", "clear"])
+def test_a_checkpoint_of_either_tier_loads_into_either_tier_with_identical_results(tmp_path, written):
+    """A run with an LC layer trained on one tier; its checkpoint loaded into networks built on
+    each tier (so with either weight layout) gives the same parameters and, on each tier, the
+    same outputs bit for bit, and saved again, the same arrays."""
+    from lrlc_np.optim import SGD
+    from lrlc_np.rundir import read_checkpoint, restore, save_checkpoint
+    from lrlc_np.train import TrainConfig, build_model, train
+
+    config = TrainConfig(layers=("conv", "lc", "conv"), filters=3, limit_train=64, batch_size=32, epochs=1,
+                         dataset="mnist-sample", warmup_epochs=0.5)
+    with tiers.use_ops(written):
+        train(config, tmp_path / "run", progress=False, log=lambda m: None)
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    with np.load(checkpoint) as f:
+        written_arrays = {k: f[k] for k in f.files}
+    x = np.random.default_rng(1).uniform(-1, 1, (5, 1, 28, 28)).astype(np.float32)
+    models = {}
+    for built in ("fast", "clear"):
+        with tiers.use_ops(built):
+            model = build_model(config, np.random.default_rng(7))
+        optimizer, rng = SGD(model.params, config.lr, momentum=config.momentum), np.random.default_rng()
+        restore(read_checkpoint(checkpoint, model, optimizer, rng), model, optimizer, rng)
+        save_checkpoint(tmp_path / f"again_{built}.npz", model, optimizer, rng, 1, 2, [])
+        with np.load(tmp_path / f"again_{built}.npz") as f:
+            for key, value in written_arrays.items():
+                if key.startswith(("param/", "buffer/", "optim/")):
+                    assert f[key].tobytes() == value.tobytes(), (built, key)
+        models[built] = model
+    for tier in ("fast", "clear"):
+        with tiers.use_ops(tier):
+            outputs = [models[built].forward(x, training=False) for built in ("fast", "clear")]
+        np.testing.assert_array_equal(outputs[0], outputs[1], err_msg=f"read on the {tier} tier")

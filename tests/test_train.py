@@ -417,7 +417,7 @@ TINY_ID = TrainConfig(layers=("conv", "conv", "lrlc"), rank=2, filters=4, epochs
 @pytest.mark.parametrize("changes,message", [
     (dict(input_dependent=True, layers=("conv", "lrlc")), r"TrainConfig: input_dependent=True .* needs combining='full' .*got combining='row_col'"),
     (dict(input_dependent=True, combining="full", layers=("conv", "lc", "conv")),
-     r"TrainConfig: expected layers to include 'lrlc' with input_dependent=True .*got \('conv', 'lc', 'conv'\)"),
+     r"TrainConfig: input_dependent=True changes LRLC layers only, but layers=\('conv', 'lc', 'conv'\) has no 'lrlc'"),
     (dict(input_dependent="yes", combining="full", layers=("conv", "lrlc")),
      r"TrainConfig: expected input_dependent as True or False, got 'yes'"),
     (dict(input_dependent=1, combining="full", layers=("conv", "lrlc")),
@@ -471,3 +471,56 @@ def test_input_dependent_run_resumes_exactly(tmp_path):
     with pytest.raises(ValueError, match=r"checkpoint has no param/6\.logits"):
         load_checkpoint(tmp_path / "reference" / "checkpoint.npz", fixed, SGD(fixed.params, 0.1),
                         np.random.default_rng())
+
+
+def test_a_run_records_its_thread_count_and_a_resume_keeps_it(tmp_path, monkeypatch):
+    """The chunks of the fast tier, and so the float sums, depend on the thread count: a run
+    records it in its checkpoint, and --resume continues on it whatever the environment says."""
+    config = TrainConfig(filters=3, limit_train=128, batch_size=32, epochs=2, dataset="mnist-sample",
+                         warmup_epochs=0.5)
+    reference, _ = train(config, tmp_path / "reference", progress=False, log=_quiet, threads=1)
+
+    def stop_after_epoch_1(metrics):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run", progress=False, log=_quiet, threads=1, on_epoch_end=stop_after_epoch_1)
+    with np.load(tmp_path / "run" / "checkpoint.npz") as f:
+        assert json.loads(str(f["trained_with"])) == {"settings": config.to_json(), "threads": 1}
+    monkeypatch.setenv("LRLC_NP_THREADS", "2")
+    messages = []
+    history, _ = train(None, tmp_path / "run", resume=True, progress=False, log=messages.append)
+    assert any("trained on 1 thread: continuing on 1 (not 2)" in m for m in messages), messages
+    strip = lambda records: [{k: v for k, v in m.items() if k not in ("seconds", "images_per_s")} for m in records]
+    assert strip(history) == strip(reference)
+    with np.load(tmp_path / "run" / "checkpoint.npz") as a, np.load(tmp_path / "reference" / "checkpoint.npz") as b:
+        for key in a.files:
+            if key.startswith(("param/", "buffer/", "optim/")):
+                np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        assert json.loads(str(a["trained_with"]))["threads"] == 1
+
+
+def test_a_run_of_an_older_version_continues_on_the_environments_thread_count(tmp_path, monkeypatch):
+    """A checkpoint without a thread record (versions before 0.7) was trained on the count of the
+    environment; asked to pin one thread (as compare does), its continuation keeps the environment's."""
+    monkeypatch.setenv("LRLC_NP_THREADS", "2")
+    config = TrainConfig(filters=3, limit_train=128, batch_size=32, epochs=2, dataset="mnist-sample",
+                         warmup_epochs=0.5)
+    reference, _ = train(config, tmp_path / "reference", progress=False, log=_quiet)
+    def stop_after_epoch_1(metrics):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run", progress=False, log=_quiet, on_epoch_end=stop_after_epoch_1)
+    path = tmp_path / "run" / "checkpoint.npz"
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files if k != "trained_with"}        # as an older version wrote it
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    messages = []
+    history, _ = train(config, tmp_path / "run", resume=True, progress=False, log=messages.append, threads=1)
+    assert any("records no thread count" in m and "environment's 2" in m for m in messages), messages
+    with np.load(path) as a, np.load(tmp_path / "reference" / "checkpoint.npz") as b:
+        for key in a.files:
+            if key.startswith(("param/", "buffer/", "optim/")):
+                np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -90,6 +90,33 @@ def _holds_some(folder, spec):
     return Path(folder).is_dir() and any(_find_file(folder, name) for name in _all_names(spec))
 
 
+def _check_data_dir(root, spec, dataset):
+    """A data_dir that was given must be a folder; DataError naming it (nothing is created)."""
+    if root.is_dir():
+        return
+    if root.exists():
+        raise DataError(f"load_mnist: the data folder {root} is a file, not a folder; point --data-dir "
+                        f"(data_dir=) at the folder that holds the {spec['title']} files")
+    raise DataError(f"load_mnist: the data folder {root} does not exist (nothing was created); "
+                    f"check the path, or create the folder to download {spec['title']} into it "
+                    f"(lrlc download --dataset {dataset} --data-dir {root})")
+
+
+def _verified_folder(dataset, spec, data_dir):
+    """The first searched folder whose files all verify (both splits), or None."""
+    for folder in _search_dirs(dataset, spec, data_dir):
+        if all(_load_from(folder, spec, split)[0] is not None for split in SPLITS):
+            return folder
+    return None
+
+
+def _target(dataset, spec, data_dir):
+    """Where missing files go: the searched folder that already holds some of the data set's
+    files (where a damaged one is), else <data folder>/<dataset>."""
+    return next((folder for folder in _search_dirs(dataset, spec, data_dir) if _holds_some(folder, spec)),
+                _root(data_dir) / dataset)
+
+
 def _by_hand(dataset, spec, folder):
     lines = [f"To install them by hand, put these four files (gzipped or not) in {folder}:"]
     lines += [f"    {name}" for name in _all_names(spec)]
@@ -125,10 +152,8 @@ def load_mnist(split="train", data_dir=None, download=True, dataset="mnist"):
     if split not in SPLITS:
         raise ValueError(f"load_mnist: unknown split {split!r}; choose 'train' or 'test'")
     spec = _spec(dataset, "load_mnist")
-    if "folder" not in spec and data_dir is not None and not _root(data_dir).is_dir():
-        raise DataError(f"load_mnist: the data folder {_root(data_dir)} does not exist (nothing was created); "
-                        f"check the path, or create the folder to download {spec['title']} into it "
-                        f"(lrlc download --dataset {dataset} --data-dir {_root(data_dir)})")
+    if "folder" not in spec and data_dir is not None:
+        _check_data_dir(_root(data_dir), spec, dataset)
     searched = []
     for folder in _search_dirs(dataset, spec, data_dir):
         result, why = _load_from(folder, spec, split)
@@ -143,9 +168,7 @@ def load_mnist(split="train", data_dir=None, download=True, dataset="mnist"):
         lines.append("The bundled sample ships inside the package: reinstall lrlc_np "
                      "(pip install -e . or pip install .).")
         raise DataError("\n".join(lines))
-    # Files go where the data set already has some (the folder holding a bad file), else root/<dataset>.
-    target = next((folder for folder in _search_dirs(dataset, spec, data_dir) if _holds_some(folder, spec)),
-                  _root(data_dir) / dataset)
+    target = _target(dataset, spec, data_dir)
     if not download:
         lines.append("Nothing was downloaded (download=False).")
         lines.append(_by_hand(dataset, spec, target))
@@ -242,7 +265,9 @@ def download(dataset="mnist", data_dir=None, mirrors=None, progress=True, timeou
     """Fetch the files of ``dataset`` that are missing or fail verification.
 
     dataset   "mnist" or "fashion-mnist" ("mnist-sample" is bundled: it is only verified)
-    data_dir  root folder; the files go to <data_dir or default_data_dir()>/<dataset>
+    data_dir  root folder; a folder ``load_mnist`` searches (data_dir itself, data_dir/<dataset>)
+              whose files all verify is used as it is; else missing files go where the data
+              set already has some files, else to <data_dir or default_data_dir()>/<dataset>
     mirrors   base URLs tried in order for each file (default ``DATASETS[dataset]["mirrors"]``);
               the last mirror that worked is tried first for the next file
     progress  show a byte progress bar (tqdm, when installed) on stderr
@@ -270,20 +295,26 @@ def download(dataset="mnist", data_dir=None, mirrors=None, progress=True, timeou
         raise ValueError(f"download: no mirror URLs given for {dataset!r}")
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ValueError(f"download: timeout must be a positive number of seconds, got {timeout!r}")
-    return _fill(dataset, spec, _root(data_dir) / dataset, order, progress, timeout)
+    if data_dir is not None and _root(data_dir).exists() and not _root(data_dir).is_dir():
+        raise DataError(f"download: the data folder {_root(data_dir)} is a file, not a folder")
+    found = _verified_folder(dataset, spec, data_dir)
+    if found is not None:
+        return found
+    return _fill(dataset, spec, _target(dataset, spec, data_dir), order, progress, timeout)
 
 
 def _fill(dataset, spec, folder, mirrors, progress, timeout):
     """Fetch into ``folder`` every file of ``dataset`` that is missing there or fails verification.
 
-    The folder is created only when a file is about to be fetched, and removed again if it
-    was created here and is still empty when every mirror failed.
+    The folder (and any missing folder above it) is created only when a file is about to be
+    fetched, and what was created here is removed again if it is still empty when every
+    mirror failed.
     """
     import http.client
 
     folder = Path(folder)
     order = [m if m.endswith("/") else m + "/" for m in mirrors]
-    created = False
+    created = []                                    # the folders made here, innermost first
     attempts = []
     try:
         for split in SPLITS:
@@ -296,11 +327,11 @@ def _fill(dataset, spec, folder, mirrors, progress, timeout):
                     except DataError:
                         pass                        # replaced below (a .gz file wins over a plain one)
                 if not folder.is_dir():
+                    created = [p for p in (folder, *folder.parents) if not p.exists()]
                     try:
                         folder.mkdir(parents=True)
                     except OSError as e:
                         raise DownloadError(f"cannot create the data folder {folder}: {e}", folder=folder) from e
-                    created = True
                 for base in list(order):
                     url = base + name
                     try:
@@ -317,8 +348,9 @@ def _fill(dataset, spec, folder, mirrors, progress, timeout):
                         f"{_attempts_text(attempts)}\n{_by_hand(dataset, spec, folder)}",
                         attempts=attempts, folder=folder)
     except BaseException:
-        if created and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()                          # leave no empty folder behind
+        for made in created:                        # leave no empty folder behind
+            if made.is_dir() and not any(made.iterdir()):
+                made.rmdir()
         raise
     return folder
 

@@ -8,7 +8,8 @@ memory seen as NCHW, the LC weight stored in the order its product reads, band-w
 effective weights for LRLC, dx of a convolution computed as a convolution, a reused
 gradient buffer for the LC weight (``_workspace``), batch norm on channels-last rows, and
 batch norm fused with the ReLU after it (``batchnorm2d_relu_forward``, the one fast op with no
-clear twin: ``Sequential`` uses it, see ``FUSED``).
+clear twin: ``Sequential`` uses it, see ``FUSED``). The layers ask this tier for its tricks
+through ``lrlc_np.tiers`` (``stored``, ``fuses``), never by importing it.
 An op with no faster version is the clear one, re-exported here, so that
 ``fast.<name>`` exists for every ``ops.<name>``.
 
@@ -35,9 +36,13 @@ from .pooling import (global_avg_pool2d_backward, global_avg_pool2d_forward, spa
                       spatial_mean_forward)
 
 from .. import ops as _ops
+from .local import with_lc_layout
 
 #: ops of the fast tier only, with no clear-tier twin: fused pairs that ``Sequential`` runs as
 #: one op when the fast tier is active (the clear tier runs the two layers one after the other)
 FUSED = ("batchnorm2d_relu_forward", "batchnorm2d_relu_backward")
+#: parameters the fast tier stores in a memory order of its own (``tiers.stored``): the LC
+#: weight in the order its product reads
+LAYOUTS = {"lc_weight": with_lc_layout}
 
 __all__ = list(_ops.__all__) + list(FUSED)

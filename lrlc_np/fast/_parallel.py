@@ -36,11 +36,11 @@ when called from inside another chunk.
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-THREADS_VARIABLE = "LRLC_NP_THREADS"
+from .. import threads
+
 _THREAD_PREFIX = "lrlc_np"
 
 _pool = None            # (workers, ThreadPoolExecutor), made on first use
@@ -48,20 +48,8 @@ _controller = None
 
 
 def worker_count() -> int:
-    """Threads to use: ``$LRLC_NP_THREADS`` if set, else the cores this process may run on."""
-    value = os.environ.get(THREADS_VARIABLE, "").strip()
-    if value:
-        try:
-            count = int(value)
-        except ValueError:
-            raise ValueError(f"{THREADS_VARIABLE}: expected a positive integer, got {value!r}") from None
-        if count < 1:
-            raise ValueError(f"{THREADS_VARIABLE}: expected a positive integer, got {value!r}")
-        return count
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:                     # macOS, Windows
-        return os.cpu_count() or 1
+    """Threads to use: ``lrlc_np.threads.count()`` ($LRLC_NP_THREADS, else the usable cores)."""
+    return threads.count()
 
 
 def _blas_controller():

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 from ..backend import get_array_module
 from ..ops import _checks
-from ..ops.conv import check_conv_inputs
+from ..ops.conv import check_conv_inputs, check_conv_transpose_inputs
 from ..ops.im2col import output_hw
 from . import _parallel
 from .nhwc import col2im_nhwc, im2col_nhwc
@@ -79,7 +79,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     x (N, C_in, H, W), weight (C_out, C_in, kh, kw), bias (C_out,) or None
     -> y (N, C_out, H_out, W_out) with NHWC memory, FastConv2DCache
     """
-    stride, padding = check_conv_inputs(x, weight, bias, stride, padding, "conv2d_forward")
+    stride, padding = check_conv_inputs(x, weight, bias, stride, padding)
     xp = get_array_module(x)
     n, c_in = x.shape[:2]
     c_out, _, kh, kw = weight.shape
@@ -164,9 +164,7 @@ def conv_transpose2d(dy, weight, x_shape, stride=1, padding=0):
     dy (N, C_out, H_out, W_out), weight (C_out, C_in, kh, kw), x_shape (N, C_in, H, W)
     -> dx (N, C_in, H, W)
     """
-    owner = "conv_transpose2d"
-    stride = _checks.pair(stride, "stride", owner)
-    padding = _checks.pair(padding, "padding", owner, minimum=0)
+    stride, padding = check_conv_transpose_inputs(dy, weight, x_shape, stride, padding)
     c_out, c_in, kh, kw = weight.shape
     if transposed_by_convolution(stride, padding, (kh, kw)):
         flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)        # (C_in, C_out, kh, kw), turned

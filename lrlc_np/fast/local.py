@@ -101,7 +101,7 @@ def _band_patches(xpad, lo, hi, kernel_size, stride):
 def lc_rows_forward(xpad, kernel_size, stride, out_hw, out_channels, weight_rows, bias=None):
     """The LC product, one band of output rows at a time, on all cores.
 
-    xpad        (N, Hp, Wp, C_in)   zero-padded input, channels last (``im2col.padded_nhwc``)
+    xpad        (N, Hp, Wp, C_in)   zero-padded input, channels last (``nhwc.padded_nhwc``)
     out_hw      (H_out, W_out);  out_channels  C_out
     weight_rows function (lo, hi) -> (p, R, C_out): the filter banks (as W_ij^T) of the
                 p = (hi-lo)*W_out positions in output rows lo..hi-1 (the LC weights, or

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ..backend import get_array_module
 from ..ops import _checks
-from ..ops.im2col import output_hw
+from ..ops.im2col import output_hw, pad2d
 
 
 def padded_nhwc(x, padding):
@@ -29,15 +29,7 @@ def padded_nhwc(x, padding):
 
     Without padding this is a free transposed view of x.
     """
-    ph, pw = padding
-    x_nhwc = x.transpose(0, 2, 3, 1)
-    if ph == 0 and pw == 0:
-        return x_nhwc
-    xp = get_array_module(x)
-    n, c, h, w = x.shape
-    xpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
-    xpad[:, ph : ph + h, pw : pw + w, :] = x_nhwc
-    return xpad
+    return pad2d(x.transpose(0, 2, 3, 1), padding, axes=(1, 2))
 
 
 def im2col_nhwc(x, kernel_size, stride, padding, out=None):

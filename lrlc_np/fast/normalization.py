@@ -142,7 +142,7 @@ def _forward(x, weight, bias, running_mean, running_var, training, momentum, eps
     _parallel.for_chunks(n, chunk, normalise, xp=xp)
     y = y_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)         # NHWC memory seen as NCHW
     relu_cache = FusedReLUCache(rows, x.shape, scale_row, shift_row) if relu else None
-    return y, (rows, x.shape, mean, inv_std, weight, training), relu_cache
+    return y, FastBatchNorm2DCache(rows, x.shape, mean, inv_std, weight, training), relu_cache
 
 
 def _affine(rows, scale_row, shift_row, out):
@@ -152,6 +152,17 @@ def _affine(rows, scale_row, shift_row, out):
     xp.multiply(rows, scale_row, out=out)
     out += shift_row
     return out
+
+
+class FastBatchNorm2DCache(NamedTuple):
+    """What the fast ``batchnorm2d_backward`` needs: x itself (its rows), not xhat."""
+
+    rows: object        # (N, H*W*C), x's channels-last rows (not a copy when x is NHWC)
+    x_shape: tuple      # (N, C, H, W)
+    mean: object        # (C,)
+    inv_std: object     # (C,)
+    weight: object      # (C,)
+    training: bool
 
 
 class FusedReLUCache(NamedTuple):
@@ -178,7 +189,7 @@ def batchnorm2d_relu_forward(x, weight, bias, running_mean, running_var, trainin
     """relu(batchnorm2d(x)) in one pass: the results of ``batchnorm2d_forward`` then ``relu_forward``.
 
     A fast-tier addition, with no clear-tier twin: ``Sequential`` runs a BatchNorm2D followed by
-    a ReLU through it (``layers.sequential``). Same arguments as ``batchnorm2d_forward``.
+    a ReLU through it (``layers.basic.BatchNormReLU``). Same arguments as ``batchnorm2d_forward``.
     x (N, C, H, W) -> y (N, C, H, W), NHWC memory; cache = (batch norm's cache, FusedReLUCache)
 
     What changes: max(., 0) runs on each chunk of y while it is in the cache, instead of a
@@ -206,7 +217,7 @@ def batchnorm2d_backward(dy, cache):
         coef = -scale * inv_std * dweight / M,   shift = -scale * dbias / M   (0 in evaluation).
     """
     _checks.float_array(dy, "dy", "batchnorm2d_backward")
-    _checks.shape(dy, cache[1], "dy", "batchnorm2d_backward")
+    _checks.shape(dy, cache.x_shape, "dy", "batchnorm2d_backward")
     return _backward(channels_last_rows(dy), cache, None)
 
 
@@ -227,7 +238,7 @@ def batchnorm2d_relu_backward(dy, cache):
     """
     bn_cache, relu_cache = cache
     _checks.float_array(dy, "dy", "batchnorm2d_relu_backward")
-    _checks.shape(dy, bn_cache[1], "dy", "batchnorm2d_relu_backward")
+    _checks.shape(dy, bn_cache.x_shape, "dy", "batchnorm2d_relu_backward")
     return _backward(channels_last_rows(dy), bn_cache, relu_cache)
 
 

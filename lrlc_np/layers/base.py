@@ -26,7 +26,8 @@ import numpy
 
 from .. import backend, tiers
 from ..ops import _checks
-from ..ops.im2col import output_hw
+from ..ops.im2col import output_hw, same_padding
+from ..text import format_shape
 
 #: the dtypes layers are built with: float32 to train, float64 for gradient checks
 SUPPORTED_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
@@ -50,10 +51,6 @@ def _he_uniform(rng, shape, fan_in, dtype):
 
 def _zeros(shape, dtype):
     return backend.xp.zeros(shape, dtype=dtype)
-
-
-def _fmt_shape(shape):
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _fmt_pair(p):
@@ -88,6 +85,21 @@ class Layer:
         for name, p in self.params.items():
             self.grads[name] = backend.get_array_module(p).zeros_like(p)
 
+    @property
+    def cache(self):
+        """The cache of the last forward pass (what ``backward`` uses), or None before one."""
+        return self._cache
+
+    def ran(self, cache, ops):
+        """Take the cache of a forward pass that an op outside ``forward`` made for this layer
+        (a fused op of the tier module ``ops``), so that ``backward`` follows it as usual."""
+        self._cache, self._ops = cache, ops
+
+    def fused_with(self, following):
+        """A unit that runs this layer and ``following`` as one op of the active tier, or None
+        (the default: every layer runs on its own). ``Sequential`` asks every pair."""
+        return None
+
     def _add_param(self, name, value):
         self.params[name] = value
         self.grads[name] = backend.get_array_module(value).zeros_like(value)
@@ -111,6 +123,23 @@ class Layer:
         """The tier module of the last forward pass, whose backward functions fit its cache."""
         self._need_cache()
         return self._ops
+
+    def _run(self, op, *args, **kwargs):
+        """Run the active tier's op named ``op`` and keep its cache for ``backward``; -> its output."""
+        y, self._cache = getattr(self._forward_ops(), op)(*args, **kwargs)
+        return y
+
+    def _run_backward(self, op, dy):
+        """Check dy and run the op named ``op`` of the last forward pass's tier on it and the
+        cache. An op that returns (dx, dweight, dbias) replaces the "weight" and "bias"
+        gradients. -> dx"""
+        self._check_dy(dy)
+        result = getattr(self._backward_ops(), op)(dy, self._cache)
+        if not isinstance(result, tuple):
+            return result
+        dx, dweight, dbias = result
+        self._set_grads(weight=dweight, bias=dbias)
+        return dx
 
     def _set_grads(self, **grads):
         """Replace the named gradients; a None gradient (a missing bias) is skipped."""
@@ -168,8 +197,9 @@ class Layer:
     def __repr__(self):
         inner = self._describe()
         if self.params:
-            shapes = ", ".join(f"{k} {_fmt_shape(v.shape)}" for k, v in self.params.items())
-            inner = f"{inner}; {shapes}; {self.num_parameters:,} params" if inner else f"{shapes}; {self.num_parameters:,} params"
+            shapes = ", ".join(f"{k} {format_shape(v.shape)}" for k, v in self.params.items())
+            counted = f"{shapes}; {self.num_parameters:,} params"
+            inner = f"{inner}; {counted}" if inner else counted
         return f"{type(self).__name__}({inner})"
 
 
@@ -218,14 +248,13 @@ class _SpatialLayer(Layer):
         self.dtype = _float_dtype(dtype, owner)
         self.rng = numpy.random.default_rng() if rng is None else rng
         if not isinstance(self.rng, numpy.random.Generator):
-            raise TypeError(f"{owner}: expected rng as a numpy.random.Generator or None, got {type(rng).__name__}")
+            raise TypeError(f"{owner}: expected rng as a numpy.random.Generator or None, "
+                            f"got {type(rng).__name__}")
         self.fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
 
     def _same_padding(self, padding, kernel_size, dilation):
         """padding="same": the (ph, pw) that keeps the input's size, which needs stride 1 and a
         padding that splits evenly, d*(k - 1)/2 on each side (odd kernels)."""
-        from ..ops.lrlc_per_basis import same_padding
-
         owner = type(self).__name__
         if padding != "same":
             raise ValueError(f"{owner}: expected padding as an int, a pair or 'same', got {padding!r}")

@@ -6,10 +6,11 @@ import math
 
 import numpy
 
-from .. import backend
+from .. import backend, tiers
 from ..ops import _checks
-from ..ops.losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from ..ops.losses import check_loss_inputs, softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .base import Layer, _float_dtype, _he_uniform, _zeros
+
 
 class Dense(Layer):
     """Fully connected layer.  x (N, in_features) -> y (N, out_features)
@@ -26,20 +27,17 @@ class Dense(Layer):
         self.out_features = _checks.positive_int(out_features, "out_features", owner)
         self.dtype = _float_dtype(dtype, owner)
         rng = numpy.random.default_rng() if rng is None else rng
-        self._add_param("weight", _he_uniform(rng, (self.out_features, self.in_features), self.in_features, self.dtype))
+        shape = (self.out_features, self.in_features)
+        self._add_param("weight", _he_uniform(rng, shape, self.in_features, self.dtype))
         if bias:
             self._add_param("bias", _zeros((self.out_features,), self.dtype))
 
     def forward(self, x, training=True):
         self._check_input(x, "(N, F)", channels=self.in_features)
-        y, self._cache = self._forward_ops().dense_forward(x, self.params["weight"], self.params.get("bias"))
-        return y
+        return self._run("dense_forward", x, self.params["weight"], self.params.get("bias"))
 
     def backward(self, dy):
-        self._check_dy(dy)
-        dx, dweight, dbias = self._backward_ops().dense_backward(dy, self._cache)
-        self._set_grads(weight=dweight, bias=dbias)
-        return dx
+        return self._run_backward("dense_backward", dy)
 
     def _describe(self):
         return f"{self.in_features} -> {self.out_features}"
@@ -50,11 +48,10 @@ class ReLU(Layer):
 
     def forward(self, x, training=True):
         _checks.float_array(x, "input", "ReLU")
-        y, self._cache = self._forward_ops().relu_forward(x)
-        return y
+        return self._run("relu_forward", x)
 
     def backward(self, dy):
-        return self._backward_ops().relu_backward(dy, self._cache)
+        return self._run_backward("relu_backward", dy)
 
 
 class BatchNorm2D(Layer):
@@ -84,14 +81,35 @@ class BatchNorm2D(Layer):
 
     def forward(self, x, training=True):
         self._check_input(x, "(N, C, H, W)", channels=self.num_features)
-        y, self._cache = self._forward_ops().batchnorm2d_forward(
-            x, self.params["weight"], self.params["bias"], self.buffers["running_mean"],
-            self.buffers["running_var"], training=training, momentum=self.momentum, eps=self.eps)
-        return y
+        return self._run("batchnorm2d_forward", x, self.params["weight"], self.params["bias"],
+                         self.buffers["running_mean"], self.buffers["running_var"], training=training,
+                         momentum=self.momentum, eps=self.eps)
 
     def backward(self, dy):
+        return self._run_backward("batchnorm2d_backward", dy)
+
+    def fused_with(self, following):
+        """A ``BatchNormReLU`` unit when ``following`` is a ReLU and the active tier runs the pair
+        as one op (the fast tier's ``batchnorm2d_relu_forward``); else None."""
+        if type(following) is ReLU and tiers.fuses("batchnorm2d_relu"):
+            return BatchNormReLU(self, following)
+        return None
+
+    def forward_with_relu(self, x, relu, training=True):
+        """max(self(x), 0) as one op of the active tier; ``relu`` (the ReLU layer after this one)
+        keeps the cache of its part, so that either layer can also run its backward pass alone."""
+        self._check_input(x, "(N, C, H, W)", channels=self.num_features)
+        ops = self._forward_ops()
+        y, (self._cache, relu_cache) = ops.batchnorm2d_relu_forward(
+            x, self.params["weight"], self.params["bias"], self.buffers["running_mean"],
+            self.buffers["running_var"], training=training, momentum=self.momentum, eps=self.eps)
+        relu.ran(relu_cache, ops)
+        return y
+
+    def backward_with_relu(self, relu, dy):
+        """The backward pass of ``forward_with_relu``: the ReLU's, then this layer's, as one op."""
         self._check_dy(dy)
-        dx, dweight, dbias = self._backward_ops().batchnorm2d_backward(dy, self._cache)
+        dx, dweight, dbias = self._backward_ops().batchnorm2d_relu_backward(dy, (self._cache, relu.cache))
         self._set_grads(weight=dweight, bias=dbias)
         return dx
 
@@ -99,16 +117,42 @@ class BatchNorm2D(Layer):
         return f"{self.num_features}, momentum {self.momentum}, eps {self.eps}"
 
 
+class BatchNormReLU:
+    """A BatchNorm2D and the ReLU after it, run as one op (the fast tier's trick; see
+    ``fast.batchnorm2d_relu_forward``): one pass over the activations fewer each way, and no copy
+    of the ReLU's output kept. The results are the two layers', bit for bit. ``Sequential``
+    runs it in place of the two layers (``BatchNorm2D.fused_with``).
+
+    Each layer keeps the cache of its own part, so either can run its backward pass alone; when
+    they have run forward on their own since, ``backward`` runs them one by one.
+    """
+
+    def __init__(self, batch_norm, relu):
+        self.parts = (batch_norm, relu)
+        self._ran = None
+
+    def forward(self, x, training=True):
+        batch_norm, relu = self.parts
+        y = batch_norm.forward_with_relu(x, relu, training)
+        self._ran = (batch_norm.cache, relu.cache)
+        return y
+
+    def backward(self, dy):
+        batch_norm, relu = self.parts
+        if self._ran is not None and self._ran[0] is batch_norm.cache and self._ran[1] is relu.cache:
+            return batch_norm.backward_with_relu(relu, dy)
+        return batch_norm.backward(relu.backward(dy))
+
+
 class GlobalAvgPool2D(Layer):
     """Mean over positions.  x (N, C, H, W) -> y (N, C)"""
 
     def forward(self, x, training=True):
         self._check_input(x, "(N, C, H, W)")
-        y, self._cache = self._forward_ops().global_avg_pool2d_forward(x)
-        return y
+        return self._run("global_avg_pool2d_forward", x)
 
     def backward(self, dy):
-        return self._backward_ops().global_avg_pool2d_backward(dy, self._cache)
+        return self._run_backward("global_avg_pool2d_backward", dy)
 
 
 class AddCoordinates(Layer):
@@ -143,7 +187,8 @@ class Flatten(Layer):
     def forward(self, x, training=True):
         _checks.float_array(x, "input", "Flatten")
         if x.ndim < 1:
-            raise ValueError(f"Flatten: expected input with a batch axis (N, ...), got shape {tuple(x.shape)}")
+            raise ValueError(f"Flatten: expected input with a batch axis (N, ...), "
+                             f"got shape {tuple(x.shape)}")
         self._cache = x.shape
         return x.reshape(x.shape[0], -1)
 
@@ -151,7 +196,8 @@ class Flatten(Layer):
         shape = self._need_cache()
         _checks.float_array(dy, "dy", "Flatten")
         if dy.size != math.prod(shape) or dy.shape[0] != shape[0]:
-            raise ValueError(f"Flatten: expected dy of shape ({shape[0]}, {math.prod(shape[1:])}), got {tuple(dy.shape)}")
+            raise ValueError(f"Flatten: expected dy of shape ({shape[0]}, {math.prod(shape[1:])}), "
+                             f"got {tuple(dy.shape)}")
         return dy.reshape(shape).copy()   # a copy, so dx never aliases dy
 
 
@@ -166,10 +212,8 @@ class SoftmaxCrossEntropy:
         self._cache = None
 
     def forward(self, logits, labels):
-        try:
-            loss, self._cache = softmax_cross_entropy_forward(logits, labels)
-        except (TypeError, ValueError) as err:  # name the layer in the message, as every layer does
-            raise type(err)(str(err).replace("softmax_cross_entropy_forward", "SoftmaxCrossEntropy", 1)) from None
+        check_loss_inputs(logits, labels, owner="SoftmaxCrossEntropy")      # errors name the layer
+        loss, self._cache = softmax_cross_entropy_forward(logits, labels)
         return float(loss)
 
     __call__ = forward

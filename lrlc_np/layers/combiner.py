@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy
 
 from .. import backend
 from ..ops import _checks
 from .base import Layer, _float_dtype, _zeros
+
+class _CombinerCache(NamedTuple):
+    """The caches of every op of the combining network's forward pass."""
+
+    low: object
+    pool: object
+    dilated: list       # one per dilation
+    resize: tuple       # one per branch
+    concat: object
+    hidden: object
+    relu: object
+    gate: object
+    sigmoid: object
+    out: object
+
 
 def _glorot_uniform(rng, shape, fan_in, fan_out, dtype):
     """U(-b, b) with b = sqrt(6 / (fan_in + fan_out)) (Glorot and Bengio, 2010)."""
@@ -27,9 +43,9 @@ class InputDependentCombiningWeights(Layer):
                   for r in (1, 2, 4, 8) with r <= (min(H, W) - 1) // 2
         maps    = [x_low, x_pool, d_1, d_2, ...], each resized to (H_out, W_out) by bilinear
                   interpolation with aligned corners (x_pool becomes a constant map)
-        h       = ReLU(1x1 conv of concat(maps) to (6K)//2 channels)
-        g       = sigmoid(1x1 conv of h to 6K channels)
-        logits  = 1x1 conv of g to K channels
+        hidden  = ReLU(1x1 conv of concat(maps) to (6K)//2 channels)
+        gate    = sigmoid(1x1 conv of hidden to 6K channels)
+        logits  = 1x1 conv of gate to K channels
 
     The dilated branches see ever wider neighbourhoods (up to 17x17 pixels at r = 8) and the
     pooled branch the whole image, so each position's mix of bases can depend on where the
@@ -59,7 +75,8 @@ class InputDependentCombiningWeights(Layer):
         maps = 2 + len(self.dilations)
 
         def conv1x1(name, c_out, c_in):
-            self._add_param(f"{name}.weight", _glorot_uniform(rng, (c_out, c_in, 1, 1), c_in, c_out, self.dtype))
+            weight = _glorot_uniform(rng, (c_out, c_in, 1, 1), c_in, c_out, self.dtype)
+            self._add_param(f"{name}.weight", weight)
             self._add_param(f"{name}.bias", _zeros((c_out,), self.dtype))
 
         conv1x1("low", k, self.in_channels)
@@ -73,47 +90,46 @@ class InputDependentCombiningWeights(Layer):
 
     def forward(self, x, training=True):
         self._check_input(x, "(N, C, H, W)", channels=self.in_channels, spatial=self.input_size)
-        T, p, size = self._forward_ops(), self.params, self.output_size
+        tier, p, size = self._forward_ops(), self.params, self.output_size
 
         def conv1x1(name, x):
-            return T.conv2d_forward(x, p[f"{name}.weight"], p[f"{name}.bias"])
+            return tier.conv2d_forward(x, p[f"{name}.weight"], p[f"{name}.bias"])
 
         x_low, low_cache = conv1x1("low", x)
-        x_pool, pool_cache = T.spatial_mean_forward(x_low)
+        x_pool, pool_cache = tier.spatial_mean_forward(x_low)
         branches = [x_low, x_pool]
         dilated_caches = []
         for r in self.dilations:
-            d, cache = T.depthwise_conv2d_forward(x_low, p[f"dilated{r}.weight"], p[f"dilated{r}.bias"],
-                                                  dilation=r)
+            d, cache = tier.depthwise_conv2d_forward(x_low, p[f"dilated{r}.weight"], p[f"dilated{r}.bias"],
+                                                     dilation=r)
             branches.append(d)
             dilated_caches.append(cache)
-        resized, resize_caches = zip(*(T.bilinear_resize_forward(b, size) for b in branches))
-        stacked, concat_cache = T.concat_channels_forward(list(resized))
-        h, hidden_cache = conv1x1("hidden", stacked)
-        h, relu_cache = T.relu_forward(h)
-        g, gate_cache = conv1x1("gate", h)
-        g, sigmoid_cache = T.sigmoid_forward(g)
-        logits, out_cache = conv1x1("out", g)
-        self._cache = (low_cache, pool_cache, dilated_caches, resize_caches, concat_cache,
-                       hidden_cache, relu_cache, gate_cache, sigmoid_cache, out_cache)
+        resized, resize_caches = zip(*(tier.bilinear_resize_forward(b, size) for b in branches))
+        stacked, concat_cache = tier.concat_channels_forward(list(resized))
+        hidden, hidden_cache = conv1x1("hidden", stacked)
+        hidden, relu_cache = tier.relu_forward(hidden)
+        gate, gate_cache = conv1x1("gate", hidden)
+        gate, sigmoid_cache = tier.sigmoid_forward(gate)
+        logits, out_cache = conv1x1("out", gate)
+        self._cache = _CombinerCache(low_cache, pool_cache, dilated_caches, resize_caches, concat_cache,
+                                     hidden_cache, relu_cache, gate_cache, sigmoid_cache, out_cache)
         return logits
 
     def backward(self, dlogits):
-        (low_cache, pool_cache, dilated_caches, resize_caches, concat_cache,
-         hidden_cache, relu_cache, gate_cache, sigmoid_cache, out_cache) = self._need_cache()
-        T, g = self._backward_ops(), self.grads
-        dg, g["out.weight"], g["out.bias"] = T.conv2d_backward(dlogits, out_cache)
-        dg = T.sigmoid_backward(dg, sigmoid_cache)
-        dh, g["gate.weight"], g["gate.bias"] = T.conv2d_backward(dg, gate_cache)
-        dh = T.relu_backward(dh, relu_cache)
-        dstacked, g["hidden.weight"], g["hidden.bias"] = T.conv2d_backward(dh, hidden_cache)
-        dresized = T.concat_channels_backward(dstacked, concat_cache)
-        dbranches = [T.bilinear_resize_backward(d, c) for d, c in zip(dresized, resize_caches)]
-        dx_low = dbranches[0] + T.spatial_mean_backward(dbranches[1], pool_cache)
-        for r, d, cache in zip(self.dilations, dbranches[2:], dilated_caches):
-            dd, g[f"dilated{r}.weight"], g[f"dilated{r}.bias"] = T.depthwise_conv2d_backward(d, cache)
+        cache, tier, grads = self._need_cache(), self._backward_ops(), self.grads
+        dgate, grads["out.weight"], grads["out.bias"] = tier.conv2d_backward(dlogits, cache.out)
+        dgate = tier.sigmoid_backward(dgate, cache.sigmoid)
+        dhidden, grads["gate.weight"], grads["gate.bias"] = tier.conv2d_backward(dgate, cache.gate)
+        dhidden = tier.relu_backward(dhidden, cache.relu)
+        dstacked, grads["hidden.weight"], grads["hidden.bias"] = tier.conv2d_backward(dhidden, cache.hidden)
+        dresized = tier.concat_channels_backward(dstacked, cache.concat)
+        dbranches = [tier.bilinear_resize_backward(d, c) for d, c in zip(dresized, cache.resize)]
+        dx_low = dbranches[0] + tier.spatial_mean_backward(dbranches[1], cache.pool)
+        for r, d, dilated_cache in zip(self.dilations, dbranches[2:], cache.dilated):
+            dd, dweight, dbias = tier.depthwise_conv2d_backward(d, dilated_cache)
+            grads[f"dilated{r}.weight"], grads[f"dilated{r}.bias"] = dweight, dbias
             dx_low = dx_low + dd
-        dx, g["low.weight"], g["low.bias"] = T.conv2d_backward(dx_low, low_cache)
+        dx, grads["low.weight"], grads["low.bias"] = tier.conv2d_backward(dx_low, cache.low)
         return dx
 
     def _describe(self):

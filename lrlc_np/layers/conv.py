@@ -20,21 +20,18 @@ class Conv2D(_SpatialLayer):
                  *, rng=None, dtype=numpy.float32):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, rng, dtype)
         kh, kw = self.kernel_size
-        self._add_param("weight", _he_uniform(self.rng, (self.out_channels, self.in_channels, kh, kw), self.fan_in, self.dtype))
+        shape = (self.out_channels, self.in_channels, kh, kw)
+        self._add_param("weight", _he_uniform(self.rng, shape, self.fan_in, self.dtype))
         if bias:
             self._add_param("bias", _zeros((self.out_channels,), self.dtype))
 
     def forward(self, x, training=True):
         self._check_input(x, "(N, C, H, W)", channels=self.in_channels)
         output_hw(x.shape[2], x.shape[3], self.kernel_size, self.stride, self.padding, type(self).__name__)
-        y, self._cache = self._forward_ops().conv2d_forward(
-            x, self.params["weight"], self.params.get("bias"), self.stride, self.padding)
-        return y
+        return self._run("conv2d_forward", x, self.params["weight"], self.params.get("bias"), self.stride,
+                         self.padding)
 
     def backward(self, dy):
-        self._check_dy(dy)
-        dx, dweight, dbias = self._backward_ops().conv2d_backward(dy, self._cache)
-        self._set_grads(weight=dweight, bias=dbias)
-        return dx
+        return self._run_backward("conv2d_backward", dy)
 
 

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import numpy
 
+from .. import tiers
 from ..ops import _checks
 from ..options import LC_INITS
 from .base import _he_uniform, _SpatialLayer, _zeros
-
-try:
-    from ..fast.local import with_lc_layout          # the memory order the fast tier's product reads
-except ImportError:                                  # a copy without the fast tier (a student copy)
-    def with_lc_layout(weight):
-        return weight
 
 class LocallyConnected2D(_SpatialLayer):
     """Locally connected: a separate filter bank at every output position.
@@ -29,10 +24,11 @@ class LocallyConnected2D(_SpatialLayer):
                    22 times at the paper's layer 3 (22x22 outputs, 64 channels in): b = 0.0046
                    against 0.102.
 
-    The weight is stored with memory order (H_out, W_out, kh, kw, C_in, C_out), the order the
-    fast tier's product reads (``fast.local``); its shape, and every result, are the usual ones.
-    On the fast tier ``grads["weight"]`` is one buffer per weight, written again by every
-    backward pass (copy it to keep an old gradient).
+    The weight is stored in the memory order the active tier reads fastest (``tiers.stored``:
+    on the fast tier (H_out, W_out, kh, kw, C_in, C_out), see ``fast.local``; on the clear tier
+    the usual C order); its shape, its values and every result are the same either way. On the
+    fast tier ``grads["weight"]`` is one buffer per weight, written again by every backward
+    pass (copy it to keep an old gradient).
     """
 
     decayed = ("weight",)
@@ -45,20 +41,16 @@ class LocallyConnected2D(_SpatialLayer):
         ho, wo = self.output_size
         shape = (ho, wo, self.out_channels, self.in_channels, *self.kernel_size)
         fan_in = self.fan_in * (ho * wo if self.init == "keras" else 1)
-        self._add_param("weight", with_lc_layout(_he_uniform(self.rng, shape, fan_in, self.dtype)))
+        self._add_param("weight", tiers.stored("lc_weight", _he_uniform(self.rng, shape, fan_in, self.dtype)))
         if bias:
             self._add_param("bias", _zeros((self.out_channels, ho, wo), self.dtype))
 
     def forward(self, x, training=True):
         self._check_input(x, "(N, C, H, W)", channels=self.in_channels, spatial=self.input_size)
-        y, self._cache = self._forward_ops().locally_connected2d_forward(
-            x, self.params["weight"], self.params.get("bias"), self.stride, self.padding)
-        return y
+        return self._run("locally_connected2d_forward", x, self.params["weight"], self.params.get("bias"),
+                         self.stride, self.padding)
 
     def backward(self, dy):
-        self._check_dy(dy)
-        dx, dweight, dbias = self._backward_ops().locally_connected2d_backward(dy, self._cache)
-        self._set_grads(weight=dweight, bias=dbias)
-        return dx
+        return self._run_backward("locally_connected2d_backward", dy)
 
 

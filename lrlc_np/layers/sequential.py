@@ -1,17 +1,15 @@
 """Sequential: layers applied in order, parameters under dotted names.
 
-One fast-tier addition: with the fast tier active, a BatchNorm2D followed by a ReLU runs as
-one op (``fast.batchnorm2d_relu_forward`` / ``_backward``: one pass over the activations
-fewer each way, and no copy of the ReLU's output kept). The results are the same, bit for
-bit, and each of the two layers still holds a cache of its own, so either one's ``backward``
-can also be called alone. The clear tier runs every layer on its own.
+``forward`` runs the network's units one after the other and ``backward`` runs them in
+reverse. A unit is a layer, or two layers that the active tier runs as one op (a layer's
+``fused_with``: on the fast tier, a BatchNorm2D and the ReLU after it; see
+``layers.basic.BatchNormReLU``). The results are the same, bit for bit, either way.
 """
 
 from __future__ import annotations
 
-from .. import tiers
 from .base import Layer
-from .basic import BatchNorm2D, ReLU
+
 
 class Sequential(Layer):
     """Layers applied in order; backward runs them in reverse.
@@ -25,28 +23,27 @@ class Sequential(Layer):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: expected layers, got {type(layer).__name__} at position {i}")
         self.layers = list(layers)
-        self._fused = {}          # i -> the caches of layers i, i+1, which ran as one op
+        self._units = None        # the units of the last forward pass
+
+    def units(self):
+        """What ``forward`` runs, in order: each layer, or a pair of layers that the active tier
+        runs as one op (``Layer.fused_with``)."""
+        units, i = [], 0
+        while i < len(self.layers):
+            pair = self.layers[i].fused_with(self.layers[i + 1]) if i + 1 < len(self.layers) else None
+            units.append(pair or self.layers[i])
+            i += 2 if pair else 1
+        return units
 
     def forward(self, x, training=True):
-        self._fused = {}
-        for lo, hi in units(self.layers):
-            if hi - lo == 2:
-                x = fused_forward(self.layers[lo], self.layers[lo + 1], x, training)
-                self._fused[lo] = (self.layers[lo]._cache, self.layers[lo + 1]._cache)
-            else:
-                x = self.layers[lo].forward(x, training=training)
+        self._units = self.units()
+        for unit in self._units:
+            x = unit.forward(x, training=training)
         return x
 
     def backward(self, dy):
-        i = len(self.layers) - 1
-        while i >= 0:
-            pair = self._fused.get(i - 1)
-            if pair is not None and pair[0] is self.layers[i - 1]._cache and pair[1] is self.layers[i]._cache:
-                dy = fused_backward(self.layers[i - 1], pair, dy)   # ReLU i and BatchNorm i-1
-                i -= 2
-            else:                  # (also a fused pair whose layers ran forward on their own since)
-                dy = self.layers[i].backward(dy)
-                i -= 1
+        for unit in reversed(self._units if self._units is not None else self.layers):
+            dy = unit.backward(dy)
         return dy
 
     def _collect(self, attribute):
@@ -93,37 +90,3 @@ class Sequential(Layer):
     def __repr__(self):
         lines = [f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers)]
         return "Sequential(\n" + "\n".join(lines) + f"\n)  {self.num_parameters:,} params"
-
-
-def fused_pairs(layers):
-    """Indices i where layers i, i+1 are a BatchNorm2D and a ReLU and the active tier fuses them."""
-    if not hasattr(tiers.active(), "batchnorm2d_relu_forward"):       # the clear tier: no fused ops
-        return ()
-    return tuple(i for i in range(len(layers) - 1)
-                 if type(layers[i]) is BatchNorm2D and type(layers[i + 1]) is ReLU)
-
-
-def units(layers):
-    """What ``Sequential`` runs, in order: (lo, hi) spans of layers, one layer each, or two
-    for a BatchNorm2D + ReLU pair that the active tier fuses (``fused_pairs``)."""
-    fused = fused_pairs(layers)
-    return [(i, i + 2) if i in fused else (i, i + 1) for i in range(len(layers)) if i - 1 not in fused]
-
-
-def fused_forward(bn, relu, x, training):
-    """Run bn then relu as one op, leaving each layer the cache of its own part."""
-    bn._check_input(x, "(N, C, H, W)", channels=bn.num_features)
-    ops = bn._forward_ops()
-    relu._ops = ops
-    y, (bn._cache, relu._cache) = ops.batchnorm2d_relu_forward(
-        x, bn.params["weight"], bn.params["bias"], bn.buffers["running_mean"], bn.buffers["running_var"],
-        training=training, momentum=bn.momentum, eps=bn.eps)
-    return y
-
-
-def fused_backward(bn, caches, dy):
-    """The backward pass of a fused pair, the ReLU's and then bn's, as one op."""
-    bn._check_dy(dy)
-    dx, dweight, dbias = bn._backward_ops().batchnorm2d_relu_backward(dy, caches)
-    bn._set_grads(weight=dweight, bias=dbias)
-    return dx

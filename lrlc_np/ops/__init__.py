@@ -15,7 +15,7 @@ Glossary of the letters used in every docstring:
     H, W     input height and width    H_out, W_out  output height and width
     kh, kw   kernel height and width   R = kh*kw*C_in, the length of one patch
     stride   (sh, sw)                  padding  (ph, pw), zeros on each side
-    dilation (dh, dw), the spacing between kernel taps (depthwise convolution)
+    dilation (dil_h, dil_w), the spacing between kernel taps (depthwise convolution, per-basis LRLC)
     K        rank of an LRLC layer: the number of basis filter banks
     P        H_out*W_out, the number of output positions
     M        N*H_out*W_out, the number of patches in a batch

@@ -35,6 +35,11 @@ def pair(value, what: str, owner: str, *, minimum: int = 1) -> tuple[int, int]:
     return values
 
 
+def steps_and_padding(steps, padding, owner: str, steps_name: str = "stride"):
+    """The pairs of a geometry: a stride (or a dilation, ``steps_name``) >= 1 and a padding >= 0."""
+    return pair(steps, steps_name, owner), pair(padding, "padding", owner, minimum=0)
+
+
 def positive_int(value, what: str, owner: str) -> int:
     """Check that ``value`` is an int >= 1 and return it."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
@@ -64,6 +69,20 @@ def float_array(a, what: str, owner: str):
     return a
 
 
+def float_tensor(a, layout: str, what: str, owner: str):
+    """A float array with the dimensions that ``layout`` spells ("(N, C_in, H, W)": four)."""
+    float_array(a, what, owner)
+    return ndim(a, layout.count(",") + 1, layout, what, owner)
+
+
+def optional_float(a, expected: tuple, what: str, owner: str):
+    """None, or a float array of exactly the shape ``expected`` (a bias)."""
+    if a is not None:
+        float_array(a, what, owner)
+        shape(a, expected, what, owner)
+    return a
+
+
 def ndim(a, expected: int, layout: str, what: str, owner: str):
     """Check the number of dimensions; ``layout`` spells the expected axes, e.g. "(N, C, H, W)"."""
     if a.ndim != expected:
@@ -84,6 +103,14 @@ def shape(a, expected: tuple, what: str, owner: str):
             want = want[:-1] + ",)"
         raise ValueError(f"{owner}: expected {what} of shape {want}, got {got}")
     return a
+
+
+def non_empty_batch(x, owner: str):
+    """Check that x (N, ...) holds at least one example."""
+    if x.shape[0] == 0:
+        raise ValueError(f"{owner}: expected a batch of at least one example, "
+                         f"got x of shape {tuple(x.shape)}")
+    return x
 
 
 def same_dtype(arrays: dict, owner: str):

@@ -5,15 +5,32 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..backend import get_array_module
 from . import _checks
+
+
+class ReLUCache(NamedTuple):
+    positive: object    # the mask x > 0, x's shape
+
+
+class SigmoidCache(NamedTuple):
+    slope: object       # s(x) * (1 - s(x)), x's shape
+
+
+def _times(dy, factor, owner):
+    """dy * factor, element-wise, after checking that dy is a float array of factor's shape."""
+    _checks.float_array(dy, "dy", owner)
+    _checks.shape(dy, factor.shape, "dy", owner)
+    return dy * factor
 
 
 def relu_forward(x):
     """ReLU: y = max(x, 0).  x (any shape) -> y (same shape); cache: the mask x > 0."""
     _checks.float_array(x, "x", "relu_forward")
     positive = x > 0
-    return x * positive, positive
+    return x * positive, ReLUCache(positive)
 
 
 def relu_backward(dy, cache):
@@ -21,10 +38,7 @@ def relu_backward(dy, cache):
 
     dy (same shape as x) -> dx (same shape)
     """
-    positive = cache
-    _checks.float_array(dy, "dy", "relu_backward")
-    _checks.shape(dy, positive.shape, "dy", "relu_backward")
-    return dy * positive
+    return _times(dy, cache.positive, "relu_backward")
 
 
 def sigmoid_forward(x):
@@ -47,7 +61,7 @@ def sigmoid_forward(x):
     s_abs = 1 / (1 + e)                  # s(|x|), in [1/2, 1]
     s_neg = e * s_abs                    # s(-|x|) = 1 - s(|x|), in [0, 1/2]
     y = xp.where(x >= 0, s_abs, s_neg)
-    return y, s_abs * s_neg
+    return y, SigmoidCache(s_abs * s_neg)
 
 
 def sigmoid_backward(dy, cache):
@@ -55,7 +69,4 @@ def sigmoid_backward(dy, cache):
 
     dy (same shape as x) -> dx (same shape)
     """
-    slope = cache
-    _checks.float_array(dy, "dy", "sigmoid_backward")
-    _checks.shape(dy, slope.shape, "dy", "sigmoid_backward")
-    return dy * slope
+    return _times(dy, cache.slope, "sigmoid_backward")

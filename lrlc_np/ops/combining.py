@@ -96,6 +96,13 @@ def combining_weights_backward(dalpha, cache):
     # END SOLUTION
 
 
+class RowColSumCache(NamedTuple):
+    """What ``row_col_sum_backward`` needs: which of the two terms the map had."""
+
+    has_rows: bool
+    has_cols: bool
+
+
 def row_col_sum_forward(rows, cols, out_hw):
     """y[..., i, j] = rows[..., i] + cols[..., j]: a map built from one number per row and per column.
 
@@ -115,7 +122,7 @@ def row_col_sum_forward(rows, cols, out_hw):
         y += rows[..., :, None]                  # the same value along each row
     if cols is not None:
         y += cols[..., None, :]                  # the same value down each column
-    return y, (rows is not None, cols is not None)
+    return y, RowColSumCache(rows is not None, cols is not None)
 
 
 def row_col_sum_backward(dy, cache):

@@ -37,24 +37,22 @@ class Conv2DCache(NamedTuple):
     has_bias: bool
 
 
-def check_conv_inputs(x, weight, bias, stride, padding, owner):
+OWNER = "conv2d_forward"
+
+
+def check_conv_inputs(x, weight, bias, stride, padding, owner=OWNER):
     """Validate a convolution's arguments; return (stride, padding) as pairs."""
-    _checks.float_array(x, "x", owner)
-    _checks.ndim(x, 4, "(N, C_in, H, W)", "x", owner)
-    _checks.float_array(weight, "weight", owner)
-    _checks.ndim(weight, 4, "(C_out, C_in, kh, kw)", "weight", owner)
+    _checks.float_tensor(x, "(N, C_in, H, W)", "x", owner)
+    _checks.float_tensor(weight, "(C_out, C_in, kh, kw)", "weight", owner)
     c_out, c_in, kh, kw = weight.shape
     if x.shape[1] != c_in:
         raise ValueError(
             f"{owner}: weight expects {c_in} input channels, so x should be "
             f"(N, {c_in}, H, W); got shape {tuple(x.shape)}"
         )
-    if bias is not None:
-        _checks.float_array(bias, "bias", owner)
-        _checks.shape(bias, (c_out,), "bias", owner)
+    _checks.optional_float(bias, (c_out,), "bias", owner)
     _checks.same_dtype({"x": x, "weight": weight, "bias": bias}, owner)
-    stride = _checks.pair(stride, "stride", owner)
-    padding = _checks.pair(padding, "padding", owner, minimum=0)
+    stride, padding = _checks.steps_and_padding(stride, padding, owner)
     output_hw(x.shape[2], x.shape[3], (kh, kw), stride, padding, owner)
     return stride, padding
 
@@ -65,7 +63,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     x (N, C_in, H, W), weight (C_out, C_in, kh, kw), bias (C_out,) or None,
     stride, padding: int or (h, w) pair  ->  y (N, C_out, H_out, W_out), cache
     """
-    stride, padding = check_conv_inputs(x, weight, bias, stride, padding, "conv2d_forward")
+    stride, padding = check_conv_inputs(x, weight, bias, stride, padding)
     n, c_out = x.shape[0], weight.shape[0]
     h_out, w_out = output_hw(x.shape[2], x.shape[3], weight.shape[2:], stride, padding, "conv2d_forward")
     # BEGIN SOLUTION conv2d_forward
@@ -108,6 +106,23 @@ def conv2d_backward(dy, cache):
     return dx, dweight, dbias
 
 
+def check_conv_transpose_inputs(dy, weight, x_shape, stride, padding, owner="conv_transpose2d"):
+    """Validate a transposed convolution's arguments: dy must be what conv2d_forward of an
+    x of ``x_shape`` with ``weight`` gives. -> (stride, padding) as pairs."""
+    _checks.float_tensor(dy, "(N, C_out, H_out, W_out)", "dy", owner)
+    _checks.float_tensor(weight, "(C_out, C_in, kh, kw)", "weight", owner)
+    _checks.same_dtype({"dy": dy, "weight": weight}, owner)
+    if len(x_shape) != 4:
+        raise ValueError(f"{owner}: expected x_shape (N, C_in, H, W), got {tuple(x_shape)!r}")
+    stride, padding = _checks.steps_and_padding(stride, padding, owner)
+    c_out, c_in, kh, kw = weight.shape
+    h_out, w_out = output_hw(x_shape[2], x_shape[3], (kh, kw), stride, padding, owner)
+    _checks.shape(dy, (x_shape[0], c_out, h_out, w_out), "dy (conv2d's output for x_shape and weight)", owner)
+    if x_shape[1] != c_in:
+        raise ValueError(f"{owner}: weight expects {c_in} input channels, got x_shape {tuple(x_shape)}")
+    return stride, padding
+
+
 def conv_transpose2d(dy, weight, x_shape, stride=1, padding=0):
     """Transposed convolution: the adjoint of ``conv2d_forward`` in x, i.e. conv2d's dx.
 
@@ -126,15 +141,9 @@ def conv_transpose2d(dy, weight, x_shape, stride=1, padding=0):
     3. convolve (stride 1, no padding) with every filter turned by 180 degrees and C_in and
        C_out swapped: dx[n, c, y, x] = sum_{o, p, q} weight[o, c, kh-1-p, kw-1-q] * spread[n, o, y+p, x+q].
     """
-    owner = "conv_transpose2d"
-    _checks.float_array(dy, "dy", owner)
-    _checks.ndim(dy, 4, "(N, C_out, H_out, W_out)", "dy", owner)
-    _checks.float_array(weight, "weight", owner)
-    _checks.ndim(weight, 4, "(C_out, C_in, kh, kw)", "weight", owner)
-    (sh, sw), (ph, pw) = _checks.pair(stride, "stride", owner), _checks.pair(padding, "padding", owner, minimum=0)
+    (sh, sw), (ph, pw) = check_conv_transpose_inputs(dy, weight, x_shape, stride, padding)
     n, c_in, h, w = x_shape
     c_out, _, kh, kw = weight.shape
-    _checks.shape(dy, (n, c_out, *output_hw(h, w, (kh, kw), (sh, sw), (ph, pw), owner)), "dy", owner)
     xp = get_array_module(dy)
     h_out, w_out = dy.shape[2:]
     spread = xp.zeros((n, c_out, (h_out - 1) * sh + 1, (w_out - 1) * sw + 1), dtype=dy.dtype)

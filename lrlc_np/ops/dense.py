@@ -17,18 +17,14 @@ def dense_forward(x, weight, bias=None):
     x (N, D_in), weight (D_out, D_in), bias (D_out,) or None -> y (N, D_out)
     """
     owner = "dense_forward"
-    _checks.float_array(x, "x", owner)
-    _checks.ndim(x, 2, "(N, D_in)", "x", owner)
-    _checks.float_array(weight, "weight", owner)
-    _checks.ndim(weight, 2, "(D_out, D_in)", "weight", owner)
+    _checks.float_tensor(x, "(N, D_in)", "x", owner)
+    _checks.float_tensor(weight, "(D_out, D_in)", "weight", owner)
     if x.shape[1] != weight.shape[1]:
         raise ValueError(
             f"{owner}: weight expects {weight.shape[1]} input features, so x should be "
             f"(N, {weight.shape[1]}); got shape {tuple(x.shape)}"
         )
-    if bias is not None:
-        _checks.float_array(bias, "bias", owner)
-        _checks.shape(bias, (weight.shape[0],), "bias", owner)
+    _checks.optional_float(bias, (weight.shape[0],), "bias", owner)
     _checks.same_dtype({"x": x, "weight": weight, "bias": bias}, owner)
     y = x @ weight.T                                     # (N, D_in) @ (D_in, D_out)
     if bias is not None:

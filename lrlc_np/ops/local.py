@@ -44,10 +44,8 @@ class LocallyConnected2DCache(NamedTuple):
 
 def check_lc_inputs(x, weight, bias, stride, padding, owner=OWNER):
     """Validate an LC layer's arguments; return (stride, padding) as pairs."""
-    _checks.float_array(x, "x", owner)
-    _checks.ndim(x, 4, "(N, C_in, H, W)", "x", owner)
-    _checks.float_array(weight, "weight", owner)
-    _checks.ndim(weight, 6, "(H_out, W_out, C_out, C_in, kh, kw)", "weight", owner)
+    _checks.float_tensor(x, "(N, C_in, H, W)", "x", owner)
+    _checks.float_tensor(weight, "(H_out, W_out, C_out, C_in, kh, kw)", "weight", owner)
     h_out, w_out, c_out, c_in, kh, kw = weight.shape
     if x.shape[1] != c_in:
         raise ValueError(
@@ -55,8 +53,7 @@ def check_lc_inputs(x, weight, bias, stride, padding, owner=OWNER):
             f"(N, {c_in}, H, W); got shape {tuple(x.shape)}"
         )
     _checks.same_dtype({"x": x, "weight": weight, "bias": bias}, owner)
-    stride = _checks.pair(stride, "stride", owner)
-    padding = _checks.pair(padding, "padding", owner, minimum=0)
+    stride, padding = _checks.steps_and_padding(stride, padding, owner)
     got = output_hw(x.shape[2], x.shape[3], (kh, kw), stride, padding, owner)
     if got != (h_out, w_out):
         raise ValueError(
@@ -64,11 +61,8 @@ def check_lc_inputs(x, weight, bias, stride, padding, owner=OWNER):
             f"{x.shape[2]}x{x.shape[3]} with stride {stride} and padding {padding} gives "
             f"{got[0]}x{got[1]}"
         )
-    if bias is not None:
-        _checks.float_array(bias, "bias", owner)
-        _checks.shape(bias, (c_out, h_out, w_out), "bias", owner)
-    if x.shape[0] == 0:
-        raise ValueError(f"{owner}: expected a batch of at least one example, got x of shape {tuple(x.shape)}")
+    _checks.optional_float(bias, (c_out, h_out, w_out), "bias", owner)
+    _checks.non_empty_batch(x, owner)
     return stride, padding
 
 
@@ -114,7 +108,8 @@ def locally_connected2d_backward(dy, cache):
     # HINT: per position t, as for a dense layer: dW_t = dY_t^T X_t, db_t = sum over n, dX_t = dY_t W_t (einsums over t), then dx = col2im of the patch gradients
     dy_t = dy.reshape(x_shape[0], c_out, h_out * w_out)          # (N, C_out, P)
     w = weight.reshape(h_out * w_out, c_out, -1)                 # (P, C_out, R)
-    dweight = xp.einsum("not,ntr->tor", dy_t, cols, optimize=True).reshape(weight.shape)  # per t: (C_out, N) @ (N, R)
+    dweight = xp.einsum("not,ntr->tor", dy_t, cols, optimize=True)  # per t: (C_out, N) @ (N, R)
+    dweight = dweight.reshape(weight.shape)
     dbias = dy.sum(axis=0) if has_bias else None                 # (C_out, H_out, W_out)
     dcols = xp.einsum("not,tor->ntr", dy_t, w, optimize=True)    # per t: (N, C_out) @ (C_out, R)
     dx = col2im(dcols.reshape(-1, cols.shape[2]), x_shape, weight.shape[4:], stride, padding)

@@ -6,10 +6,36 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy
 
 from ..backend import get_array_module
 from . import _checks
+
+OWNER = "softmax_cross_entropy_forward"
+
+
+class SoftmaxCrossEntropyCache(NamedTuple):
+    """What ``softmax_cross_entropy_backward`` needs from the forward pass."""
+
+    log_probs: object   # (N, classes), log softmax(logits)
+    labels: object      # (N,)
+
+
+def check_loss_inputs(logits, labels, owner=OWNER):
+    """Validate the loss's arguments: float logits (N, classes), integer labels (N,) in range."""
+    _checks.float_tensor(logits, "(N, classes)", "logits", owner)
+    if not hasattr(labels, "dtype") or not numpy.issubdtype(labels.dtype, numpy.integer):
+        got = getattr(labels, "dtype", type(labels).__name__)
+        raise TypeError(f"{owner}: expected labels as an integer array, got {got}")
+    _checks.shape(labels, (logits.shape[0],), "labels", owner)
+    n, classes = logits.shape
+    if n and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+        raise ValueError(
+            f"{owner}: expected labels in [0, {classes - 1}], got values from "
+            f"{int(labels.min())} to {int(labels.max())}"
+        )
 
 
 def softmax_cross_entropy_forward(logits, labels):
@@ -20,25 +46,14 @@ def softmax_cross_entropy_forward(logits, labels):
     Stable form: log softmax(z)_c = z_c - m - log sum_j exp(z_j - m) with m = max_j z_j, so
     no exp overflows and the log never sees 0.
     """
-    owner = "softmax_cross_entropy_forward"
-    _checks.float_array(logits, "logits", owner)
-    _checks.ndim(logits, 2, "(N, classes)", "logits", owner)
-    if not hasattr(labels, "dtype") or not numpy.issubdtype(labels.dtype, numpy.integer):
-        got = getattr(labels, "dtype", type(labels).__name__)
-        raise TypeError(f"{owner}: expected labels as an integer array, got {got}")
-    _checks.shape(labels, (logits.shape[0],), "labels", owner)
+    check_loss_inputs(logits, labels)
     xp = get_array_module(logits)
-    n, classes = logits.shape
-    if n and (int(labels.min()) < 0 or int(labels.max()) >= classes):
-        raise ValueError(
-            f"{owner}: expected labels in [0, {classes - 1}], got values from "
-            f"{int(labels.min())} to {int(labels.max())}"
-        )
+    n = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
     rows = xp.arange(n)
     loss = -log_probs[rows, labels].mean()
-    return loss, (log_probs, labels)
+    return loss, SoftmaxCrossEntropyCache(log_probs, labels)
 
 
 def softmax_cross_entropy_backward(dloss, cache):

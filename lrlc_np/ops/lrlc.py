@@ -55,10 +55,8 @@ def resolve_method(method, alpha, rank):
 def check_lrlc_inputs(x, bases, alpha, stride, padding, method, owner=OWNER):
     """Validate the arguments; return (stride, padding, the resolved method)."""
     _checks.choice(method, METHODS, "method", owner)
-    _checks.float_array(x, "x", owner)
-    _checks.ndim(x, 4, "(N, C_in, H, W)", "x", owner)
-    _checks.float_array(bases, "bases", owner)
-    _checks.ndim(bases, 5, "(K, C_out, C_in, kh, kw)", "bases", owner)
+    _checks.float_tensor(x, "(N, C_in, H, W)", "x", owner)
+    _checks.float_tensor(bases, "(K, C_out, C_in, kh, kw)", "bases", owner)
     _checks.float_array(alpha, "alpha", owner)
     _checks.same_dtype({"x": x, "bases": bases, "alpha": alpha}, owner)
     k, _, c_in, kh, kw = bases.shape
@@ -67,8 +65,7 @@ def check_lrlc_inputs(x, bases, alpha, stride, padding, method, owner=OWNER):
             f"{owner}: bases expect {c_in} input channels, so x should be "
             f"(N, {c_in}, H, W); got shape {tuple(x.shape)}"
         )
-    stride = _checks.pair(stride, "stride", owner)
-    padding = _checks.pair(padding, "padding", owner, minimum=0)
+    stride, padding = _checks.steps_and_padding(stride, padding, owner)
     h_out, w_out = output_hw(x.shape[2], x.shape[3], (kh, kw), stride, padding, owner)
     if alpha.ndim == 3:
         _checks.shape(alpha, (k, h_out, w_out), "alpha (K, H_out, W_out)", owner)
@@ -84,8 +81,7 @@ def check_lrlc_inputs(x, bases, alpha, stride, padding, method, owner=OWNER):
             f"{owner}: method 'lc' needs alpha shared by the batch (K, H_out, W_out), "
             f"got per-example alpha {tuple(alpha.shape)}; use method 'conv'"
         )
-    if x.shape[0] == 0:
-        raise ValueError(f"{owner}: expected a batch of at least one example, got x of shape {tuple(x.shape)}")
+    _checks.non_empty_batch(x, owner)
     return stride, padding, resolve_method(method, alpha, k)
 
 

@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 from ..backend import get_array_module
 from . import _checks
-from .im2col import col2im, im2col
+from .im2col import col2im, im2col, same_padding
 
 OWNER = "lrlc2d_per_basis_forward"
 
@@ -53,55 +53,44 @@ class LRLC2DPerBasisCache(NamedTuple):
     z: object           # (N, K, C_out, H, W): the K responses
 
 
-def same_padding(kernel_size, dilation, owner=OWNER):
-    """(ph, pw) that keeps the size at stride 1: d*(k - 1)/2 on each side; the total must be even."""
-    kh, kw = _checks.pair(kernel_size, "kernel_size", owner)
-    d = _checks.positive_int(dilation, "dilation", owner)
-    if (d * (kh - 1)) % 2 or (d * (kw - 1)) % 2:
-        raise ValueError(f"{owner}: 'same' padding of a {kh}x{kw} kernel with dilation {d} needs "
-                         f"{d * (kh - 1)} x {d * (kw - 1)} padding in all, which does not split evenly "
-                         f"between the two sides; use odd kernel sizes (or an even dilation)")
-    return d * (kh - 1) // 2, d * (kw - 1) // 2
-
-
-def _check(x, bases, alpha, dilations, owner):
-    _checks.float_array(x, "x", owner)
-    _checks.ndim(x, 4, "(N, C_in, H, W)", "x", owner)
-    if x.shape[0] == 0:
-        raise ValueError(f"{owner}: expected a batch of at least one example, got x of shape {tuple(x.shape)}")
+def check_per_basis_inputs(x, bases, alpha, dilations, owner=OWNER):
+    """Validate the arguments; return (N, C_in, H, W, K, C_out)."""
+    _checks.float_tensor(x, "(N, C_in, H, W)", "x", owner)
+    _checks.non_empty_batch(x, owner)
     n, c_in, h, w = x.shape
     if not isinstance(bases, (list, tuple)) or len(bases) < 1:
-        raise TypeError(f"{owner}: expected bases as a list of K arrays (C_out, C_in, kh_k, kw_k), got {type(bases).__name__}")
+        raise TypeError(f"{owner}: expected bases as a list of K arrays (C_out, C_in, kh_k, kw_k), "
+                        f"got {type(bases).__name__}")
     k = len(bases)
     if not isinstance(dilations, (list, tuple)) or len(dilations) != k:
         raise ValueError(f"{owner}: expected {k} dilations (one per basis), got {dilations!r}")
     c_out = None
-    for index, b in enumerate(bases):
-        _checks.float_array(b, f"bases[{index}]", owner)
-        _checks.ndim(b, 4, "(C_out, C_in, kh, kw)", f"bases[{index}]", owner)
-        c_out = b.shape[0] if c_out is None else c_out
-        _checks.shape(b, (c_out, c_in, None, None), f"bases[{index}]", owner)
+    for index, basis in enumerate(bases):
+        _checks.float_tensor(basis, "(C_out, C_in, kh, kw)", f"bases[{index}]", owner)
+        c_out = basis.shape[0] if c_out is None else c_out
+        _checks.shape(basis, (c_out, c_in, None, None), f"bases[{index}]", owner)
     _checks.float_array(alpha, "alpha", owner)
     if alpha.ndim == 3:
         _checks.shape(alpha, (k, h, w), "alpha", owner)
     else:
         _checks.ndim(alpha, 4, "(N, K, H, W)", "alpha", owner)
         _checks.shape(alpha, (n, k, h, w), "alpha", owner)
-    _checks.same_dtype({"x": x, "alpha": alpha, **{f"bases[{i}]": b for i, b in enumerate(bases)}}, owner)
+    named_bases = {f"bases[{i}]": basis for i, basis in enumerate(bases)}
+    _checks.same_dtype({"x": x, "alpha": alpha, **named_bases}, owner)
     return n, c_in, h, w, k, c_out
 
 
 def lrlc2d_per_basis_forward(x, bases, alpha, dilations):
     """y (N, C_out, H, W) = sum_k alpha_k * (x ⋆_{d_k} B_k), 'same' padding; -> (y, cache)."""
-    n, c_in, h, w, k, c_out = _check(x, bases, alpha, dilations, OWNER)
+    n, c_in, h, w, k, c_out = check_per_basis_inputs(x, bases, alpha, dilations)
     xp = get_array_module(x)
-    paddings = tuple(same_padding(b.shape[2:], d) for b, d in zip(bases, dilations))
+    paddings = tuple(same_padding(basis.shape[2:], d, OWNER) for basis, d in zip(bases, dilations))
     z = xp.empty((n, k, c_out, h, w), dtype=x.dtype)
     cols = []
-    for index, (b, d, pad) in enumerate(zip(bases, dilations, paddings)):
-        c = im2col(x, b.shape[2:], 1, pad, dilation=d)                       # (N*H*W, C_in*kh_k*kw_k)
-        z[:, index] = (c @ b.reshape(c_out, -1).T).reshape(n, h, w, c_out).transpose(0, 3, 1, 2)
-        cols.append(c)
+    for index, (basis, d, pad) in enumerate(zip(bases, dilations, paddings)):
+        cols_k = im2col(x, basis.shape[2:], 1, pad, dilation=d)             # (N*H*W, C_in*kh_k*kw_k)
+        z[:, index] = (cols_k @ basis.reshape(c_out, -1).T).reshape(n, h, w, c_out).transpose(0, 3, 1, 2)
+        cols.append(cols_k)
     a = alpha[:, :, None] if alpha.ndim == 4 else alpha[None, :, None]      # (N or 1, K, 1, H, W)
     y = (a * z).sum(axis=1)                                                  # (N, C_out, H, W)
     return y, LRLC2DPerBasisCache("per_basis", tuple(x.shape), tuple(bases), tuple(dilations), paddings,
@@ -122,8 +111,9 @@ def lrlc2d_per_basis_backward(dy, cache):
     dz = a * dy[:, None]                                                       # (N, K, C_out, H, W)
     dx = get_array_module(dy).zeros(cache.x_shape, dtype=dy.dtype)
     dbases = []
-    for index, (b, d, pad, c) in enumerate(zip(cache.bases, cache.dilations, cache.paddings, cache.cols)):
+    per_basis = zip(cache.bases, cache.dilations, cache.paddings, cache.cols)
+    for index, (basis, d, pad, cols_k) in enumerate(per_basis):
         rows = dz[:, index].transpose(0, 2, 3, 1).reshape(n * h * w, c_out)   # (N*H*W, C_out)
-        dbases.append((rows.T @ c).reshape(b.shape))
-        dx += col2im(rows @ b.reshape(c_out, -1), cache.x_shape, b.shape[2:], 1, pad, dilation=d)
+        dbases.append((rows.T @ cols_k).reshape(basis.shape))
+        dx += col2im(rows @ basis.reshape(c_out, -1), cache.x_shape, basis.shape[2:], 1, pad, dilation=d)
     return dx, dbases, dalpha

@@ -35,7 +35,10 @@ class BatchNorm2DCache(NamedTuple):
     training: bool      # batch statistics (True) or the running ones (False)
 
 
-def check_bn_inputs(x, weight, bias, running_mean, running_var, owner):
+OWNER = "batchnorm2d_forward"
+
+
+def check_bn_inputs(x, weight, bias, running_mean, running_var, owner=OWNER):
     """Validate batch norm's arguments."""
     _checks.float_array(x, "x", owner)
     _checks.ndim(x, 4, "(N, C, H, W)", "x", owner)

@@ -87,5 +87,6 @@ def bilinear_resize_backward(dy, cache):
     # BEGIN SOLUTION bilinear_resize_backward
     # HINT: y = R_h x R_w^T is linear in x, so dx = R_h^T dy R_w (two matmuls broadcast over N and C)
     xp = get_array_module(dy)
-    return xp.matmul(xp.matmul(r_h.T, dy), r_w)  # (H, H_out) @ (N, C, H_out, W_out) @ (W_out, W) -> (N, C, H, W)
+    # (H, H_out) @ (N, C, H_out, W_out) @ (W_out, W) -> (N, C, H, W)
+    return xp.matmul(xp.matmul(r_h.T, dy), r_w)
     # END SOLUTION

@@ -22,7 +22,8 @@ def concat_channels_forward(arrays):
     """
     owner = "concat_channels_forward"
     if not isinstance(arrays, (list, tuple)) or len(arrays) == 0:
-        got = f"{type(arrays).__name__} of length 0" if isinstance(arrays, (list, tuple)) else type(arrays).__name__
+        got = type(arrays).__name__
+        got = f"{got} of length 0" if isinstance(arrays, (list, tuple)) else got
         raise TypeError(f"{owner}: expected a non-empty list of (N, C_i, H, W) arrays, got {got}")
     for i, a in enumerate(arrays):
         _checks.float_array(a, f"arrays[{i}]", owner)

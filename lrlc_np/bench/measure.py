@@ -1,7 +1,7 @@
-"""``lrlc bench``: how fast are the layers, measured against what the machine can do?
+"""``lrlc bench``'s measurements: how fast are the layers, against what the machine can do?
 
-Four measurements, each a pure function, gathered by ``run_benchmark(settings) -> dict``
-and printed by ``format_report(result) -> str``:
+Each measurement is a pure function, gathered by ``run_benchmark(settings) -> dict`` (the
+report is ``bench.report``):
 
     machine_info()          Python, NumPy, BLAS library and threads, CPU count, thread variables
     matmul_rate()           a float32 n x n ``@`` (n = 1024): the machine's practical limit in
@@ -13,10 +13,10 @@ and printed by ``format_report(result) -> str``:
                             vectorised ops, on a small shape: why the ops are vectorised
     training_throughput()   images/s of the paper's network (one forward + loss + backward +
                             SGD step per iteration) and the peak memory one step allocates
-    step_profile()          where one training step's time goes: every layer's forward and
-                            backward pass, the loss and the optimiser, and each conv-shaped
-                            layer's rate against the matmul rate (``lrlc bench --profile``
-                            prints only this and the matmul rate)
+    step_profile()          where one training step's time goes: every unit the network runs
+                            (``Sequential.units``: a layer, or a pair the tier fuses), forward
+                            and backward, the loss and the optimiser, and each conv-shaped
+                            layer's rate against the matmul rate (``lrlc bench --profile``)
 
 Both tiers are timed in the same run (``settings["tiers"]``), so the price of the clear
 tier's readability and the gain of every fast-tier trick are read side by side.
@@ -35,27 +35,25 @@ How the numbers are taken:
   the rates of different layers and routes comparable: a route that does more work than
   needed shows up as a lower rate.
 
-Only NumPy, the standard library and ``lrlc_np.tiers`` are imported here; other ``lrlc_np``
-modules are imported inside the functions that use them.
+Only NumPy and the standard library are imported here; ``lrlc_np`` modules are imported
+inside the functions that use them (so that ``lrlc bench --help`` reads no environment).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
 import time
 import tracemalloc
-from pathlib import Path
-
 import numpy
 
-from .tiers import available as available_tiers
+from ..text import format_shape
+from .report import NOTES
 
 __all__ = [
     "FULL", "QUICK", "make_settings", "machine_info", "matmul_rate", "layer_flops", "time_layer",
-    "time_reference", "training_throughput", "step_profile", "run_benchmark", "format_report", "write_json",
+    "time_reference", "training_throughput", "step_profile", "run_benchmark",
 ]
 
 #: the full run: the paper's layer shape (N=64, 64 -> 64 channels, 24x24, 3x3 valid) and
@@ -65,7 +63,7 @@ FULL = dict(
     matmul_n=1024, warmup_s=1.0,
     reference_batch=2, reference_channels=8, reference_size=10, reference_rank=4, reference_repeats=3,
     train_batch=128, train_filters=64, train_rank=4, train_position=3, profile_only=False,
-    tiers=[t for t in ("fast", "clear") if t in available_tiers()],   # a student copy: "clear" only
+    tiers=None,                           # None: every tier of this copy (a student copy: "clear" only)
 )
 
 #: ``--quick``: a small run that finishes in seconds, even on a busy two-core machine
@@ -77,33 +75,11 @@ QUICK = dict(
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
-NOTES = {
-    "flops": "GFLOP/s count useful flops: forward 2*N*P*C_out*C_in*kh*kw (P = H_out*W_out "
-             "output positions), backward twice that (dx and dW). LC needs the same count as "
-             "conv. LRLC is counted as the same conv-equivalent layer whatever its rank or "
-             "route: the 'conv' route actually computes K convolutions plus the mixing over K, "
-             "and the 'lc' route builds per-position kernels first, so an LRLC rate below "
-             "conv's shows the price of its rank and route, not a slower matrix product.",
-    "percent": "% mm = that rate as a percentage of the float32 matmul rate above.",
-    "route": "route: how the LRLC layer computed (its `method`, 'auto' resolved): 'conv' = one "
-             "convolution with K*C_out filters then a per-position mix; 'lc' = per-position "
-             "effective kernels sum_k alpha_k B_k fed to the LC product.",
-    "profile": "step profile: medians over the timed steps of each layer's forward and backward "
-               "pass inside a training step (the same step as the training rows); GFLOP/s and "
-               "% mm for the conv, LC and LRLC layers count useful flops as above (the first "
-               "layer's backward includes its dx, which the network does not need but the "
-               "layer computes).",
-    "memory": "peak MB: tracemalloc's peak during one training step of a freshly built network "
-              "(activations, caches, gradients, temporaries; the parameters and optimiser state "
-              "existed before and are not counted; BLAS's own buffers are not traced).",
-}
-
-
 # --------------------------------------------------------------------------- helpers
 
 def _xp():
     """The active array module (read at call time, so ``set_backend`` is respected)."""
-    from . import backend
+    from .. import backend
 
     return backend.xp
 
@@ -156,6 +132,10 @@ def make_settings(quick=False, **overrides) -> dict:
         raise ValueError(f"make_settings: unknown settings {sorted(unknown)}")
     settings.update({k: v for k, v in overrides.items() if v is not None})
     settings["ranks"] = list(settings["ranks"])
+    if settings["tiers"] is None:
+        from ..tiers import available
+
+        settings["tiers"] = [t for t in ("fast", "clear") if t in available()]
     return settings
 
 
@@ -194,7 +174,7 @@ def machine_info() -> dict:
     which names the library but cannot tell the thread count (``threads`` is then None).
     ``env`` holds the thread-count variables as set (None when unset).
     """
-    from . import backend
+    from .. import backend
 
     info = dict(
         python=platform.python_version(), numpy=numpy.__version__, platform=platform.platform(),
@@ -251,7 +231,7 @@ def layer_flops(batch, in_channels, out_channels, output_hw, kernel) -> dict:
 
 
 def _build_layer(kind, rank, channels, size, kernel, dtype, rng):
-    from . import layers as L
+    from .. import layers as L
 
     if kind == "conv":
         return L.Conv2D(channels, channels, kernel, rng=rng, dtype=dtype)
@@ -277,7 +257,7 @@ def time_layer(kind, rank=None, *, batch=64, channels=64, size=24, kernel=3, rep
     -> dict with name, kind, rank, tier, route ("conv"/"lc" for LRLC, else None), forward_s,
        backward_s, total_s, forward_flops, backward_flops, forward_gflops, backward_gflops
     """
-    from . import tiers
+    from .. import tiers
 
     if kind == "lrlc" and rank is None:
         raise ValueError("time_layer: kind 'lrlc' needs a rank")
@@ -332,8 +312,8 @@ def time_reference(kind, *, batch=2, channels=8, size=10, kernel=3, rank=4, repe
     time, the speed-up factor and the largest absolute difference between the two outputs
     (a check that the same thing was timed).
     """
-    from . import backend, reference
-    from . import tiers as tier_modules
+    from .. import backend, reference
+    from .. import tiers as tier_modules
 
     op_name = {"conv": "conv2d_forward", "lc": "locally_connected2d_forward", "lrlc": "lrlc2d_forward"}.get(kind)
 
@@ -391,7 +371,7 @@ def training_throughput(layer_types=("conv", "conv", "conv"), rank=4, *, batch=1
     with per-example combining weights (``combining="full"``, the paper's input-dependent
     variant). ``tier`` is the ops the network runs, "fast" or "clear".
     """
-    from . import tiers
+    from .. import tiers
 
     with tiers.use_ops(tier):
         row = _training_throughput(layer_types, rank, batch, filters, steps, warmup, dtype, seed, input_dependent)
@@ -400,10 +380,10 @@ def training_throughput(layer_types=("conv", "conv", "conv"), rank=4, *, batch=1
 
 
 def _training_throughput(layer_types, rank, batch, filters, steps, warmup, dtype, seed, input_dependent):
-    from . import backend
-    from .layers import SoftmaxCrossEntropy
-    from .models import build_network
-    from .optim import SGD
+    from .. import backend
+    from ..layers import SoftmaxCrossEntropy
+    from ..models import build_network
+    from ..optim import SGD
 
     xp = _xp()
     rng = numpy.random.default_rng(seed)
@@ -448,7 +428,7 @@ def _layer_flops_of(layer, x_shape):
     kernel = getattr(layer, "kernel_size", None)
     if kernel is None or not hasattr(layer, "out_channels"):
         return None
-    from .ops.im2col import output_hw
+    from ..ops.im2col import output_hw
 
     h_out, w_out = output_hw(x_shape[2], x_shape[3], kernel, layer.stride, layer.padding, "step_profile")
     return 2 * x_shape[0] * h_out * w_out * layer.out_channels * layer.in_channels * kernel[0] * kernel[1]
@@ -472,16 +452,16 @@ def step_profile(layer_types=("conv", "conv", "conv"), rank=4, *, batch=128, fil
        forward_flops / backward_flops / *_gflops / *_pct for conv, LC and LRLC layers, else
        None), then "loss" and "optimizer" rows (forward_s only)
     """
-    from . import tiers
+    from .. import tiers
 
     with tiers.use_ops(tier):
         return _step_profile(layer_types, rank, batch, filters, steps, warmup, dtype, seed, tier, matmul_gflops)
 
 
 def _step_profile(layer_types, rank, batch, filters, steps, warmup, dtype, seed, tier, matmul_gflops):
-    from .layers import SoftmaxCrossEntropy, sequential
-    from .models import build_network
-    from .optim import SGD
+    from ..layers import SoftmaxCrossEntropy
+    from ..models import build_network
+    from ..optim import SGD
 
     xp = _xp()
     rng = numpy.random.default_rng(seed)
@@ -491,79 +471,62 @@ def _step_profile(layer_types, rank, batch, filters, steps, warmup, dtype, seed,
     loss_fn = SoftmaxCrossEntropy()
     x = xp.asarray(rng.uniform(-1.0, 1.0, (batch, 1, 28, 28)).astype(dtype))
     labels = xp.asarray(rng.integers(0, 10, size=batch))
-    layers = list(model.layers)
-    units = sequential.units(layers)       # one layer, or a BatchNorm2D + ReLU pair the tier fuses
+    units = model.units()                  # what Sequential runs: a layer, or a pair the tier fuses
     clock = time.perf_counter
 
-    def unit_forward(lo, hi, h):
-        if hi - lo == 2:
-            return sequential.fused_forward(layers[lo], layers[lo + 1], h, True)
-        return layers[lo].forward(h, training=True)
-
-    def unit_backward(lo, hi, d):
-        if hi - lo == 2:
-            return sequential.fused_backward(layers[lo], (layers[lo]._cache, layers[lo + 1]._cache), d)
-        return layers[lo].backward(d)
+    def timed(call, *args):
+        start = clock()
+        out = call(*args)
+        _sync(xp)
+        return out, clock() - start
 
     def step():
-        times = {}
-        h, shapes = x, []
-        for u, (lo, hi) in enumerate(units):
-            start = clock()
+        times, h, shapes = {}, x, []
+        for u, unit in enumerate(units):
             shapes.append(h.shape)
-            h = unit_forward(lo, hi, h)
-            _sync(xp)
-            times[u, "forward"] = clock() - start
+            h, times[u, "forward"] = timed(unit.forward, h, True)
         shapes.append(h.shape)
-        start = clock()
-        loss_fn.forward(h, labels)
-        d = loss_fn.backward()
-        times["loss"] = clock() - start
+        (_, d), times["loss"] = timed(lambda: (loss_fn.forward(h, labels), loss_fn.backward()))
         for u in reversed(range(len(units))):
-            start = clock()
-            d = unit_backward(*units[u], d)
-            _sync(xp)
-            times[u, "backward"] = clock() - start
-        start = clock()
-        optimizer.step(model.grads)
-        _sync(xp)
-        times["optimizer"] = clock() - start
+            d, times[u, "backward"] = timed(units[u].backward, d)
+        _, times["optimizer"] = timed(optimizer.step, model.grads)
         return times, shapes
 
     for _ in range(warmup):
         step()
     records, totals = [], []
     for _ in range(steps):
-        start = clock()
-        times, shapes = step()
-        totals.append(clock() - start)
+        (times, shapes), total = timed(step)
+        totals.append(total)
         records.append(times)
-    median = lambda key: statistics.median(r[key] for r in records)
-    rows = []
-    for u, (lo, hi) in enumerate(units):
-        fwd, bwd = median((u, "forward")), median((u, "backward"))
-        flops = _layer_flops_of(layers[lo], shapes[u])
-        row = dict(index=lo if hi - lo == 1 else f"{lo}-{hi - 1}",
-                   layer="+".join(type(layer).__name__ for layer in layers[lo:hi]),
-                   shape=f"{_fmt_shape(shapes[u][1:])} -> {_fmt_shape(shapes[u + 1][1:])}",
-                   forward_s=fwd, backward_s=bwd, forward_flops=flops,
-                   backward_flops=None if flops is None else 2 * flops)
-        for key, seconds in (("forward", fwd), ("backward", bwd)):
-            rate = None if flops is None else _gflops(row[f"{key}_flops"], seconds)
-            row[f"{key}_gflops"] = rate
-            row[f"{key}_pct"] = _percent(rate, matmul_gflops)
-        rows.append(row)
+    rows = [_profile_row(model.layers, unit, shapes[u], shapes[u + 1], records, u, matmul_gflops)
+            for u, unit in enumerate(units)]
     for key in ("loss", "optimizer"):
-        rows.append(dict(index=None, layer=key, shape="", forward_s=median(key), backward_s=None,
-                         forward_flops=None, backward_flops=None, forward_gflops=None,
+        rows.append(dict(index=None, layer=key, shape="", forward_s=statistics.median(r[key] for r in records),
+                         backward_s=None, forward_flops=None, backward_flops=None, forward_gflops=None,
                          backward_gflops=None, forward_pct=None, backward_pct=None))
     name = ",".join(f"lrlc K={rank}" if t == "lrlc" else t for t in layer_types)
     return dict(name=name, tier=tier, batch=batch, filters=filters, steps=steps,
                 step_s=statistics.median(totals), rows=rows)
 
 
-def _fmt_shape(shape):
-    return "(" + ", ".join(str(v) for v in shape) + ")"
+def _profile_row(layers, unit, in_shape, out_shape, records, u, matmul_gflops):
+    """One unit's row of the step profile: its layers, shapes, median times and rates."""
+    parts = getattr(unit, "parts", (unit,))          # a fused pair, or one layer
+    first = next(i for i, layer in enumerate(layers) if layer is parts[0])
+    fwd = statistics.median(r[u, "forward"] for r in records)
+    bwd = statistics.median(r[u, "backward"] for r in records)
+    flops = _layer_flops_of(parts[0], in_shape)
+    row = dict(index=first if len(parts) == 1 else f"{first}-{first + len(parts) - 1}",
+               layer="+".join(type(layer).__name__ for layer in parts),
+               shape=f"{format_shape(in_shape[1:])} -> {format_shape(out_shape[1:])}",
+               forward_s=fwd, backward_s=bwd, forward_flops=flops,
+               backward_flops=None if flops is None else 2 * flops)
+    for key, seconds in (("forward", fwd), ("backward", bwd)):
+        rate = None if flops is None else _gflops(row[f"{key}_flops"], seconds)
+        row[f"{key}_gflops"] = rate
+        row[f"{key}_pct"] = _percent(rate, matmul_gflops)
+    return row
 
 
 # --------------------------------------------------------------------------- the run
@@ -637,126 +600,3 @@ def run_benchmark(settings=None, log=None) -> dict:
                 elapsed_s=time.perf_counter() - started)
 
 
-# --------------------------------------------------------------------------- output
-
-def _ms(seconds):
-    return "-" if seconds is None else f"{1000 * seconds:.2f}" if seconds < 0.1 else f"{1000 * seconds:.0f}"
-
-
-def _num(value, fmt):
-    return "-" if value is None else format(value, fmt)
-
-
-def _table(header, rows, align):
-    """Plain-text table: ``align`` is a string of '<' / '>' per column."""
-    widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header))]
-    line = lambda r: "  ".join(f"{str(v):{a}{w}}" for v, a, w in zip(r, align, widths)).rstrip()
-    rule = "-" * len(line(header))
-    return "\n".join([line(header), rule, *map(line, rows)])
-
-
-def _blas_text(blas):
-    name = " ".join(str(v) for v in (blas.get("name"), blas.get("version")) if v) or "unknown"
-    if blas.get("threads") is not None:
-        threads = f"{blas['threads']} threads"
-    else:
-        threads = "threads unknown (install threadpoolctl to see them)"
-    arch = f", {blas['architecture']} kernel" if blas.get("architecture") else ""
-    return f"{name}{arch}; {threads}; via {blas.get('source')}"
-
-
-def format_report(result) -> str:
-    """The readable report: machine, layers, reference vs vectorised, training, notes."""
-    s, m, mm = result["settings"], result["machine"], result["machine"]["matmul"]
-    out = [f"lrlc bench{' --quick' if s.get('quick') else ''}: backend {m['backend']}, float32, "
-           f"medians of {s['repeats']} after {s['warmup']} warm-up (took {result['elapsed_s']:.0f} s)", ""]
-
-    out.append("== machine ==")
-    env = ", ".join(f"{k}={v if v is not None else 'unset'}" for k, v in m["env"].items())
-    out += [f"Python {m['python']}, NumPy {m['numpy']}, {m['platform']}",
-            f"CPU cores (os.cpu_count): {m['cpu_count']}" + (f"; GPU: {m['gpu']}" if "gpu" in m else ""),
-            f"BLAS: {_blas_text(m['blas'])}",
-            f"thread variables: {env}",
-            f"matmul {mm['n']}x{mm['n']} {mm['dtype']} @: {_ms(mm['seconds'])} ms = "
-            f"{_num(mm['gflops'], '.1f')} GFLOP/s (2n^3 flops, best of 3 medians of {mm['repeats']}): "
-            f"the practical limit the layers are measured against", ""]
-
-    tier_names = s["tiers"]
-    if result["layers"]:
-        out_hw = s["size"] - s["kernel"] + 1
-        for tier in tier_names:
-            out.append(f"== layers, {tier} tier: N={s['batch']}, {s['channels']}->{s['channels']} channels, "
-                       f"{s['size']}x{s['size']} -> {out_hw}x{out_hw}, {s['kernel']}x{s['kernel']} valid ==")
-            rows = [(r["name"], r["route"] or "-", _ms(r["forward_s"]), _num(r["forward_gflops"], ".1f"),
-                     _num(r["forward_pct"], ".0f"), _ms(r["backward_s"]), _num(r["backward_gflops"], ".1f"),
-                     _num(r["backward_pct"], ".0f"), _ms(r["total_s"]), _num(r["relative_to_conv"], ".2f"))
-                    for r in result["layers"] if r["tier"] == tier]
-            header = ("layer", "route", "fwd ms", "GFLOP/s", "% mm", "bwd ms", "GFLOP/s", "% mm",
-                      "total ms", "x conv")
-            out += [_table(header, rows, "<<>>>>>>>>"), ""]
-        if len(tier_names) == 2:
-            out.append(f"== the two tiers side by side: forward + backward ms, {tier_names[1]} / {tier_names[0]} ==")
-            pairs = _pair_rows(result["layers"], tier_names, "total_s")
-            rows = [(name, _ms(a), _ms(b), _num(b / a if a else None, ".2f") + "x") for name, a, b in pairs]
-            out += [_table(("layer", f"{tier_names[0]} ms", f"{tier_names[1]} ms", "ratio"), rows, "<>>>"), ""]
-
-        rs = result["reference"]
-        out.append(f"== reference loops vs vectorised ops (forward, float64): N={s['reference_batch']}, "
-                   f"{s['reference_channels']}->{s['reference_channels']} channels, "
-                   f"{s['reference_size']}x{s['reference_size']}, {s['kernel']}x{s['kernel']} valid ==")
-        header = ["layer", "reference ms"]
-        for tier in tier_names:
-            header += [f"{tier} ms", "speed-up", "max |diff|"]
-        rows = [(r["name"], _ms(r["reference_s"]), *[v for tier in tier_names for v in (
-                    _ms(r["tiers"][tier]["vectorised_s"]), _num(r["tiers"][tier]["speedup"], ",.0f") + "x",
-                    f"{r['tiers'][tier]['max_abs_diff']:.1e}")]) for r in rs]
-        out += [_table(tuple(header), rows, "<" + ">" * (len(header) - 1)), ""]
-
-        out.append(f"== training: the paper's network ({s['train_filters']} filters), batch "
-                   f"{s['train_batch']}, float32, random data (N, 1, 28, 28); forward + loss + "
-                   f"backward + SGD step ==")
-        rows = [(r["name"], r["tier"], _num(r["images_per_s"], ",.0f"), _ms(r["step_s"]),
-                 _num(r["peak_traced_mb"], ".1f"), _num(r["params_mb"], ".2f")) for r in result["training"]]
-        out += [_table(("network", "tier", "images/s", "step ms", "peak MB", "params MB"), rows, "<<>>>>"), ""]
-    for prof in result.get("profile", []):
-        out += format_profile(prof), ""
-    out.append("notes:")
-    out += [f"- {text}" for text in result["notes"].values()]
-    return "\n".join(out)
-
-
-def format_profile(prof) -> str:
-    """One step profile (``step_profile``) as a table: a row per layer and pass."""
-    head = (f"== step profile, {prof['tier']} tier: {prof['name']}, batch {prof['batch']}, "
-            f"{_ms(prof['step_s'])} ms per step ({_num(prof['batch'] / prof['step_s'], ',.0f')} images/s) ==")
-    rows, total = [], 0.0
-    for r in prof["rows"]:
-        both = r["forward_s"] + (r["backward_s"] or 0.0)
-        total += both
-        rows.append(("" if r["index"] is None else str(r["index"]), r["layer"], r["shape"],
-                     _ms(r["forward_s"]), _num(r["forward_gflops"], ".0f"), _num(r["forward_pct"], ".0f"),
-                     _ms(r["backward_s"]), _num(r["backward_gflops"], ".0f"), _num(r["backward_pct"], ".0f"),
-                     _num(100 * both / prof["step_s"], ".0f")))
-    rows.append(("", "sum", "", "", "", "", "", "", "", _num(100 * total / prof["step_s"], ".0f")))
-    header = ("#", "layer", "shape", "fwd ms", "GFLOP/s", "% mm", "bwd ms", "GFLOP/s", "% mm", "% step")
-    return "\n".join([head, _table(header, rows, "<<<>>>>>>>")])
-
-
-def _pair_rows(rows, tier_names, key):
-    """[(name, value on the first tier, value on the second)] for the names both tiers timed."""
-    first, second = ({r["name"]: r[key] for r in rows if r["tier"] == t} for t in tier_names)
-    return [(name, value, second[name]) for name, value in first.items() if name in second]
-
-
-def write_json(result, path) -> Path:
-    """Write ``result`` as JSON atomically: a temporary file in the same folder, then os.replace.
-
-    A crash mid-write leaves either the old file or none, never half a file. Values that
-    JSON cannot hold (NaN, infinity) are rejected rather than written as invalid JSON.
-    """
-    from ._atomic import atomic_write
-
-    text = json.dumps(result, indent=2, allow_nan=False) + "\n"
-    with atomic_write(path, "w") as f:
-        f.write(text)
-    return Path(path)

@@ -1,0 +1,231 @@
+"""The report of a comparison: tables, statistics and figures, from the finished runs' metrics.
+
+    results.csv            one row per run: variant, rank, seed, accuracies, parameters, seconds per epoch
+    results.md             mean ± std per variant, with parameters and seconds per epoch, and every
+                           row's difference from conv (and LRLC's from the best other row) with its
+                           95% confidence interval and Welch's p (``lrlc_np.stats``)
+    accuracy_vs_rank.png   LRLC test accuracy against rank (fixed and input-dependent alpha as
+                           two lines), with conv, wide conv and LC as horizontal lines
+    sweep.csv, sweep.md, sweep_accuracy.png, sweep_gain.png
+                           the rank x position sweep: a row per run, mean ± std per cell, each
+                           cell's gain over conv, and the two as heat maps
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from pathlib import Path
+
+from .. import plots
+from .variants import COORD_CONV, INPUT_DEPENDENT, LC_KERAS
+
+#: the files ``write_results`` writes
+SUMMARY_FILES = ("results.csv", "results.md", "accuracy_vs_rank.png")
+
+
+def summarise(rows):
+    """Per variant (in order of first appearance): mean/std of test accuracy, and the accuracies."""
+    groups = {}
+    for r in rows:
+        groups.setdefault(r["variant"], []).append(r)
+    summary = []
+    for name, rs in groups.items():
+        acc = [100 * r["test_acc"] for r in rs]
+        summary.append({
+            "variant": name, "rank": rs[0]["rank"], "layers": rs[0]["layers"], "runs": len(rs),
+            "mean": statistics.mean(acc), "std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+            "params": rs[0]["params"], "seconds_per_epoch": statistics.mean(r["seconds_per_epoch"] for r in rs),
+            "accuracies": acc,
+        })
+    return summary
+
+
+def _is_lrlc(name):
+    return name.startswith("lrlc K=") or name.startswith(INPUT_DEPENDENT)
+
+
+def differences_table(summary):
+    """The rows of results.md's second table: every row against conv, and every LRLC row
+    against the best of the rows that are not LRLC (by mean). -> [(row, reference, result, why)]"""
+    from ..stats import compare_groups
+
+    by_name = {s["variant"]: s for s in summary}
+    out = []
+    conv = by_name.get("conv")
+    others = [s for s in summary if not _is_lrlc(s["variant"])]
+    best = max(others, key=lambda s: s["mean"]) if others else None
+    for s in summary:
+        if conv is not None and s is not conv:
+            out.append((s["variant"], "conv", *compare_groups(s["accuracies"], conv["accuracies"])))
+        if _is_lrlc(s["variant"]) and best is not None and best is not conv:
+            out.append((s["variant"], best["variant"], *compare_groups(s["accuracies"], best["accuracies"])))
+    return out
+
+
+def _write_csv(rows, path):
+    """One CSV line per row dict (the first row's keys are the header); -> the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path.parent
+
+
+def write_results(rows, out_dir, base, position):
+    """results.csv, results.md and accuracy_vs_rank.png in ``out_dir``."""
+    from ..stats import NOISE_NOTE, format_comparison
+
+    out = _write_csv(rows, Path(out_dir) / "results.csv")
+    summary = summarise(rows)
+    image = f"{base.canvas}x{base.canvas} canvas" if base.dataset.startswith("translated-") else "28x28"
+    lines = [
+        f"# Layer position {position}: conv vs wide conv vs LC vs LRLC",
+        "",
+        f"{base.dataset} ({image}), {base.epochs} epoch{'s' if base.epochs != 1 else ''}, {base.filters} filters, "
+        f"batch {base.batch_size}, lr {base.lr}, {base.schedule} schedule, training examples: "
+        f"{'all' if base.limit_train is None else base.limit_train}; test accuracy as mean ± std over seeds.",
+        "",
+        "| variant | layers | test accuracy (%) | runs | parameters | seconds / epoch |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in summary:
+        lines.append(f"| {s['variant']} | {s['layers']} | {s['mean']:.2f} ± {s['std']:.2f} | {s['runs']} "
+                     f"| {s['params']:,} | {s['seconds_per_epoch']:.1f} |")
+    table = differences_table(summary)
+    lines += ["", "## Differences", ""]
+    if not table:
+        lines.append("No row to compare against (no conv row).")
+    elif all(result is None for _, _, result, _ in table):
+        lines.append(f"No claim: {table[0][3]}. Train every row with several seeds (--seeds 0,1,2) to "
+                     f"tell a difference from the spread between seeds.")
+    else:
+        lines += [f"Test accuracy of each row minus that of the reference row, in percentage points, with "
+                  f"its 95% confidence interval and the p-value of Welch's t-test (``lrlc_np.stats``); "
+                  f"\"{NOISE_NOTE}\" marks an interval that contains 0, a difference the seeds alone "
+                  f"could give. Every LRLC row is also compared with the best row that is not LRLC.", "",
+                  "| row | against | difference (95% CI), p |", "|---|---|---|"]
+        lines += [f"| {row} | {ref} | {format_comparison(result, why)} |" for row, ref, result, why in table]
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    plot_accuracy_vs_rank(summary, out / "accuracy_vs_rank.png", position)
+
+
+def plot_accuracy_vs_rank(summary, path, position):
+    plt = plots.pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    lrlc = [s for s in summary if s["variant"].startswith("lrlc K=")]
+    dependent = [s for s in summary if s["variant"].startswith(INPUT_DEPENDENT)]
+    for group, fmt, label in ((lrlc, "o-", "LRLC"), (dependent, "s--", "LRLC, input-dependent alpha")):
+        if group:
+            ax.errorbar([s["rank"] for s in group], [s["mean"] for s in group], yerr=[s["std"] for s in group],
+                        fmt=fmt, capsize=4, label=label)
+    styles = {"conv": ("k", "--"), "lc": ("tab:red", ":"), "wide_conv": ("tab:green", "-."),
+              COORD_CONV: ("tab:purple", (0, (5, 1))), LC_KERAS: ("tab:orange", ":")}
+    for s in summary:
+        key = s["variant"] if s["variant"] in styles else s["variant"].split(" ")[0]
+        if key in styles:
+            color, dash = styles[key]
+            ax.axhline(s["mean"], color=color, linestyle=dash, label=f"{s['variant']}")
+            if s["std"]:
+                ax.axhspan(s["mean"] - s["std"], s["mean"] + s["std"], color=color, alpha=0.08)
+    ax.set(xlabel="LRLC rank K", ylabel="test accuracy (%)", title=f"Layer position {position}")
+    ranks = sorted({s["rank"] for s in lrlc + dependent})
+    if ranks:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ranks, [str(r) for r in ranks])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))   # outside: the lines stay visible
+    return plots.save(fig, path)
+
+def result_rows(runs, histories, parameters):
+    """results.csv's rows: one per run [(variant, seed)], with its last epoch's accuracies, the
+    parameter count of its network (``parameters(variant)``) and its mean seconds per epoch."""
+    rows = []
+    for (variant, seed), history in zip(runs, histories):
+        rows.append({
+            "variant": variant.name, "layers": ",".join(variant.layers),
+            "rank": variant.rank if variant.has_rank else "",
+            "seed": seed, "test_acc": history[-1]["test_acc"], "val_acc": history[-1]["val_acc"],
+            "params": parameters(variant), "seconds_per_epoch": statistics.mean(m["seconds"] for m in history),
+        })
+    return rows
+
+
+def sweep_rows(cells, histories):
+    """sweep.csv's rows: one per run [(position, rank, variant name, seed)]."""
+    return [{"position": "" if p is None else p, "rank": "" if r is None else r, "variant": name, "seed": seed,
+             "test_acc": history[-1]["test_acc"], "val_acc": history[-1]["val_acc"],
+             "seconds_per_epoch": statistics.mean(m["seconds"] for m in history)}
+            for (p, r, name, seed), history in zip(cells, histories)]
+
+
+#: the files ``run_sweep`` writes
+SWEEP_FILES = ("sweep.csv", "sweep.md", "sweep_accuracy.png", "sweep_gain.png")
+
+
+def sweep_grid(rows, positions, ranks):
+    """(conv accuracies, {(position, rank): accuracies}) in %, from the rows of ``run_sweep``."""
+    conv = [100 * r["test_acc"] for r in rows if r["position"] == ""]
+    cells = {(p, k): [100 * r["test_acc"] for r in rows if r["position"] == p and r["rank"] == k]
+             for p in positions for k in ranks}
+    return conv, cells
+
+
+def write_sweep(rows, out_dir, base, positions, ranks):
+    """sweep.csv, sweep.md, sweep_accuracy.png and sweep_gain.png in ``out_dir``."""
+    import numpy
+
+    from ..stats import NOISE_NOTE, compare_groups, format_comparison
+
+    out = _write_csv(rows, Path(out_dir) / "sweep.csv")
+    conv, cells = sweep_grid(rows, positions, ranks)
+    mean = numpy.array([[statistics.mean(cells[p, k]) for k in ranks] for p in positions])
+    std = numpy.array([[statistics.stdev(cells[p, k]) if len(cells[p, k]) > 1 else 0.0 for k in ranks]
+                       for p in positions])
+    conv_mean = statistics.mean(conv)
+    conv_std = statistics.stdev(conv) if len(conv) > 1 else 0.0
+    lines = ["# LRLC rank x layer position: test accuracy (%)", "",
+             f"{base.dataset}, {base.epochs} epoch{'s' if base.epochs != 1 else ''}, {base.filters} filters, "
+             f"batch {base.batch_size}, lr {base.lr}, training examples: "
+             f"{'all' if base.limit_train is None else base.limit_train}, {len(conv)} seed{'s' if len(conv) != 1 else ''}; "
+             f"mean ± std over seeds. All conv: {conv_mean:.2f} ± {conv_std:.2f}.", "",
+             "| layer | " + " | ".join(f"K={k}" for k in ranks) + " |", "|---|" + "---|" * len(ranks)]
+    for i, p in enumerate(positions):
+        lines.append(f"| {p} | " + " | ".join(f"{mean[i, j]:.2f} ± {std[i, j]:.2f}" for j in range(len(ranks))) + " |")
+    lines += ["", "## Gain over all conv (percentage points)", "",
+              f"Difference of means with its 95% confidence interval and Welch's p (``lrlc_np.stats``); "
+              f"\"{NOISE_NOTE}\" marks an interval that contains 0.", "",
+              "| layer | " + " | ".join(f"K={k}" for k in ranks) + " |", "|---|" + "---|" * len(ranks)]
+    for p in positions:
+        lines.append(f"| {p} | " + " | ".join(format_comparison(*compare_groups(cells[p, k], conv)) for k in ranks) + " |")
+    (out / "sweep.md").write_text("\n".join(lines) + "\n")
+    plot_heat_map(mean, positions, ranks, out / "sweep_accuracy.png",
+                  title=f"LRLC test accuracy (%), all conv {conv_mean:.2f}", cmap="viridis")
+    plot_heat_map(mean - conv_mean, positions, ranks, out / "sweep_gain.png",
+                  title="LRLC gain over all conv (points)", cmap="RdBu", centred=True)
+
+
+def plot_heat_map(values, positions, ranks, path, title, cmap="viridis", centred=False):
+    """A positions x ranks grid of numbers as a heat map, each cell labelled with its value."""
+    import numpy
+
+    plt = plots.pyplot()
+    values = numpy.asarray(values, dtype=float)
+    fig, ax = plt.subplots(figsize=(1.2 * len(ranks) + 2.4, 0.9 * len(positions) + 1.6))
+    limits = {}
+    if centred:
+        top = float(numpy.abs(values).max()) or 1.0
+        limits = dict(vmin=-top, vmax=top)
+    image = ax.imshow(values, cmap=cmap, aspect="auto", **limits)
+    for i in range(len(positions)):
+        for j in range(len(ranks)):
+            r, g, b, _ = image.cmap(image.norm(values[i, j]))
+            ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"   # readable on the cell
+            ax.text(j, i, f"{values[i, j]:+.2f}" if centred else f"{values[i, j]:.2f}", ha="center", va="center",
+                    fontsize=9, color=ink)
+    ax.set_xticks(range(len(ranks)), [f"K={k}" for k in ranks])
+    ax.set_yticks(range(len(positions)), [f"layer {p}" for p in positions])
+    ax.set(xlabel="LRLC rank", ylabel="position of the LRLC layer", title=title)
+    fig.colorbar(image, ax=ax, shrink=0.85)
+    return plots.save(fig, path)
