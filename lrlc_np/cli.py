@@ -581,34 +581,8 @@ def run_course_missing(args) -> int:
                            "their own installation. Check your work with pytest and lrlc gradcheck (README.md)")
 
 
-def _add_course(commands):
-    import importlib.util
-
-    if importlib.util.find_spec("lrlc_np.course") is None:          # a student copy
-        co = commands.add_parser("course", help="(not in a student copy: your teacher grades with theirs)",
-                                 description="A student copy has no course kit; see README.md to check your work.")
-        co.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        co.set_defaults(handler=run_course_missing)
-        return
-    co = commands.add_parser(
-        "course", help="make a student copy with exercises, and grade it",
-        description="The course kit: the clear tier's forward and backward passes as exercises. "
-                    "make-student writes a copy in which the fenced blocks of lrlc_np/ops raise "
-                    "NotImplementedError with a hint; grade grades a submission, grade-all a class, "
-                    "autograder makes a Gradescope autograder (TEACHING.md explains an assignment). "
-                    + COURSE_UNTRUSTED)
-    sub = co.add_subparsers(dest="course_command", metavar="ACTION")
-    sub.required = True
-    ms = sub.add_parser("make-student", help="write a student copy",
-                        description="Write a self-contained student copy to DEST (package without the fast "
-                                    "tier and the course kit, the tests a student can run, tutorials, a student "
-                                    "README, and lrlc-handout.json recording the handout). Every exercise's "
-                                    "blocks become NotImplementedError with its hint; the other solutions are kept.")
-    ms.add_argument("dest", help="folder to create")
-    ms.add_argument("--exercises", type=_exercise_list, default=None,
-                    help="comma-separated exercises to hand out (default: all); the rest keep their solutions")
-    ms.add_argument("--overwrite", action="store_true", help="replace DEST if it exists")
-    ms.set_defaults(handler=run_course_make_student)
+def _add_grade_commands(sub):
+    """lrlc course grade and grade-all."""
     gr = sub.add_parser("grade", help="grade one submission (untrusted code)",
                         description="Grade the exercises of the submission at PATH (a student copy, its lrlc_np "
                                     "folder, or the handed-out files alone; default: this installation, which "
@@ -637,6 +611,37 @@ def _add_course(commands):
     ga.add_argument("--regrade", action="store_true", help="grade every student again")
     _add_grading_options(ga)
     ga.set_defaults(handler=run_course_grade_all)
+
+
+def _add_course(commands):
+    import importlib.util
+
+    if importlib.util.find_spec("lrlc_np.course") is None:          # a student copy
+        co = commands.add_parser("course", help="(not in a student copy: your teacher grades with theirs)",
+                                 description="A student copy has no course kit; see README.md to check your work.")
+        co.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        co.set_defaults(handler=run_course_missing)
+        return
+    co = commands.add_parser(
+        "course", help="make a student copy with exercises, and grade it",
+        description="The course kit: the clear tier's forward and backward passes as exercises. "
+                    "make-student writes a copy in which the fenced blocks of lrlc_np/ops raise "
+                    "NotImplementedError with a hint; grade grades a submission, grade-all a class, "
+                    "autograder makes a Gradescope autograder (TEACHING.md explains an assignment). "
+                    + COURSE_UNTRUSTED)
+    sub = co.add_subparsers(dest="course_command", metavar="ACTION")
+    sub.required = True
+    ms = sub.add_parser("make-student", help="write a student copy",
+                        description="Write a self-contained student copy to DEST (package without the fast "
+                                    "tier and the course kit, the tests a student can run, tutorials, a student "
+                                    "README, and lrlc-handout.json recording the handout). Every exercise's "
+                                    "blocks become NotImplementedError with its hint; the other solutions are kept.")
+    ms.add_argument("dest", help="folder to create")
+    ms.add_argument("--exercises", type=_exercise_list, default=None,
+                    help="comma-separated exercises to hand out (default: all); the rest keep their solutions")
+    ms.add_argument("--overwrite", action="store_true", help="replace DEST if it exists")
+    ms.set_defaults(handler=run_course_make_student)
+    _add_grade_commands(sub)
     ag = sub.add_parser("autograder", help="write a Gradescope autograder zip",
                         description="Write DEST (a .zip) to upload as the autograder of a Gradescope programming "
                                     "assignment: setup.sh, run_autograder, the handout record and this project. "

@@ -274,8 +274,8 @@ def test_an_input_changed_in_place_is_named(solved_copy, tmp_path):
 
 def test_a_stride_mistake_fails_the_strided_cases_only(solved_copy, tmp_path):
     dest = _mutated(solved_copy, tmp_path, "im2col.py",
-                    "cols[:, :, p, q] = xpad[:, :, p * dh : p * dh + sh * h_out : sh, q * dw : q * dw + sw * w_out : sw]",
-                    "cols[:, :, p, q] = xpad[:, :, p * dh : p * dh + h_out, q * dw : q * dw + w_out]")
+                    "cols[:, :, p, q] = xpad[:, :, top : top + sh * h_out : sh, left : left + sw * w_out : sw]",
+                    "cols[:, :, p, q] = xpad[:, :, top : top + h_out, left : left + w_out]")
     row = grade(dest, ["im2col"], **QUICK)["exercises"][0]
     assert row["status"] == "fail"
     for case in row["cases"]:

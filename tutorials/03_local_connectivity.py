@@ -94,20 +94,26 @@ print("loop per position == reference.locally_connected2d == LocallyConnected2D"
 #
 # **Shape versus memory order.** The fast tier (`lrlc_np.fast.local`) reads each position's
 # filters as an `(R, C_out)` matrix in the channels-last patch order `(p, q, c)` of its own
-# im2col, which is `weight[i, j].transpose(2, 3, 1, 0)`. The layer stores its weight so that
-# this transpose costs nothing: the array has the documented shape
+# im2col, which is `weight[i, j].transpose(2, 3, 1, 0)`. So on the fast tier the layer stores
+# its weight so that this transpose costs nothing: the array has the documented shape
 # `(H_out, W_out, C_out, C_in, kh, kw)`, but its numbers sit in memory in the order
 # `(H_out, W_out, kh, kw, C_in, C_out)`. At the paper's shape that saves a gathered copy of
-# the whole weight on every pass (its size is printed below). Indexing, arithmetic, saving
-# and the clear tier work as for any array; only speed depends on the order
-# (`fast.local.with_lc_layout` makes such an array from any weight).
+# the whole weight on every pass (its size is printed below). On the clear tier, which this
+# tutorial runs, the weight is a plain C-ordered array. Indexing, arithmetic, saving and
+# either tier work with both; only speed depends on the order (`lrlc_np.tiers.stored` makes
+# a weight in the active tier's order).
 
 # %%
 print(f"the LC weight's copy at the paper's layer: 22*22*64*64*3*3 float32 = {22 * 22 * 64 * 64 * 9 * 4 / 1e6:.0f} MB")
-w = lc.params["weight"]                                    # shape (4, 4, 3, 2, 3, 2)
-print("shape", w.shape, " C-ordered:", w.flags.c_contiguous,
-      " in (H_out, W_out, kh, kw, C_in, C_out) order:", w.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous)
-assert w.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous
+w = lc.params["weight"]                                    # shape (4, 4, 3, 2, 3, 2), built on the clear tier
+print("clear tier: shape", w.shape, " C-ordered:", w.flags.c_contiguous)
+assert w.flags.c_contiguous
+if "fast" in lrlc_np.tiers.available():                   # a student copy has no fast tier
+    with lrlc_np.use_ops("fast"):
+        w_fast = LocallyConnected2D(2, 3, kernel_size=(3, 2), input_size=(6, 5), rng=rng, dtype=f64).params["weight"]
+    in_fast_order = w_fast.transpose(0, 1, 4, 5, 3, 2).flags.c_contiguous
+    print("fast tier: shape", w_fast.shape, " in (H_out, W_out, kh, kw, C_in, C_out) order:", in_fast_order)
+    assert w_fast.shape == w.shape and in_fast_order
 
 # %% [markdown]
 # ## 2. Parameter counts: the paper's layer
