@@ -614,9 +614,7 @@ def _add_grade_commands(sub):
 
 
 def _add_course(commands):
-    import importlib.util
-
-    if importlib.util.find_spec("lrlc_np.course") is None:          # a student copy
+    if not (Path(__file__).resolve().parent / "course" / "__init__.py").is_file():   # a student copy
         co = commands.add_parser("course", help="(not in a student copy: your teacher grades with theirs)",
                                  description="A student copy has no course kit; see README.md to check your work.")
         co.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)

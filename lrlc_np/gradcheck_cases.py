@@ -78,35 +78,59 @@ def _randomise_biases(layer, rng):
 
 def check_all(seed=0, eps=1e-6):
     """Every case's gradients against centred differences: [(label, parameter, shape, relative error)],
-    the softmax cross-entropy loss last."""
+    the softmax cross-entropy loss last. In a student copy a layer whose op is an exercise not
+    written yet gives one row whose error is that exercise's name (a str) instead."""
     from .gradcheck import check_loss, layer_gradients, relative_error
     from .layers import SoftmaxCrossEntropy
 
     rng = numpy.random.default_rng(seed)
     rows = []
     for label, layer, x, kwargs in gradcheck_cases(rng):
-        grads = layer_gradients(layer, x, rng=rng, eps=eps, **kwargs)
+        try:
+            grads = layer_gradients(layer, x, rng=rng, eps=eps, **kwargs)
+        except NotImplementedError as err:
+            rows.append((label, "-", (), _unwritten(err)))
+            continue
         for name, (analytic, numeric) in grads.items():
             rows.append((label, name, analytic.shape, relative_error(analytic, numeric)))
     logits = to_device(rng.standard_normal((5, 4)))
     labels = to_device(rng.integers(0, 4, size=5))
-    rows.append(("SoftmaxCrossEntropy", "logits", logits.shape,
-                 check_loss(SoftmaxCrossEntropy(), logits, labels, eps=eps)))
+    try:
+        error = check_loss(SoftmaxCrossEntropy(), logits, labels, eps=eps)
+    except NotImplementedError as err:
+        error = _unwritten(err)
+    rows.append(("SoftmaxCrossEntropy", "logits", logits.shape, error))
     return rows
+
+
+def _unwritten(err):
+    """The exercise a student copy has not written yet (NotImplementedError("exercise <name>: ...")), or re-raise."""
+    text = str(err)
+    if not text.startswith("exercise "):
+        raise err
+    return text.split(":")[0]
 
 
 def format_table(rows, tolerance):
     """-> (the table as text, with a closing line, and how many rows failed)."""
     header = f"{'layer':<36} {'parameter':<24} {'shape':<20} {'rel. error':>10}  result"
     lines = [header, "-" * len(header)]
-    failed = 0
+    failed, checked = 0, [r for r in rows if not isinstance(r[3], str)]
     for label, name, shape, err in rows:
+        if isinstance(err, str):
+            lines.append(f"{label:<36} {'':<24} {'':<20} {'':>10}  not checked: {err} is not written yet")
+            continue
         ok = err <= tolerance
         failed += not ok
         lines.append(f"{label:<36} {name:<24} {format_shape(shape):<20} {err:>10.1e}  {'pass' if ok else 'FAIL'}")
     lines.append("-" * len(header))
+    unwritten = len(rows) - len(checked)
+    later = f"; {unwritten} layers wait for exercises not written yet" if unwritten else ""
     if failed:
-        lines.append(f"{failed} of {len(rows)} gradients FAILED (relative error > {tolerance:g})")
+        lines.append(f"{failed} of {len(checked)} gradients FAILED (relative error > {tolerance:g}){later}")
+    elif checked:
+        lines.append(f"all {len(checked)} gradients match (largest relative error "
+                     f"{max(r[3] for r in checked):.1e}){later}")
     else:
-        lines.append(f"all {len(rows)} gradients match (largest relative error {max(r[3] for r in rows):.1e})")
+        lines.append(f"no gradient checked{later}")
     return "\n".join(lines), failed

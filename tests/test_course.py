@@ -501,3 +501,100 @@ def test_gradescope_setup_installs_into_a_fresh_venv(tmp_path):
     done = subprocess.run([str(root / "source" / "run_autograder")], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads((root / "results" / "results.json").read_text())["score"] == 0
+
+
+# --------------------------------------------------------------------------- a copy's tutorials and README
+
+def test_the_stand_ins_give_the_solutions_results():
+    """Each stand-in (the loop definition a copy's tutorials use for an unwritten exercise)
+    computes what the exercise's solution computes, forward and backward."""
+    import numpy as np
+
+    from lrlc_np import ops, stand_ins
+
+    rng = np.random.default_rng(3)
+    stand = {name: fn for name, (fn, _) in stand_ins._stand_ins().items()}
+    x, w, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    geometry = ((3, 2), (2, 1), (1, 1))
+    cols = ops.im2col(x, *geometry)
+    np.testing.assert_allclose(stand["im2col"](x, *geometry), cols, atol=1e-12)
+    np.testing.assert_allclose(stand["col2im"](cols, x.shape, *geometry), ops.col2im(cols, x.shape, *geometry), atol=1e-12)
+    lc_w, lc_b = rng.standard_normal((4, 7, 4, 3, 3, 2)), rng.standard_normal((4, 4, 7))
+    bases, alpha = rng.standard_normal((2, 4, 3, 3, 2)), rng.standard_normal((2, 4, 7))
+    pairs = [("conv2d", (x, w, b, (2, 1), (1, 1))), ("locally_connected2d", (x, lc_w, lc_b, (2, 1), (1, 1))),
+             ("lrlc2d", (x, bases, alpha, (2, 1), (1, 1))), ("combining_weights", (rng.standard_normal((3, 4, 5)), "norm"))]
+    for op, args in pairs:
+        y, cache = getattr(ops, f"{op}_forward")(*args)
+        y_stand, cache_stand = stand[f"{op}_forward"](*args)
+        np.testing.assert_allclose(y_stand, y, atol=1e-10, err_msg=op)
+        dy = rng.standard_normal(y.shape)
+        grads = getattr(ops, f"{op}_backward")(dy, cache)
+        for got, want in zip(np.atleast_1d(stand[f"{op}_backward"](dy, cache_stand)) if op == "combining_weights"
+                             else stand[f"{op}_backward"](dy, cache_stand), np.atleast_1d(grads) if op == "combining_weights" else grads):
+            np.testing.assert_allclose(got, want, atol=1e-9, err_msg=op)
+    xb = rng.standard_normal((3, 2, 4, 5))
+    for training in (True, False):
+        _, cache = ops.batchnorm2d_forward(xb, rng.uniform(0.5, 1.5, 2), rng.standard_normal(2), np.zeros(2),
+                                           np.ones(2), training=training)
+        dy = rng.standard_normal(xb.shape)
+        for got, want in zip(stand["batchnorm2d_backward"](dy, cache), ops.batchnorm2d_backward(dy, cache)):
+            np.testing.assert_allclose(got, want, atol=1e-6)
+    _, cache = ops.softmax_cross_entropy_forward(rng.standard_normal((5, 4)), np.array([0, 3, 1, 1, 2]))
+    np.testing.assert_allclose(stand["softmax_cross_entropy_backward"](np.asarray(2.0), cache),
+                               ops.softmax_cross_entropy_backward(np.asarray(2.0), cache), atol=1e-7)
+    _, cache = ops.bilinear_resize_forward(rng.standard_normal((2, 3, 4, 5)), (7, 3))
+    dy = rng.standard_normal((2, 3, 7, 3))
+    np.testing.assert_allclose(stand["bilinear_resize_backward"](dy, cache), ops.bilinear_resize_backward(dy, cache),
+                               atol=1e-7)
+    assert stand_ins.unwritten() == [] and stand_ins.for_unwritten_exercises() == []   # nothing to do here
+
+
+@pytest.fixture(scope="module")
+def week1(tmp_path_factory):
+    dest = tmp_path_factory.mktemp("course") / "week1"
+    make_student_copy(dest, exercises=["im2col", "col2im", "conv2d_forward", "conv2d_backward"])
+    return dest
+
+
+def _run_in_copy(copy, argv, cwd):
+    env = {k: v for k, v in os.environ.items() if k not in ("LRLC_NP_OPS",)}
+    env.update(PYTHONPATH=str(copy), MPLBACKEND="Agg", LRLC_NP_QUICK="1")
+    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_a_week1_copys_tutorials_run_past_the_unwritten_exercises(week1, tmp_path):
+    """Tutorial 01 (week-1 reading) runs on the loop definitions and names each exercise to
+    write; the training tutorial stops with one line, no traceback."""
+    done = _run_in_copy(week1, [str(week1 / "tutorials" / "01_convolution.py")], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name in ("im2col", "col2im", "conv2d_forward", "conv2d_backward"):
+        assert f"note: exercise {name} is not written yet" in done.stdout
+    stopped = _run_in_copy(week1, [str(week1 / "tutorials" / "05_training_on_mnist.py")], tmp_path)
+    assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
+    assert stopped.stderr.strip().splitlines() == [stopped.stderr.strip()]
+    assert stopped.stderr.startswith("Tutorial 05 trains a network on your own ops") and "conv2d_forward" in stopped.stderr
+
+
+def test_a_copys_gradcheck_and_train_say_what_is_left(week1, tmp_path):
+    gradcheck = _run_in_copy(week1, ["-m", "lrlc_np", "gradcheck"], tmp_path)
+    assert gradcheck.returncode == 0 and "Traceback" not in gradcheck.stderr
+    assert "not checked: exercise conv2d_forward is not written yet" in gradcheck.stdout
+    course = _run_in_copy(week1, ["-m", "lrlc_np", "course", "grade"], tmp_path)
+    assert course.returncode == 1 and "student copy, which has no course kit" in course.stderr
+
+
+@pytest.mark.slow
+def test_the_student_readme_commands_pass_in_a_fresh_venv(week1, tmp_path):
+    """pip install -e ".[test]", pytest, pytest -k <exercise>, lrlc gradcheck: as the copy's
+    README writes them, in a new virtual environment, on a copy with nothing written."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "LRLC_NP_OPS")}
+    env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
+    readme = (week1 / "README.md").read_text()
+    commands = [line.split("#")[0].strip() for line in readme.split("## Check your work")[1].split("```bash")[1]
+                .split("```")[0].strip().splitlines()]
+    assert commands[0] == 'pip install -e ".[test]"' and commands[1] == "pytest"
+    for command in commands:
+        done = subprocess.run(command, shell=True, cwd=week1, env=env, capture_output=True, text=True, timeout=3000)
+        assert done.returncode == 0, (command, done.stdout[-3000:], done.stderr[-3000:])

@@ -52,14 +52,21 @@ def _needs_fast_tier(path) -> bool:
     return False
 
 
+#: the tests a student copy keeps: the ops, the layers and the gradient checks, with their helpers
+#: (the rest test the project around them: run directories, benchmarks, the site, the course kit)
+STUDENT_TESTS = ("__init__.py", "conftest.py", "strategies.py", "test_ops_*.py", "test_layers_*.py",
+                 "test_gradcheck.py", "test_input_dependent.py", "test_per_basis.py", "test_models.py",
+                 "test_optim.py")
+
+
 def student_tests(tests) -> list:
-    """The test files a copy keeps: all but the course kit's and those that need the fast tier."""
-    kept = []
-    for path in sorted(Path(tests).glob("*.py")):
-        if path.name.startswith("test_course") or (path.name.startswith("test_") and _needs_fast_tier(path)):
-            continue
-        kept.append(path.name)
-    return kept
+    """The test files a copy keeps: those of STUDENT_TESTS that do not need the fast tier."""
+    kept = set()
+    for pattern in STUDENT_TESTS:
+        for path in Path(tests).glob(pattern):
+            if not (path.name.startswith("test_") and _needs_fast_tier(path)):
+                kept.add(path.name)
+    return sorted(kept)
 
 
 def make_student_copy(dest, exercises=None, source=None, overwrite=False) -> dict:
