@@ -193,6 +193,16 @@ def _finite_differences(forward, inputs, names, dy):
     return out
 
 
+def _add_differences(expected, case, forward, as64, names):
+    """For a float64 case, add the finite differences of ``forward`` in each of ``names`` to
+    the oracles of its gradient ("d" + name); -> ``expected``."""
+    if case.dtype == "float64":
+        numeric = _finite_differences(forward, {k: as64[k] for k in names}, names, as64["dy"])
+        for name, value in numeric.items():
+            expected["d" + name].append((value, "finite differences", TOLERANCE))
+    return expected
+
+
 def _oracle_layer(kind, backward):
     from .. import ops
 
@@ -211,13 +221,9 @@ def _oracle_layer(kind, backward):
         loops = backward_loops(as64["dy"], as64["x"], as64["weight"], as64.get("bias"), *geometry)
         expected = {name: [(value, f"reference.{backward_loops.__name__}", tol)]
                     for name, value in zip(("dx", "dweight", "dbias"), loops)}
-        if case.dtype == "float64":
-            names = ["x", "weight"] + (["bias"] if "bias" in c else [])
-            numeric = _finite_differences(lambda x, weight, bias=None: forward_op(x, weight, bias, *geometry)[0],
-                                          {k: as64[k] for k in names}, names, as64["dy"])
-            for name, value in numeric.items():
-                expected["d" + name].append((value, "finite differences", TOLERANCE))
-        return expected
+        names = ["x", "weight"] + (["bias"] if "bias" in c else [])
+        return _add_differences(expected, case, lambda x, weight, bias=None: forward_op(x, weight, bias, *geometry)[0],
+                                as64, names)
     return oracle
 
 
@@ -317,14 +323,10 @@ def _oracle_lrlc(backward):
         loops = reference.lrlc2d_backward(as64["dy"], as64["x"], as64["bases"], as64["alpha"], *geometry)
         expected = {name: [(value, "reference.lrlc2d_backward", tol)]
                     for name, value in zip(("dx", "dbases", "dalpha"), loops)}
-        if case.dtype == "float64":
-            method = str(c["method"][()])
-            numeric = _finite_differences(
-                lambda x, bases, alpha: ops.lrlc2d_forward(x, bases, alpha, *geometry, method)[0],
-                {k: as64[k] for k in ("x", "bases", "alpha")}, ("x", "bases", "alpha"), as64["dy"])
-            for name, value in numeric.items():
-                expected["d" + name].append((value, "finite differences", TOLERANCE))
-        return expected
+        method = str(c["method"][()])
+        return _add_differences(expected, case, lambda x, bases, alpha: ops.lrlc2d_forward(x, bases, alpha, *geometry,
+                                                                                            method)[0],
+                                as64, ("x", "bases", "alpha"))
     return oracle
 
 
