@@ -31,13 +31,8 @@ DEFAULT_COMBINING = "row_col"
 
 
 class EnvironmentVariableError(ValueError):
-    """An environment variable the library reads ($LRLC_NP_BACKEND, $LRLC_NP_OPS,
-    $LRLC_NP_THREADS) holds a value it cannot use; the message names the variable."""
-
-
-class EnvironmentVariableError(ValueError):
-    """An environment variable the library reads ($LRLC_NP_BACKEND, $LRLC_NP_OPS,
-    $LRLC_NP_THREADS) holds a value it cannot use; the message names the variable."""
+    """An environment variable the library reads (LRLC_NP_BACKEND, LRLC_NP_OPS,
+    LRLC_NP_THREADS) holds a value it cannot use; the message names the variable."""
 
 
 def check_input_dependent(layers, input_dependent: bool, owner: str):
