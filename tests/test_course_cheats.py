@@ -278,3 +278,20 @@ def test_a_changed_grader_stops_grading(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "fingerprint", lambda folder: after)
     with pytest.raises(grader_module.GradeError, match="changed the grader's own files"):
         g._check_own_files()
+
+
+def test_a_huge_exception_name_or_result_file_reaches_nobody(unwritten, tmp_path):
+    """An exception class named with a whole file, or a result file that unpacks to terabytes,
+    carries nothing to the feedback and does not stop the grader."""
+    code = ("def conv2d_forward(*args, **kwargs):\n"
+            "    raise type('E' * 5000, (Exception,), {})('x')\n")
+    points, row = _score(_with(unwritten, tmp_path, code, name="name"))
+    assert points == 0 and "E" * 41 not in json.dumps(row)
+    bomb = ("import sys, zipfile\n"
+            "with zipfile.ZipFile(sys.argv[5], 'w', zipfile.ZIP_DEFLATED) as z:\n"
+            "    with z.open('c0/y.npy', 'w', force_zip64=True) as f:\n"
+            "        for _ in range(80):\n"
+            "            f.write(bytes(1 << 24))\n"
+            "sys.exit(0)\n")
+    points, row = _score(_with(unwritten, tmp_path, bomb, name="bomb"))
+    assert points == 0 and row["status"] == "error"

@@ -119,8 +119,17 @@ def _shown(error):
     return f"{kind}: {text[:SHOWN_CHARACTERS]}{'...' if len(text) > SHOWN_CHARACTERS else ''}"
 
 
+#: the most a graded process's result file may hold, uncompressed (a zip bomb reads as no result)
+MAX_RESULT_BYTES = 1 << 30
+
+
 def _load(path):
+    import zipfile
+
     try:
+        with zipfile.ZipFile(path) as z:
+            if sum(info.file_size for info in z.infolist()) > MAX_RESULT_BYTES:
+                return None
         return numpy.load(path, allow_pickle=False)
     except Exception:                                         # empty, truncated or forged: no results
         return None
@@ -219,7 +228,7 @@ class Grader:
             if results["error"] is not None:
                 errors.append(results["error"])
                 kind = results["error"].partition(":")[0]
-                problem = f"raised {kind if kind.isidentifier() else 'an exception'}"
+                problem = f"raised {kind if kind.isidentifier() and len(kind) <= 40 else 'an exception'}"
             elif not results["outputs"] and not results["none"]:
                 problem = "no result"
             else:
