@@ -313,6 +313,17 @@ def plan_of_attempt(job):
     return job.plan
 
 
+def _nanny_settings():
+    """The variables that a Dask nanny sets for its worker process only (its config's
+    ``distributed.nanny.pre-spawn-environ``), as this worker has them. A run's process does not
+    get them: MALLOC_TRIM_THRESHOLD_=65536 makes NumPy give memory back after every large
+    array, and a tiny run took 0.73 s instead of 0.43 s with it (the numbers are the same)."""
+    import dask
+
+    preset = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    return [name for name, value in preset.items() if os.environ.get(name) == str(value)]
+
+
 def _train_on_worker(job, where, probe):
     """The task: train ``job`` in a child process of this worker; -> ("done", history),
     ("error", exception) or ("stopped", None) when the scheduler dropped the task."""
@@ -330,7 +341,7 @@ def _train_on_worker(job, where, probe):
         return task is None or task.state not in ("executing", "long-running")
 
     kind, payload = scheduling.train_in_child(dataclasses.replace(job, plan=plan_of_attempt(job)), where,
-                                              stop=dropped)
+                                              stop=dropped, unset=_nanny_settings())
     if kind == "error" and type(payload).__name__ == "BackendError":       # say which machine cannot
         payload = type(payload)(f"the Dask worker {worker.address} ({socket.gethostname()}): {payload}")
     return kind, payload

@@ -239,18 +239,19 @@ def choices():
 CHILD = "from lrlc_np.scheduling import _child; _child()"
 
 
-def train_in_child(job, where, stop=lambda: False, every=0.5, grace=5.0):
+def train_in_child(job, where, stop=lambda: False, every=0.5, grace=5.0, unset=()):
     """Train ``job`` in a fresh Python process and wait for it; -> ("done", history) or
     ("error", exception raised by the run), or ("stopped", None) when ``stop()`` said so.
 
     where  ``choices()`` of the scheduling process: the child runs that tier and backend
     stop   polled every ``every`` seconds; True stops the child like Ctrl-C (SIGTERM, then
            SIGKILL after ``grace`` s): it keeps its last finished epoch
+    unset  environment variables of this process that the child does not get
     The child starts with a one-thread BLAS (``THREAD_ENVIRONMENT``), ignores SIGINT (whoever
     started it decides when it stops) and stops by itself when this process dies. A child
     that ends without a result raises ChildDied, naming the run.
     """
-    env = {k: v for k, v in os.environ.items() if k not in ("LRLC_NP_OPS", "LRLC_NP_BACKEND")}
+    env = {k: v for k, v in os.environ.items() if k not in ("LRLC_NP_OPS", "LRLC_NP_BACKEND", *unset)}
     env.update(THREAD_ENVIRONMENT)
     child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              env=env)

@@ -13,7 +13,8 @@ A scheduler and two single-threaded workers are started here as separate process
 4. a worker that cannot see --out is named before anything is sent (a worker in bubblewrap,
    with --out's folder hidden);
 5. clear one-line errors: no scheduler at the address, a malformed address, --jobs with
-   --scheduler, and the extra not installed.
+   --scheduler, the extra not installed, a worker that cannot run --backend cupy; and
+   ``import lrlc_np`` needs no Dask.
 
 The cluster tests skip where Dask distributed is not installed (``pip install -e ".[cluster]"``).
 """
@@ -375,6 +376,17 @@ def test_scheduler_without_the_extra_says_how_to_install_it(tmp_path, capsys, mo
     assert err.count("\n") == 1 and "--scheduler needs Dask distributed" in err
     assert 'pip install -e ".[cluster]"' in err
     assert not (tmp_path / "c").exists()
+
+
+def test_backend_reaches_the_local_workers_of_jobs_and_not_this_process_with_a_scheduler(monkeypatch, tmp_path):
+    """--backend is passed to compare's --jobs workers through $LRLC_NP_BACKEND (they start
+    fresh); with --scheduler it is the workers' backend and this process is left alone."""
+    monkeypatch.setenv("LRLC_NP_BACKEND", "")                     # put back as it was after the test
+    assert cli.main(["compare", "--quick", "--backend", "numpy", "--position", "9", "--out", str(tmp_path)]) == 1
+    assert os.environ["LRLC_NP_BACKEND"] == "numpy"
+    monkeypatch.setenv("LRLC_NP_BACKEND", "")
+    cli.main(["compare", "--quick", "--backend", "numpy", "--scheduler", "nonsense", "--out", str(tmp_path)])
+    assert os.environ["LRLC_NP_BACKEND"] == ""
 
 
 def test_import_lrlc_np_and_its_cli_need_no_dask():
