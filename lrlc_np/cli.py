@@ -278,7 +278,7 @@ def _add_compare(commands):
     cp.add_argument("--no-progress", action="store_true", help="no progress bars")
     cp.add_argument("--jobs", type=positive_int, default=None,
                     help="runs trained at once, each in its own single-threaded process; "
-                         "set it to the number of CPU cores (default: 1, --quick 2)")
+                         "set it to the number of CPU cores (default: 1, --quick 2; not with --scheduler)")
     _add_scheduler_flag(cp)
     cp.add_argument("--out", default="runs/compare", help="output directory (default: runs/compare)")
     cp.add_argument("--overwrite", action="store_true",
