@@ -26,6 +26,8 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6.70"],
         "notebooks": ["jupytext>=1.14", "nbclient>=0.7", "ipykernel>=6"],
         "gpu": ["cupy-cuda12x[ctk]>=14"],
+        # lrlc compare --scheduler: runs as tasks of a Dask distributed cluster (lrlc_np/cluster.py)
+        "cluster": ["dask[distributed]>=2024.1"],
         # lrlc docs: Sphinx, MyST-NB, Furo, MathJax files for offline maths, the notebook tools
         # that execute the tutorials, and Selenium for the site's browser test (tests/test_site.py)
         "docs": ["sphinx>=8.1", "myst-nb>=1.1", "furo>=2024.8.6", "sphinx-mathjax-offline>=0.0.2",

@@ -177,7 +177,21 @@ def run_compare(args) -> int:
     values = {name: chosen.get(name, getattr(args, name)) for name in COMPARE_FLAGS}
     values.update(layers=("conv",) * args.num_layers, combining=args.combining or "row_col")
     base = TrainConfig(**values)
-    shared = dict(progress=not args.no_progress and chosen["jobs"] == 1, jobs=chosen["jobs"], overwrite=args.overwrite)
+    cluster = None
+    if args.scheduler is not None:                  # the cluster's worker threads say how many at once
+        from .cluster import ClusterError, DaskCluster
+
+        if (args.jobs or 1) > 1:
+            return _fail("compare", f"--jobs {args.jobs} starts local worker processes; with --scheduler the runs "
+                                    f"train on the cluster, as many at once as its workers have threads (dask "
+                                    f"worker --nthreads): leave --jobs out")
+        try:                                        # --backend is the workers': this process stays on NumPy
+            cluster = DaskCluster(args.scheduler, backend=args.backend)
+        except ClusterError as err:
+            return _fail("compare", err)
+        chosen["jobs"] = 1
+    shared = dict(progress=not args.no_progress and chosen["jobs"] == 1 and cluster is None,
+                  jobs=chosen["jobs"], overwrite=args.overwrite, scheduler=cluster)
     sweep = args.positions is not None
     try:
         if sweep:
@@ -201,6 +215,16 @@ def run_compare(args) -> int:
     return 0
 
 
+def _add_scheduler_flag(parser):
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="train every run as a task of the Dask distributed cluster whose scheduler is at "
+                             "ADDRESS (tcp://host:8786; start it with 'dask scheduler', and workers with 'dask "
+                             "worker ADDRESS --nthreads 1'), instead of here: the same numbers. --out must be on "
+                             "storage that every worker sees at the same path (checked first); --jobs is left "
+                             "out; --backend is the workers' (cupy on GPU workers). Needs "
+                             "pip install -e \".[cluster]\"")
+
+
 def _input_dependent_ranks(text):
     return "all" if text == "all" else number_list("rank", 1)(text)
 
@@ -217,7 +241,9 @@ def _add_compare(commands):
                               "the finished runs back and continues the stopped ones; a run there with other "
                               "settings is refused, naming the differences (--overwrite trains it again). "
                               "Every run uses one thread for its ops, so --jobs changes how long it takes, not "
-                              "the numbers. Ctrl-C stops every worker and says what is kept.")
+                              "the numbers. Ctrl-C stops every worker and says what is kept. With --scheduler "
+                              "ADDRESS the runs train on a Dask distributed cluster instead, one task each, "
+                              "with the same numbers (README, 'Runs on a Dask cluster').")
     cp.add_argument("--position", type=positive_int, default=3,
                     help="1-based position of the swapped layer (default: 3)")
     cp.add_argument("--num-layers", type=positive_int, default=3, help="3x3 layers in the network (default: 3)")
@@ -252,7 +278,8 @@ def _add_compare(commands):
     cp.add_argument("--no-progress", action="store_true", help="no progress bars")
     cp.add_argument("--jobs", type=positive_int, default=None,
                     help="runs trained at once, each in its own single-threaded process; "
-                         "set it to the number of CPU cores (default: 1, --quick 2)")
+                         "set it to the number of CPU cores (default: 1, --quick 2; not with --scheduler)")
+    _add_scheduler_flag(cp)
     cp.add_argument("--out", default="runs/compare", help="output directory (default: runs/compare)")
     cp.add_argument("--overwrite", action="store_true",
                     help="train again the runs in --out whose saved settings differ from these "
@@ -511,11 +538,12 @@ def _environment(args):
     if args.command != "bench" and getattr(args, "ops", None):
         tiers.set_ops(args.ops)
         os.environ[tiers.ENV_VARIABLE] = args.ops    # worker processes (compare --jobs) run it too
-    if getattr(args, "backend", None):
-        try:
+    if getattr(args, "backend", None) and getattr(args, "scheduler", None) is None:
+        try:                                         # (compare --scheduler: the backend of the workers' runs)
             backend.set_backend(args.backend)
         except backend.BackendError as err:
             return str(err)
+        os.environ[backend.ENV_VARIABLE] = args.backend  # worker processes (compare --jobs) run it too
     return None
 
 

@@ -25,18 +25,25 @@ one thread everywhere gives the same bits for the same run whether it ran in-pro
 local worker or elsewhere. Runs that run side by side use the cores. (A run that an older
 version started and recorded no count for continues on the environment's count, as it began.)
 
-An executor for a cluster implements ``run`` the same way: submit
-``train_run(job.settings, job.run_dir, job.plan)`` for each job, report epochs from the
-run directories (``new_epochs``: the records metrics.jsonl gained since the last look) and
-finished runs from the results, and cancel what is running before raising.
+A third, for a Dask distributed cluster, lives beside this module (``lrlc_np.cluster``, the
+only module that imports Dask): ``DaskCluster(ADDRESS)``. It submits one task
+per job; the task trains its run in a child process (``train_in_child``: the same one-thread
+start as a local worker, the tier of ops and the backend of the calling process, and a stop
+that the task can give), and the client reports epochs from the run directories
+(``new_epochs``: the records metrics.jsonl gained since the last look) and finished runs from
+the results. ``Executor.check(out)`` runs before anything is sent: a cluster checks there that
+every worker sees ``out``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import queue as queue_module
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -92,8 +99,15 @@ def new_epochs(run_dir, seen):
 class Executor:
     """Where runs train; see the module docstring for the contract of ``run``."""
 
+    def check(self, out):
+        """Before anything is sent: can the runs under the folder ``out`` train there? (Local
+        executors have nothing to check; a cluster checks that its workers see ``out``.)"""
+
     def run(self, jobs, on_epoch, on_done):  # pragma: no cover - interface
         raise NotImplementedError
+
+    def close(self):
+        """Let go of what ``check`` and ``run`` took (a cluster's connection)."""
 
 
 class InProcess(Executor):
@@ -207,6 +221,102 @@ def _stop_with_parent(parent, every=0.5, grace=10.0):
     threading.Thread(target=watch, name="lrlc_np-parent-watch", daemon=True).start()
 
 
+# --------------------------------------------------------------------------- a run in a child process
+
+class ChildDied(RuntimeError):
+    """The process training a run ended without a result (killed, out of memory)."""
+
+
+def choices():
+    """What a run takes from the process that schedules it, wherever it trains: the tier of
+    ops ("fast" or "clear") and the array backend ("numpy" or "cupy")."""
+    from . import backend, tiers
+
+    return {"ops": tiers.get_ops(), "backend": backend.get_backend()}
+
+
+#: the command of a child that trains one run (``_child``): the job comes on its stdin
+CHILD = "from lrlc_np.scheduling import _child; _child()"
+
+
+def train_in_child(job, where, stop=lambda: False, every=0.5, grace=5.0, unset=()):
+    """Train ``job`` in a fresh Python process and wait for it; -> ("done", history) or
+    ("error", exception raised by the run), or ("stopped", None) when ``stop()`` said so.
+
+    where  ``choices()`` of the scheduling process: the child runs that tier and backend
+    stop   polled every ``every`` seconds; True stops the child like Ctrl-C (SIGTERM, then
+           SIGKILL after ``grace`` s): it keeps its last finished epoch
+    unset  environment variables of this process that the child does not get
+    The child starts with a one-thread BLAS (``THREAD_ENVIRONMENT``), ignores SIGINT (whoever
+    started it decides when it stops) and stops by itself when this process dies. A child
+    that ends without a result raises ChildDied, naming the run.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("LRLC_NP_OPS", "LRLC_NP_BACKEND", *unset)}
+    env.update(THREAD_ENVIRONMENT)
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=env)
+    message = pickle.dumps((job, where, os.getpid()))
+    try:
+        while True:
+            try:
+                output, _ = child.communicate(message, timeout=every)
+                break
+            except subprocess.TimeoutExpired:
+                message = None                           # sent; communicate goes on reading
+            if stop():
+                _stop_child(child, grace)
+                return "stopped", None
+    except BaseException:
+        _stop_child(child, grace)
+        raise
+    if child.returncode == 0 and output:
+        return pickle.loads(output)
+    raise ChildDied(f"the process training {job.run_dir} exited with code {child.returncode} (killed? out of "
+                    f"memory?); its run keeps its last finished epoch and continues from it")
+
+
+def _child():
+    """Body of a child of ``train_in_child``: read the job from stdin, train it, write the
+    outcome to stdout (anything the run prints goes to stderr)."""
+    result = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    job, where, parent = pickle.load(sys.stdin.buffer)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _interrupt)
+    _stop_with_parent(parent)
+    try:
+        from . import backend, tiers
+
+        tiers.set_ops(where["ops"])
+        backend.set_backend(where["backend"])
+        outcome = "done", train_run(job.settings, job.run_dir, job.plan)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as err:
+        outcome = "error", err
+    try:
+        data = pickle.dumps(outcome)
+    except Exception:                                   # an exception that cannot travel: its words do
+        data = pickle.dumps(("error", RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}")))
+    result.write(data)
+    result.close()
+
+
+def _stop_child(child, grace):
+    """SIGTERM (a stop like Ctrl-C: the run keeps its last finished epoch), SIGKILL after
+    ``grace`` seconds; waits for it."""
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(grace)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+# --------------------------------------------------------------------------- choosing one
+
 def executor_for(jobs, progress=False) -> Executor:
-    """``InProcess`` for one job at a time, else ``LocalProcesses(jobs)``."""
+    """``InProcess`` for one job at a time, else ``LocalProcesses(jobs)`` (a Dask cluster:
+    ``lrlc_np.cluster.DaskCluster``)."""
     return InProcess(progress) if jobs <= 1 else LocalProcesses(jobs)

@@ -30,7 +30,7 @@ HELP_FLAGS = {
     "gradcheck": ("--seed", "--eps", "--tolerance", "--backend", "--ops"),
     "train": ("--layers", "--rank", "--filters", "--combining", "--normalize", "--input-dependent",
               "--epochs", "--lr", "--dataset", "--out", "--resume", "--backend", "--ops"),
-    "compare": ("--position", "--ranks", "--seeds", "--jobs", "--quick", "--out", "--backend", "--ops"),
+    "compare": ("--position", "--ranks", "--seeds", "--jobs", "--scheduler", "--quick", "--out", "--backend", "--ops"),
     "download": ("--dataset", "--data-dir", "--no-progress"),
     "bench": ("--quick", "--repeats", "--json", "--backend", "--ops"),
 }

@@ -3,7 +3,8 @@
 Three parts:
 
     variants.py      what is trained: the variants, their settings, their folders, the presets
-    lrlc_np.scheduling  how runs are trained: in this process, or in worker processes (--jobs)
+    lrlc_np.scheduling  how runs are trained: in this process, in worker processes (--jobs), or
+                     on a Dask cluster (--scheduler, ``lrlc_np.cluster``)
     report.py        what is written: results.csv, results.md, accuracy_vs_rank.png (and the
                      sweep's files)
 
@@ -132,15 +133,17 @@ def _status(runs):
 
 # --------------------------------------------------------------------------- training
 
-def _train_all(runs, out, overwrite, jobs, progress, log, summaries):
+def _train_all(runs, out, overwrite, jobs, progress, log, summaries, scheduler=None):
     """Train every run that is not finished (``scheduling``); -> the histories, in ``runs`` order.
 
     Finished runs with the same settings are read back, stopped ones continue; the summary
     files named in ``summaries`` are removed first when anything is trained (they would no
-    longer describe what is on disk).
+    longer describe what is on disk). With ``scheduler`` the runs train on the Dask cluster
+    there, once it is checked that every worker sees ``out``.
     """
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(20, "not a folder", str(out))
+    executor = _executor(jobs, progress, scheduler, log)
     plans = _plans(runs, overwrite)                      # every check before anything is trained
     histories = {}
 
@@ -161,17 +164,38 @@ def _train_all(runs, out, overwrite, jobs, progress, log, summaries):
             log(f"{name(index)}: already done")
     jobs_to_run = [scheduling.Job(index, run.config.to_json(), str(run.run_dir), plans[index][0])
                    for index, run in enumerate(runs) if index not in histories]
-    if jobs_to_run:
-        for summary in summaries:
-            (out / summary).unlink(missing_ok=True)
-        log(f"training {len(jobs_to_run)} run{'s' if len(jobs_to_run) != 1 else ''}, "
-            f"{min(jobs, len(jobs_to_run))} at a time, each on {scheduling.THREADS} thread")
     try:
-        scheduling.executor_for(jobs, progress).run(jobs_to_run, on_epoch, on_done)
-    except KeyboardInterrupt:
-        raise ComparisonInterrupted(f"interrupted: {_status(runs)} in {out}; {summaries[1]} was not written. "
-                                    f"Run the same command again to continue.") from None
+        if jobs_to_run:
+            executor.check(out)                          # a cluster: every worker sees out
+            for summary in summaries:
+                (out / summary).unlink(missing_ok=True)
+            where = (f"on the Dask cluster at {executor.address}" if scheduler is not None
+                     else f"{min(jobs, len(jobs_to_run))} at a time")
+            log(f"training {len(jobs_to_run)} run{'s' if len(jobs_to_run) != 1 else ''}, {where}, "
+                f"each on {scheduling.THREADS} thread")
+        executor.run(jobs_to_run, on_epoch, on_done)
+    except KeyboardInterrupt as err:
+        cancelled = f"{err}; " if str(err) else ""
+        raise ComparisonInterrupted(f"interrupted: {cancelled}{_status(runs)} in {out}; {summaries[1]} was not "
+                                    f"written. Run the same command again to continue.") from None
+    finally:
+        executor.close()
     return [histories[index] for index in range(len(runs))]
+
+
+def _executor(jobs, progress, scheduler, log):
+    """Where the runs train: ``scheduling.executor_for(jobs)``, or the Dask cluster whose
+    scheduler is at the address ``scheduler`` (or a ``DaskCluster`` made with options)."""
+    if scheduler is None:
+        return scheduling.executor_for(jobs, progress)
+    if jobs > 1:
+        raise ValueError(f"compare: expected jobs=1 with a scheduler (the cluster's worker threads decide how many "
+                         f"runs train at once), got jobs={jobs}")
+    if isinstance(scheduler, str):
+        from ..cluster import DaskCluster
+
+        return DaskCluster(scheduler, log=log)
+    return scheduler
 
 
 def _absolute(base):
@@ -182,7 +206,7 @@ def _absolute(base):
 
 def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank=None,
                    progress=True, jobs=1, log=print, input_dependent=False, overwrite=False,
-                   coord_conv=False, lc_inits=("he",)):
+                   coord_conv=False, lc_inits=("he",), scheduler=None):
     """Train every variant for every seed (reusing finished runs) and write the summaries.
 
     base      settings shared by all runs (epochs, filters, data, optimiser ...)
@@ -194,11 +218,15 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
     lc_inits  the LC rows: ("he",), ("keras",) or ("he", "keras")
     jobs      runs trained at the same time, each in its own single-threaded process
               (``lrlc_np.scheduling``); every run uses one thread, so the numbers do not depend on it
+    scheduler the address of a Dask scheduler (or a ``lrlc_np.cluster.DaskCluster``): every run
+              is a task of that cluster instead (``jobs`` stays 1), the same numbers; ``out_dir``
+              must be on storage that every worker sees at the same path (checked before
+              anything is sent)
     overwrite train again the runs whose saved settings differ from the ones asked for;
               without it such runs raise SettingsMismatch before anything is trained
     -> list of row dicts (also written to results.csv)
 
-    Ctrl-C stops every worker and raises ComparisonInterrupted.
+    Ctrl-C stops every worker (cancels the cluster's tasks) and raises ComparisonInterrupted.
     """
     num_layers = len(base.layers)
     if not 1 <= position <= num_layers:
@@ -210,7 +238,7 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
                       lc_inits=lc_inits)
     runs = [_Run(variant, seed, variant_config(base, variant, seed).validate(), out / slug(variant.name) / f"seed{seed}")
             for variant in chosen for seed in seeds]
-    histories = _train_all(runs, out, overwrite, jobs, progress, log, SUMMARY_FILES)
+    histories = _train_all(runs, out, overwrite, jobs, progress, log, SUMMARY_FILES, scheduler)
     counts = {}
 
     def parameters(variant):              # counted once per variant (an LC network can be large)
@@ -224,14 +252,15 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
 
 
 def run_sweep(base: TrainConfig, out_dir, positions, ranks, seeds, progress=True, jobs=1, log=print,
-              overwrite=False):
+              overwrite=False, scheduler=None):
     """LRLC of every rank at every layer position, against the all-conv network, over ``seeds``.
 
     The all-conv network is the same whichever position is asked, so it is trained once per
     seed (``out/conv/seed<s>``); LRLC K=r at position p is ``out/layer<p>/lrlc_K<r>/seed<s>``.
     Writes sweep.csv (one row per run), sweep.md (mean ± std per cell, and each cell's gain
     over conv with its 95% confidence interval and Welch's p), sweep_accuracy.png and
-    sweep_gain.png (heat maps: positions down, ranks across). -> list of row dicts
+    sweep_gain.png (heat maps: positions down, ranks across). ``jobs`` and ``scheduler`` as
+    in ``run_comparison``. -> list of row dicts
     """
     num_layers = len(base.layers)
     bad = [p for p in positions if not 1 <= p <= num_layers]
@@ -245,7 +274,7 @@ def run_sweep(base: TrainConfig, out_dir, positions, ranks, seeds, progress=True
         for seed in seeds:
             runs.append(_Run(variant, seed, variant_config(base, variant, seed).validate(), folder / f"seed{seed}"))
             where.append((p, r, variant.name, seed))
-    histories = _train_all(runs, out, overwrite, jobs, progress, log, SWEEP_FILES)
+    histories = _train_all(runs, out, overwrite, jobs, progress, log, SWEEP_FILES, scheduler)
     rows = sweep_rows(where, histories)
     write_sweep(rows, out, base, positions, ranks)
     return rows
