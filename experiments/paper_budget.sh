@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The comparison at the paper's budget (EXPERIMENTS.md, "At the paper's budget"): MNIST,
+# layer position 3, 64 filters per layer, all 55,200 training images, batch 128. Every
+# command resumes: stop it at any time and run this script again.
+#
+#   experiments/paper_budget.sh                       # the pilot, then the grid, two runs at a time
+#   OUT=/shared/runs SCHEDULER=tcp://host:8786 experiments/paper_budget.sh   # the grid on a Dask cluster
+#
+# Every run uses one thread (LRLC_NP_THREADS=1), so its bits do not depend on where it ran.
+set -euo pipefail
+OUT="${OUT:-runs/paper-budget}"
+export LRLC_NP_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+
+# 1. The pilot: the conv row, seed 0, chooses the learning rate and the epochs on the
+#    validation accuracy (the first 8% of the training set), never the test set.
+pilot() {  # lr epochs
+    local dir="$OUT/pilot/conv_lr$1_e$2"
+    if [ -f "$dir/config.json" ]; then lrlc train --resume --out "$dir" --no-progress
+    else lrlc train --layers conv,conv,conv --filters 64 --lr "$1" --epochs "$2" --seed 0 --no-progress --out "$dir"; fi
+}
+pilot 0.05 10 & pilot 0.1 20 & wait
+pilot 0.2 10
+
+# 2. The grid with the pilot's choice (lr 0.2, 10 epochs), seeds added one at a time so every
+#    row has as many seeds as the others when it is stopped.
+WHERE=(--jobs 2)
+[ -n "${SCHEDULER:-}" ] && WHERE=(--scheduler "$SCHEDULER")
+BUDGET=(--epochs 10 --filters 64 --lr 0.2 --batch-size 128 --position 3 --dataset mnist --coord-conv
+        --lc-init both --no-progress --out "$OUT/grid" "${WHERE[@]}")
+for seeds in 0 0,1 0,1,2; do
+    lrlc compare "${BUDGET[@]}" --seeds "$seeds" --ranks 4
+done
+for seeds in 0,1,2 0,1,2,3 0,1,2,3,4; do
+    lrlc compare "${BUDGET[@]}" --seeds "$seeds" --ranks 2,4 --input-dependent 4
+done
