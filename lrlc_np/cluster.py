@@ -42,7 +42,7 @@ from . import scheduling
 #: how to install what ``--scheduler`` needs
 INSTALL = 'pip install -e ".[cluster]" (or: pip install "dask[distributed]")'
 #: the form of a scheduler's address: [protocol://]host:port (an IPv6 host in brackets)
-ADDRESS = re.compile(r"(?:[a-z]+://)?(?:\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):[0-9]+")
+_ADDRESS = re.compile(r"(?:[a-z]+://)?(?:\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):[0-9]+")
 #: the prefix of this executor's task keys (the Dask dashboard groups them under it)
 KEY_PREFIX = "lrlc-train"
 
@@ -80,7 +80,7 @@ class DaskCluster(scheduling.Executor):
 
     def __init__(self, address, backend=None, timeout=5.0, retries=2, every=1.0, log=print):
         _distributed()                                   # a missing extra is said before anything else
-        if not isinstance(address, str) or not ADDRESS.fullmatch(address.strip()):
+        if not isinstance(address, str) or not _ADDRESS.fullmatch(address.strip()):
             raise ClusterError(f"--scheduler {address}: expected the address of a Dask scheduler, as "
                                f"'dask scheduler' prints it: tcp://host:port (tcp://10.0.0.1:8786)")
         from .options import BACKENDS

@@ -271,8 +271,7 @@ figures.show(plot_combining_weights(alpha, OUT / "tutorial07_alpha.png",
 
 # %% [markdown]
 # **The paper's claim, as measured here: a small-budget finding.** *(This paragraph states
-# the result of EXPERIMENTS.md, experiment 1; it will be rewritten when the full-budget
-# experiment now running is written into EXPERIMENTS.md.)* The paper finds low-rank locally
+# the result of EXPERIMENTS.md, experiment 1, at a small budget.)* The paper finds low-rank locally
 # connected layers better than both convolution and locally connected layers. At a small
 # budget (16 filters, 3 epochs on the first 20,000 MNIST training images, three seeds per
 # row), this project agrees only in part. LRLC of rank 2 to 8 beats convolution by more
