@@ -236,8 +236,8 @@ def _add_compare(commands):
                   help="compare conv, wide conv, LC and LRLC at one layer position",
                   description="Train the paper's network with one layer position swapped for a wide "
                               "convolution, an LC layer and LRLC layers of several ranks (plus the all-conv "
-                              "baseline), over several seeds. Writes results.md, results.csv and "
-                              "accuracy_vs_rank.png into --out. Started again with the same settings, it reads "
+                              "baseline), over several seeds. Writes results.md, results.csv, "
+                              "accuracy_vs_rank.png and learning_curves.png into --out. Started again with the same settings, it reads "
                               "the finished runs back and continues the stopped ones; a run there with other "
                               "settings is refused, naming the differences (--overwrite trains it again). "
                               "Every run uses one thread for its ops, so --jobs changes how long it takes, not "

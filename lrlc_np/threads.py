@@ -3,7 +3,8 @@
 The fast tier runs its chunks on ``count()`` Python threads (``fast._parallel``), and the
 chunks are cut by that number, so float32 sums are taken in an order that depends on it: a
 run is reproducible bit for bit with the same number of threads, not across numbers. A run
-therefore records the number it trained with (``record()``, kept in its checkpoint) and a
+therefore records the number it trained with (kept in its checkpoint; ``record()`` adds it and
+the CPU to every epoch's metrics) and a
 resumed run is pinned to it (``pinned``); runs that ``lrlc compare`` schedules are pinned to
 one thread, so that they give the same bits however they are scheduled.
 
@@ -11,6 +12,7 @@ one thread, so that they give the same bits however they are scheduled.
                         inside ``pinned(n)``, n
     pinned(n)           a ``with`` block in which the ops use n threads; with n = 1 the BLAS
                         runs on one thread too (``threadpoolctl``)
+    record()            {"threads", "cpu"}: what each epoch's metrics say of where it ran
     ENVIRONMENT         the BLAS variables of a process whose products run on one thread
                         (compare's workers; their ops are pinned with ``pinned(1)``)
 """
@@ -92,6 +94,22 @@ def _blas_limit(limit):
         yield
 
 
+def cpu_name() -> str:
+    """The processor's model name ("AMD EPYC 7B13"), from /proc/cpuinfo on Linux, else from
+    ``platform``; "unknown" when neither says. Speeds and last-bit results depend on it."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:                             # not Linux
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def record() -> dict:
-    """What a run records about its threads: {"threads": the ops' thread count}."""
-    return {"threads": count()}
+    """What every epoch of a run records about where it ran: {"threads": the ops' thread count,
+    "cpu": ``cpu_name()``}. The bits of a run depend on the thread count, its speed on both."""
+    return {"threads": count(), "cpu": cpu_name()}

@@ -8,7 +8,8 @@
                        the epoch, the metrics so far, and the settings and thread count that
                        trained it; rewritten atomically after every epoch
     metrics.jsonl      one JSON object per epoch: epoch, train_loss, train_acc, val_acc,
-                       test_acc, lr, seconds, images_per_s (rewritten after the checkpoint)
+                       test_acc, lr, seconds, images_per_s, and where it ran: threads and
+                       cpu (rewritten after the checkpoint)
 
 It is two steps. ``open_run`` reads and checks every file of the run directory and writes
 nothing until all of them pass: a new run, a run started again (``overwrite``), or a run
@@ -44,7 +45,7 @@ from .rundir import (CHECKPOINT, CONFIG, DIVERGED, METRICS, RunError, SettingsMi
                      read_trained_with, remove_run_files, restore, resume_baseline, resume_changes, same_records,
                      saved_epoch, save_checkpoint, write_config, write_divergence, write_metrics)
 from .settings import TrainConfig, plan_of
-from .threads import count as thread_count, pinned
+from .threads import count as thread_count, pinned, record as where_it_ran
 
 __all__ = ["TrainConfig", "TrainingDiverged", "RunError", "SettingsMismatch", "Run", "open_run", "fit", "train",
            "resume_config", "write_figures",
@@ -386,6 +387,7 @@ def _evaluated(run, epoch, started, train_loss, train_acc, seen):
         "lr": run.optimizer.lr,
         "seconds": time.perf_counter() - started,
         "images_per_s": seen / train_seconds,
+        **where_it_ran(),                       # threads and cpu: where this epoch ran
     }
     broken = [name for name, v in {**run.model.params, **run.model.buffers}.items()
               if not bool(backend.get_array_module(v).isfinite(v).all())]

@@ -21,6 +21,8 @@ import pytest
 
 from lrlc_np import cli, compare, data, plots, scheduling
 from lrlc_np.compare import run_comparison, summarise, variant_config, variants, write_results
+from lrlc_np.compare.report import error_curves
+from lrlc_np.threads import cpu_name
 from lrlc_np.models import build_network
 from lrlc_np.optim import SGD
 from lrlc_np.plots import (one_per_class, plot_combining_weights, plot_filters, plot_input_dependent_alpha,
@@ -73,7 +75,8 @@ def test_comparison_writes_one_row_per_run(comparison):
     with open(out / "results.csv", newline="") as f:
         table = list(csv.DictReader(f))
     assert len(table) == 10
-    assert list(table[0]) == ["variant", "layers", "rank", "seed", "test_acc", "val_acc", "params", "seconds_per_epoch"]
+    assert list(table[0]) == ["variant", "layers", "rank", "seed", "test_acc", "val_acc", "params", "seconds_per_epoch",
+                              "minutes", "threads", "cpu"]
     for row, written in zip(rows, table):
         assert written["variant"] == row["variant"] and int(written["seed"]) == row["seed"]
         assert float(written["test_acc"]) == row["test_acc"]
@@ -103,7 +106,9 @@ def test_comparison_writes_a_markdown_table_of_mean_and_std(comparison):
     out, rows = comparison["out"], comparison["rows"]
     text = (out / "results.md").read_text()
     assert text.startswith("# Layer position 3")
-    assert "| variant | layers | test accuracy (%) | runs | parameters | seconds / epoch |" in text
+    assert "| variant | layers | test accuracy (%) | runs | parameters | seconds / epoch | minutes / run |" in text
+    # every run of the fixture ran here, on one thread (compare pins it)
+    assert f"Where they ran (as each run recorded it): {len(rows)} runs on {cpu_name()}, 1 thread each." in text
     table = [line for line in text.splitlines() if line.startswith("| ") and "±" in line]
     assert len(table) == len(VARIANTS)
     for name, line in zip(VARIANTS, table):
@@ -114,8 +119,19 @@ def test_comparison_writes_a_markdown_table_of_mean_and_std(comparison):
         assert cells[3] == "2"
 
 
-def test_comparison_plots_accuracy_against_rank(comparison):
+def test_comparison_plots_accuracy_against_rank_and_learning_curves(comparison):
     assert _is_png(comparison["out"] / "accuracy_vs_rank.png")
+    assert _is_png(comparison["out"] / "learning_curves.png")
+
+
+def test_error_curves_average_the_epochs_that_every_seed_has():
+    def history(accuracies):
+        return [{"val_acc": a, "test_acc": a - 0.1} for a in accuracies]
+
+    x, error = error_curves([history([0.5, 0.8, 0.9]), history([0.7, 0.9])])   # the second stopped early
+    assert list(x) == [1, 2]
+    np.testing.assert_allclose(error["val_acc"], [[50, 20], [30, 10]])
+    np.testing.assert_allclose(error["test_acc"].mean(0), [50, 25])
 
 
 def test_running_a_comparison_again_reuses_finished_runs(comparison, monkeypatch):
@@ -176,9 +192,10 @@ def test_comparison_rejects_a_bad_position(tmp_path):
 
 # --------------------------------------------------------------------------- summarise / write_results
 
-def _row(variant, acc, seed, rank=1, params=100, seconds=2.0):
+def _row(variant, acc, seed, rank=1, params=100, seconds=2.0, cpu="CPU A", threads="1"):
     return {"variant": variant, "layers": "conv,conv,conv", "rank": rank, "seed": seed, "test_acc": acc,
-            "val_acc": acc, "params": params, "seconds_per_epoch": seconds}
+            "val_acc": acc, "params": params, "seconds_per_epoch": seconds, "minutes": 3 * seconds / 60,
+            "cpu": cpu, "threads": threads}
 
 
 def test_summarise_computes_mean_and_sample_std():
@@ -197,11 +214,12 @@ def test_summarise_computes_mean_and_sample_std():
 
 
 def test_write_results_from_given_rows(tmp_path):
-    rows = [_row("conv", 0.5, 0), _row("conv", 0.6, 1), _row("wide_conv (K=4)", 0.55, 0, rank=4),
-            _row("lc", 0.4, 0), _row("lrlc K=1", 0.6, 0), _row("lrlc K=4", 0.65, 0, rank=4)]
+    rows = [_row("conv", 0.5, 0), _row("conv", 0.6, 1, seconds=6.0), _row("wide_conv (K=4)", 0.55, 0, rank=4),
+            _row("lc", 0.4, 0), _row("lrlc K=1", 0.6, 0), _row("lrlc K=4", 0.65, 0, rank=4, cpu="CPU B", threads="2")]
     write_results(rows, tmp_path, BASE, position=2)
     text = (tmp_path / "results.md").read_text()
-    assert "| conv | conv,conv,conv | 55.00 ± 7.07 | 2 | 100 |" in text
+    assert "| conv | conv,conv,conv | 55.00 ± 7.07 | 2 | 100 | 4.0 | 0.2 |" in text     # 3 epochs of 2 s, of 6 s
+    assert "Where they ran (as each run recorded it): 5 runs on CPU A, 1 thread each; 1 run on CPU B, 2 threads each." in text
     assert "| lrlc K=4 | conv,conv,conv | 65.00 ± 0.00 | 1 |" in text
     assert re.search(r"mnist-sample \(28x28\), 1 epochs?, 4 filters, batch 64", text) and "training examples: 128" in text
     assert _is_png(tmp_path / "accuracy_vs_rank.png")

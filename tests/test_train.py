@@ -17,6 +17,7 @@ from lrlc_np import layers, train as train_module
 from lrlc_np.data import load_mnist, to_model_input
 from lrlc_np.models import build_network
 from lrlc_np.optim import SGD
+from lrlc_np.threads import count as thread_count, cpu_name
 from lrlc_np.train import (TrainConfig, TrainingDiverged, evaluate, load_checkpoint,
                            save_checkpoint, train)
 
@@ -104,6 +105,7 @@ def test_a_run_writes_config_metrics_and_checkpoint(runs):
         for key in ("train_acc", "val_acc", "test_acc"):
             assert 0.0 <= m[key] <= 1.0
         assert m["seconds"] > 0 and m["images_per_s"] > 0
+        assert m["cpu"] == cpu_name() and m["threads"] == thread_count()     # where the epoch ran
 
     checkpoint = _npz(out / "checkpoint.npz")           # allow_pickle=False: plain arrays only
     assert int(checkpoint["epoch"]) == 3

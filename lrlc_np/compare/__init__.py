@@ -28,12 +28,14 @@ from ..rundir import (CHECKPOINT, CONFIG, RunError, SettingsMismatch, difference
 from ..settings import TrainConfig, distinct
 from ..train import build_model
 from .report import (SUMMARY_FILES, SWEEP_FILES, differences_table, plot_accuracy_vs_rank, plot_heat_map,
-                     result_rows, summarise, sweep_grid, sweep_rows, write_results, write_sweep)
+                     plot_learning_curves, result_rows, summarise, sweep_grid, sweep_rows, where_they_ran,
+                     write_results, write_sweep)
 from .variants import (COMPARE_DEFAULTS, COORD_CONV, INPUT_DEPENDENT, LC_KERAS, QUICK, QUICK_TIME, Variant,
                        preset, slug, sweep_cells, variant_config, variants)
 
 __all__ = ["run_comparison", "run_sweep", "ComparisonInterrupted", "variants", "variant_config", "Variant",
            "summarise", "differences_table", "write_results", "write_sweep", "sweep_grid", "plot_accuracy_vs_rank",
+           "plot_learning_curves", "where_they_ran",
            "plot_heat_map", "preset", "QUICK", "QUICK_TIME", "COMPARE_DEFAULTS", "INPUT_DEPENDENT", "COORD_CONV",
            "LC_KERAS", "SUMMARY_FILES", "SWEEP_FILES"]
 
@@ -247,7 +249,7 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
         return counts[variant]
 
     rows = result_rows([(run.variant, run.seed) for run in runs], histories, parameters)
-    write_results(rows, out, base, position)
+    write_results(rows, out, base, position, histories)
     return rows
 
 

@@ -1,11 +1,15 @@
 """The report of a comparison: tables, statistics and figures, from the finished runs' metrics.
 
-    results.csv            one row per run: variant, rank, seed, accuracies, parameters, seconds per epoch
-    results.md             mean ± std per variant, with parameters and seconds per epoch, and every
-                           row's difference from conv (and LRLC's from the best other row) with its
-                           95% confidence interval and Welch's p (``lrlc_np.stats``)
+    results.csv            one row per run: variant, rank, seed, accuracies, parameters, seconds per
+                           epoch, minutes for the run, and where it ran (threads, CPU)
+    results.md             mean ± std per variant, with parameters and times, the CPUs and thread
+                           counts the runs recorded, and every row's difference from conv (and
+                           LRLC's from the best other row) with its 95% confidence interval and
+                           Welch's p (``lrlc_np.stats``)
     accuracy_vs_rank.png   LRLC test accuracy against rank (fixed and input-dependent alpha as
                            two lines), with conv, wide conv and LC as horizontal lines
+    learning_curves.png    a panel per row: its validation and test error against the epoch, the
+                           mean over seeds (each seed's test error faint behind it)
     sweep.csv, sweep.md, sweep_accuracy.png, sweep_gain.png
                            the rank x position sweep: a row per run, mean ± std per cell, each
                            cell's gain over conv, and the two as heat maps
@@ -21,7 +25,7 @@ from .. import plots
 from .variants import COORD_CONV, INPUT_DEPENDENT, LC_KERAS
 
 #: the files ``write_results`` writes
-SUMMARY_FILES = ("results.csv", "results.md", "accuracy_vs_rank.png")
+SUMMARY_FILES = ("results.csv", "results.md", "accuracy_vs_rank.png", "learning_curves.png")
 
 
 def summarise(rows):
@@ -36,7 +40,7 @@ def summarise(rows):
             "variant": name, "rank": rs[0]["rank"], "layers": rs[0]["layers"], "runs": len(rs),
             "mean": statistics.mean(acc), "std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
             "params": rs[0]["params"], "seconds_per_epoch": statistics.mean(r["seconds_per_epoch"] for r in rs),
-            "accuracies": acc,
+            "minutes_per_run": statistics.mean(r["minutes"] for r in rs), "accuracies": acc,
         })
     return summary
 
@@ -73,8 +77,20 @@ def _write_csv(rows, path):
     return path.parent
 
 
-def write_results(rows, out_dir, base, position):
-    """results.csv, results.md and accuracy_vs_rank.png in ``out_dir``."""
+def where_they_ran(rows):
+    """One line naming the CPUs and thread counts that the runs recorded, with how many runs each."""
+    counts = {}
+    for r in rows:
+        key = (r["cpu"], r["threads"])
+        counts[key] = counts.get(key, 0) + 1
+    said = [f"{runs} run{'s' if runs != 1 else ''} on {cpu}, {threads} thread{'s' if threads != '1' else ''} each"
+            for (cpu, threads), runs in counts.items()]
+    return "Where they ran (as each run recorded it): " + "; ".join(said) + "."
+
+
+def write_results(rows, out_dir, base, position, histories=None):
+    """results.csv, results.md and accuracy_vs_rank.png in ``out_dir``; learning_curves.png too
+    when the runs' ``histories`` (their metrics, in the order of ``rows``) are given."""
     from ..stats import NOISE_NOTE, format_comparison
 
     out = _write_csv(rows, Path(out_dir) / "results.csv")
@@ -87,12 +103,14 @@ def write_results(rows, out_dir, base, position):
         f"batch {base.batch_size}, lr {base.lr}, {base.schedule} schedule, training examples: "
         f"{'all' if base.limit_train is None else base.limit_train}; test accuracy as mean ± std over seeds.",
         "",
-        "| variant | layers | test accuracy (%) | runs | parameters | seconds / epoch |",
-        "|---|---|---|---|---|---|",
+        where_they_ran(rows),
+        "",
+        "| variant | layers | test accuracy (%) | runs | parameters | seconds / epoch | minutes / run |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in summary:
         lines.append(f"| {s['variant']} | {s['layers']} | {s['mean']:.2f} ± {s['std']:.2f} | {s['runs']} "
-                     f"| {s['params']:,} | {s['seconds_per_epoch']:.1f} |")
+                     f"| {s['params']:,} | {s['seconds_per_epoch']:.1f} | {s['minutes_per_run']:.1f} |")
     table = differences_table(summary)
     lines += ["", "## Differences", ""]
     if not table:
@@ -109,6 +127,11 @@ def write_results(rows, out_dir, base, position):
         lines += [f"| {row} | {ref} | {format_comparison(result, why)} |" for row, ref, result, why in table]
     (out / "results.md").write_text("\n".join(lines) + "\n")
     plot_accuracy_vs_rank(summary, out / "accuracy_vs_rank.png", position)
+    if histories is not None:
+        curves = {}
+        for row, history in zip(rows, histories):
+            curves.setdefault(row["variant"], []).append(history)
+        plot_learning_curves(curves, out / "learning_curves.png")
 
 
 def plot_accuracy_vs_rank(summary, path, position):
@@ -138,9 +161,56 @@ def plot_accuracy_vs_rank(summary, path, position):
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))   # outside: the lines stay visible
     return plots.save(fig, path)
 
+def error_curves(histories):
+    """(epochs 1..E, {"val_acc": error, "test_acc": error}) of the runs' ``histories``: the error
+    in % (100 - accuracy) as a seeds x E array, E the epochs that every run has finished."""
+    import numpy
+
+    epochs = min(len(h) for h in histories)
+    return numpy.arange(1, epochs + 1), {key: 100 * (1 - numpy.array([[m[key] for m in h[:epochs]] for h in histories]))
+                                         for key in ("val_acc", "test_acc")}
+
+
+def plot_learning_curves(curves, path):
+    """A panel per row of ``curves`` ({variant name: [history of each seed]}): the validation and
+    test error (100 - accuracy, %, on a log scale, where 1 % and 50 % both read) against the
+    epoch, as the mean over seeds (``error_curves``), with each seed's test error as a faint line."""
+    from matplotlib import ticker
+
+    plt = plots.pyplot()
+    columns = min(3, len(curves))
+    rows = -(-len(curves) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), sharex=True, sharey=True,
+                             squeeze=False)
+    for ax, (name, histories) in zip(axes.flat, curves.items()):
+        x, error = error_curves(histories)
+        for seed_error in error["test_acc"]:
+            ax.plot(x, seed_error, color="tab:blue", alpha=0.25, lw=0.8)
+        ax.plot(x, error["val_acc"].mean(0), "o-", color="tab:orange", ms=3, label="validation (mean)")
+        ax.plot(x, error["test_acc"].mean(0), "s-", color="tab:blue", ms=3, label="test (mean)")
+        ax.set_title(f"{name} ({len(histories)} seed{'s' if len(histories) != 1 else ''})", fontsize=10)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.grid(alpha=0.3, which="both")
+    for ax in axes.flat[len(curves):]:
+        ax.set_visible(False)
+    for i, ax in enumerate(axes.flat[:len(curves)]):
+        if i + columns >= len(curves):                  # nothing drawn below it
+            ax.set_xlabel("epoch")
+            ax.tick_params(labelbottom=True)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("error (%)")
+    axes.flat[0].legend(fontsize=8)
+    return plots.save(fig, path)
+
+
 def result_rows(runs, histories, parameters):
     """results.csv's rows: one per run [(variant, seed)], with its last epoch's accuracies, the
-    parameter count of its network (``parameters(variant)``) and its mean seconds per epoch."""
+    parameter count of its network (``parameters(variant)``), its mean seconds per epoch, its
+    minutes in all, and where it ran: the thread counts and CPUs its epochs recorded ("+" between
+    several; "not recorded" for epochs of a version before 0.7.1)."""
     rows = []
     for (variant, seed), history in zip(runs, histories):
         rows.append({
@@ -148,8 +218,16 @@ def result_rows(runs, histories, parameters):
             "rank": variant.rank if variant.has_rank else "",
             "seed": seed, "test_acc": history[-1]["test_acc"], "val_acc": history[-1]["val_acc"],
             "params": parameters(variant), "seconds_per_epoch": statistics.mean(m["seconds"] for m in history),
+            "minutes": sum(m["seconds"] for m in history) / 60,
+            "threads": _recorded(history, "threads"), "cpu": _recorded(history, "cpu"),
         })
     return rows
+
+
+def _recorded(history, key):
+    """What the epochs of a run say under ``key``, each value once, joined by " + "."""
+    said = dict.fromkeys(str(m.get(key, "not recorded")) for m in history)
+    return " + ".join(said)
 
 
 def sweep_rows(cells, histories):
