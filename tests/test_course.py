@@ -76,6 +76,40 @@ def test_strip_solutions_replaces_the_chosen_blocks_and_unfences_the_rest():
     assert markers.strip_solutions(text, set()) == "def f(x):\n    y = 2 * x\n    return y\n"
 
 
+def test_a_hint_goes_on_over_the_comment_lines_indented_below_it():
+    text = ("def f(x):\n"
+            "    # BEGIN SOLUTION double\n"
+            "    # HINT: multiply\n"
+            "    #       by two\n"
+            "    # a comment of the solution\n"
+            "    y = 2 * x\n"
+            "    # END SOLUTION\n"
+            "    return y\n")
+    [block] = markers.find_blocks(text)
+    assert block.hint == "multiply by two" and (block.first, block.hint_last, block.last) == (2, 4, 7)
+    assert markers.strip_solutions(text, {"double"}) == (
+        "def f(x):\n"
+        "    # HINT: multiply\n"
+        "    #       by two\n"
+        "    raise NotImplementedError('exercise double: multiply by two')\n"
+        "    return y\n")
+    assert markers.strip_solutions(text, set()) == ("def f(x):\n    # a comment of the solution\n"
+                                                    "    y = 2 * x\n    return y\n")
+
+
+def test_a_long_hint_is_raised_whole_from_lines_that_fit():
+    hint = " ".join(f"step {i} of a long hint;" for i in range(30))
+    text = f"def f(x):\n    # BEGIN SOLUTION long\n    # HINT: {hint}\n    y = x\n    # END SOLUTION\n"
+    student = markers.strip_solutions(text, {"long"})
+    code_lines = student.splitlines()[2:]
+    assert len(code_lines) > 1 and all(len(line) <= 100 for line in code_lines)
+    namespace = {}
+    exec(compile(student, "<copy>", "exec"), namespace)
+    with pytest.raises(NotImplementedError) as info:
+        namespace["f"](1)
+    assert str(info.value) == f"exercise long: {hint}"
+
+
 @pytest.mark.parametrize("text,fragment", [
     ("# BEGIN SOLUTION a\nx = 1\n# END SOLUTION\n", "expected a '# HINT: ...' line"),
     ("# BEGIN SOLUTION a\n# HINT: h\nx = 1\n", "never closed"),

@@ -52,7 +52,8 @@ def combining_weights_forward(logits, normalize="softmax"):
     xp = get_array_module(logits)
     if normalize == "softmax":
         # BEGIN SOLUTION combining_weights_forward
-        # HINT: softmax over the K axis (axis -3): subtract the max over K first so exp never overflows
+        # HINT: softmax over the K axis (axis -3): subtract the max over K first so exp never
+        #       overflows
         shifted = logits - logits.max(axis=K_AXIS, keepdims=True)  # same result, no overflow
         e = xp.exp(shifted)
         alpha = e / e.sum(axis=K_AXIS, keepdims=True)
@@ -60,7 +61,8 @@ def combining_weights_forward(logits, normalize="softmax"):
         return alpha, CombiningCache(normalize, alpha, None, logits.shape)
     if normalize == "norm":
         # BEGIN SOLUTION combining_weights_forward
-        # HINT: the L2 norm over K (keepdims), clamped below at NORM_EPS; keep the unclamped norm for the backward pass
+        # HINT: the L2 norm over K (keepdims), clamped below at NORM_EPS; keep the unclamped norm
+        #       for the backward pass
         norm = xp.sqrt((logits * logits).sum(axis=K_AXIS, keepdims=True))
         alpha = logits / xp.maximum(norm, NORM_EPS)
         # END SOLUTION
@@ -88,7 +90,9 @@ def combining_weights_backward(dalpha, cache):
         return dalpha.copy()
     xp = get_array_module(dalpha)
     # BEGIN SOLUTION combining_weights_backward
-    # HINT: both need <dalpha, alpha> over K at each position; softmax: alpha * (dalpha - <dalpha, alpha>); norm: (dalpha - alpha <dalpha, alpha>) / ||l||, or dalpha / 1e-12 where the norm was clamped
+    # HINT: both need <dalpha, alpha> over K at each position;
+    #       softmax: alpha * (dalpha - <dalpha, alpha>);
+    #       norm: (dalpha - alpha <dalpha, alpha>) / ||l||, or dalpha / 1e-12 where it was clamped
     projection = (dalpha * alpha).sum(axis=K_AXIS, keepdims=True)  # <dalpha, alpha> per position
     if normalize == "softmax":
         return alpha * (dalpha - projection)

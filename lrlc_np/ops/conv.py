@@ -67,7 +67,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
     n, c_out = x.shape[0], weight.shape[0]
     h_out, w_out = output_hw(x.shape[2], x.shape[3], weight.shape[2:], stride, padding, "conv2d_forward")
     # BEGIN SOLUTION conv2d_forward
-    # HINT: cols = im2col(x, ...) is X (M, R); W = weight.reshape(C_out, R); Y = X W^T (+ b); rows are (n, i, j), so reshape to (N, H_out, W_out, C_out) and move the channels to axis 1
+    # HINT: cols = im2col(x, ...) is X (M, R); W = weight.reshape(C_out, R); Y = X W^T (+ b); rows
+    #       are (n, i, j), so reshape to (N, H_out, W_out, C_out) and move the channels to axis 1
     cols = im2col(x, weight.shape[2:], stride, padding)         # X (M, R)
     w_mat = weight.reshape(c_out, -1)                           # W (C_out, R)
     y_mat = cols @ w_mat.T                                      # (M, R) @ (R, C_out) -> (M, C_out)
@@ -96,7 +97,8 @@ def conv2d_backward(dy, cache):
     _checks.float_array(dy, "dy", "conv2d_backward")
     _checks.shape(dy, (n, c_out, h_out, w_out), "dy", "conv2d_backward")
     # BEGIN SOLUTION conv2d_backward
-    # HINT: dY = dy as (M, C_out) with rows (n, i, j) (transpose before reshaping!); dW = dY^T X, db = dY summed over rows (None without a bias), dx = col2im(dY W)
+    # HINT: dY = dy as (M, C_out) with rows (n, i, j) (transpose before reshaping!);
+    #       dW = dY^T X, db = dY summed over rows (None without a bias), dx = col2im(dY W)
     dy_mat = dy.transpose(0, 2, 3, 1).reshape(-1, c_out)        # dY (M, C_out), rows (n, i, j)
     dweight = (dy_mat.T @ cols).reshape(weight.shape)           # (C_out, M) @ (M, R) -> (C_out, R)
     dbias = dy_mat.sum(axis=0) if has_bias else None            # (C_out,)

@@ -106,7 +106,9 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     n, c, h, w = x.shape
     h_out, w_out = output_hw(h, w, (kh, kw), (sh, sw), padding, owner, (dil_h, dil_w))
     # BEGIN SOLUTION im2col
-    # HINT: pad x, then for each kernel offset (p, q) copy the strided slice xpad[:, :, p*dil_h::sh, q*dil_w::sw] (H_out x W_out of it) into cols[:, :, p, q]; reorder to rows (n, i, j) and columns (c, p, q)
+    # HINT: pad x, then for each kernel offset (p, q) copy the strided slice
+    #       xpad[:, :, p*dil_h::sh, q*dil_w::sw] (H_out x W_out of it) into cols[:, :, p, q];
+    #       reorder to rows (n, i, j) and columns (c, p, q)
     xpad = pad2d(x, padding)
     cols = get_array_module(x).empty((n, c, kh, kw, h_out, w_out), dtype=x.dtype)
     for p in range(kh):
@@ -138,7 +140,8 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
     h_out, w_out = output_hw(h, w, (kh, kw), (sh, sw), (ph, pw), owner, (dil_h, dil_w))
     _checks.shape(cols, (n * h_out * w_out, c * kh * kw), "cols", owner)
     # BEGIN SOLUTION col2im
-    # HINT: the loop of im2col run backwards: for each offset (p, q), ADD (+=, not =) that offset's patch entries onto the strided slice of a zero padded image, then cut the padding off
+    # HINT: the loop of im2col run backwards: for each offset (p, q), ADD (+=, not =) that offset's
+    #       patch entries onto the strided slice of a zero padded image, then cut the padding off
     # (N*H_out*W_out, C*kh*kw) -> (N, C, kh, kw, H_out, W_out)
     patches = cols.reshape(n, h_out, w_out, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
     dxpad = get_array_module(cols).zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)

@@ -77,7 +77,8 @@ def locally_connected2d_forward(x, weight, bias=None, stride=1, padding=0):
     n = x.shape[0]
     h_out, w_out, c_out = weight.shape[:3]
     # BEGIN SOLUTION locally_connected2d_forward
-    # HINT: the patches as (N, P, R) and the weights as (P, C_out, R); one einsum over the position t: y[n, o, t] = sum_r X[n, t, r] W[t, o, r]; then add the bias
+    # HINT: the patches as (N, P, R) and the weights as (P, C_out, R); one einsum over the position
+    #       t: y[n, o, t] = sum_r X[n, t, r] W[t, o, r]; then add the bias
     cols = im2col(x, weight.shape[4:], stride, padding).reshape(n, h_out * w_out, -1)   # (N, P, R)
     w = weight.reshape(h_out * w_out, c_out, -1)                 # W_t for every t: (P, C_out, R)
     y = xp.einsum("ntr,tor->not", cols, w, optimize=True)        # per t: (N, R) @ (R, C_out)
@@ -105,7 +106,8 @@ def locally_connected2d_backward(dy, cache):
     _checks.float_array(dy, "dy", "locally_connected2d_backward")
     _checks.shape(dy, (x_shape[0], c_out, h_out, w_out), "dy", "locally_connected2d_backward")
     # BEGIN SOLUTION locally_connected2d_backward
-    # HINT: per position t, as for a dense layer: dW_t = dY_t^T X_t, db_t = sum over n, dX_t = dY_t W_t (einsums over t), then dx = col2im of the patch gradients
+    # HINT: per position t, as for a dense layer: dW_t = dY_t^T X_t, db_t = sum over n,
+    #       dX_t = dY_t W_t (einsums over t), then dx = col2im of the patch gradients
     dy_t = dy.reshape(x_shape[0], c_out, h_out * w_out)          # (N, C_out, P)
     w = weight.reshape(h_out * w_out, c_out, -1)                 # (P, C_out, R)
     dweight = xp.einsum("not,ntr->tor", dy_t, cols, optimize=True)  # per t: (C_out, N) @ (N, R)

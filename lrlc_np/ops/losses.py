@@ -71,7 +71,8 @@ def softmax_cross_entropy_backward(dloss, cache):
     xp = get_array_module(log_probs)
     n = log_probs.shape[0]
     # BEGIN SOLUTION softmax_cross_entropy_backward
-    # HINT: softmax(logits) is exp(log_probs); subtract 1 at each row's label, then scale by dloss / N (the loss is a mean)
+    # HINT: softmax(logits) is exp(log_probs); subtract 1 at each row's label, then scale by
+    #       dloss / N (the loss is a mean)
     dlogits = xp.exp(log_probs)
     dlogits[xp.arange(n), labels] -= 1
     dlogits *= dloss / n

@@ -114,7 +114,9 @@ def lrlc2d_forward(x, bases, alpha, stride=1, padding=0, method="auto"):
         return y, LRLC2DCache("lc", bases, alpha, lc_cache, None)
     # conv route: z[n, k, o] = (x ⋆ B_k)[n, o], one convolution with the K*C_out filters
     # BEGIN SOLUTION lrlc2d_forward
-    # HINT: one conv2d_forward with the K*C_out basis filters (no bias) gives z (N, K, C_out, H_out, W_out); y = sum over k of alpha_k * z_k, with alpha broadcast over C_out (and over N when shared)
+    # HINT: one conv2d_forward with the K*C_out basis filters (no bias) gives
+    #       z (N, K, C_out, H_out, W_out); y = sum over k of alpha_k * z_k, with alpha broadcast
+    #       over C_out (and over N when shared)
     z, conv_cache = conv2d_forward(x, bases.reshape(k * c_out, *bases.shape[2:]), None, stride, padding)
     n, _, h_out, w_out = z.shape
     z = z.reshape(n, k, c_out, h_out, w_out)
@@ -144,7 +146,8 @@ def lrlc2d_backward(dy, cache):
     _checks.shape(dy, (inner.x_shape[0], c_out, *alpha.shape[-2:]), "dy", "lrlc2d_backward")
     if method == "lc":
         # BEGIN SOLUTION lrlc2d_backward
-        # HINT: locally_connected2d_backward gives dx and dW; with W = alpha^T B as matrices (alpha (K, P), B (K, F)): dbases = alpha dW, dalpha = B dW^T
+        # HINT: locally_connected2d_backward gives dx and dW; with W = alpha^T B as matrices
+        #       (alpha (K, P), B (K, F)): dbases = alpha dW, dalpha = B dW^T
         dx, dw, _ = locally_connected2d_backward(dy, inner)      # dW (H_out, W_out, C_out, C_in, kh, kw)
         dw_rows, bases_rows = dw.reshape(alpha[0].size, -1), bases.reshape(k, -1)   # (P, F), (K, F)
         dbases = (alpha.reshape(k, -1) @ dw_rows).reshape(bases.shape)      # (K, P) @ (P, F)
@@ -153,7 +156,9 @@ def lrlc2d_backward(dy, cache):
         return dx, dbases, dalpha
     n, _, _, h_out, w_out = z.shape
     # BEGIN SOLUTION lrlc2d_backward
-    # HINT: dalpha = dy * z summed over C_out (and over N when alpha is shared); dz = alpha_k * dy, reshaped to the convolution's (N, K*C_out, H_out, W_out) and sent through conv2d_backward
+    # HINT: dalpha = dy * z summed over C_out (and over N when alpha is shared); dz = alpha_k * dy,
+    #       reshaped to the convolution's (N, K*C_out, H_out, W_out) and sent through
+    #       conv2d_backward
     a = alpha if alpha.ndim == 4 else alpha[None]                # (N or 1, K, H_out, W_out)
     dalpha = (dy[:, None] * z).sum(axis=2)                       # sum over o: (N, K, H_out, W_out)
     if alpha.ndim == 3:

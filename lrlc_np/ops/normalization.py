@@ -114,7 +114,9 @@ def batchnorm2d_backward(dy, cache):
     n, _, h, w = xhat.shape
     count = n * h * w
     # BEGIN SOLUTION batchnorm2d_backward
-    # HINT: dbias = sum dy, dweight = sum dy * xhat over (n, i, j); training: dx = weight*inv_std*(dy - dbias/M - xhat*dweight/M), evaluation: dx = weight*inv_std*dy
+    # HINT: dbias = sum dy, dweight = sum dy * xhat over (n, i, j);
+    #       training: dx = weight*inv_std*(dy - dbias/M - xhat*dweight/M),
+    #       evaluation: dx = weight*inv_std*dy
     dbias = dy.sum(axis=AXES)                                    # (C,)
     dweight = (dy * xhat).sum(axis=AXES)                         # (C,)
     scale = _per_channel(weight * inv_std)

@@ -85,7 +85,8 @@ def bilinear_resize_backward(dy, cache):
     _checks.float_array(dy, "dy", owner)
     _checks.shape(dy, (*x_shape[:2], r_h.shape[0], r_w.shape[0]), "dy", owner)
     # BEGIN SOLUTION bilinear_resize_backward
-    # HINT: y = R_h x R_w^T is linear in x, so dx = R_h^T dy R_w (two matmuls broadcast over N and C)
+    # HINT: y = R_h x R_w^T is linear in x, so dx = R_h^T dy R_w (two matmuls broadcast over
+    #       N and C)
     xp = get_array_module(dy)
     # (H, H_out) @ (N, C, H_out, W_out) @ (W_out, W) -> (N, C, H, W)
     return xp.matmul(xp.matmul(r_h.T, dy), r_w)
