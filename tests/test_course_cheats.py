@@ -220,6 +220,18 @@ def test_only_a_short_first_line_of_an_exception_reaches_the_feedback(unwritten,
     assert len(json.dumps(row)) < 5000
 
 
+def test_an_exception_cannot_redraw_the_teachers_terminal(unwritten, tmp_path, capsys):
+    """Terminal escapes in an exception's message (erase the line above, move the cursor, a
+    right-to-left override) would let the table on your screen show a pass."""
+    code = ("def conv2d_forward(*args, **kwargs):\n"
+            "    raise ValueError('\\x1b[2K\\x1b[1A\\x1b[2K conv2d_forward  1/1  pass \\u202e ssap\\x07')\n")
+    dest = _with(unwritten, tmp_path, code)
+    points, row = _score(dest)
+    assert points == 0 and "\x1b" not in row["message"] and "\u202e" not in row["message"], row
+    assert cli.main(["course", "grade", str(dest), "--exercises", EXERCISE, "--no-progress", "--speed-check", "off"]) == 0
+    assert "\x1b" not in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------- leaving things behind
 
 DETACH = (

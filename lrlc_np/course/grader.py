@@ -117,11 +117,13 @@ def _results(outputs, index):
 
 
 def _shown(error):
-    """The exception's type and a short first line, nothing more."""
+    """The exception's type and a short first line, nothing more: no terminal escapes or other
+    characters that do not print (which could redraw the table on your screen)."""
     kind, _, text = error.partition(": ")
     if not kind.isidentifier() or len(kind) > 40:
         kind = "an exception"
     text = text.splitlines()[0] if text else ""
+    text = "".join(c if c.isprintable() else "?" for c in text)
     return f"{kind}: {text[:SHOWN_CHARACTERS]}{'...' if len(text) > SHOWN_CHARACTERS else ''}"
 
 
