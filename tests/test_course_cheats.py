@@ -220,6 +220,18 @@ def test_only_a_short_first_line_of_an_exception_reaches_the_feedback(unwritten,
     assert len(json.dumps(row)) < 5000
 
 
+def test_an_exception_cannot_redraw_the_teachers_terminal(unwritten, tmp_path, capsys):
+    """Terminal escapes in an exception's message (erase the line above, move the cursor, a
+    right-to-left override) would let the table on your screen show a pass."""
+    code = ("def conv2d_forward(*args, **kwargs):\n"
+            "    raise ValueError('\\x1b[2K\\x1b[1A\\x1b[2K conv2d_forward  1/1  pass \\u202e ssap\\x07')\n")
+    dest = _with(unwritten, tmp_path, code)
+    points, row = _score(dest)
+    assert points == 0 and "\x1b" not in row["message"] and "\u202e" not in row["message"], row
+    assert cli.main(["course", "grade", str(dest), "--exercises", EXERCISE, "--no-progress", "--speed-check", "off"]) == 0
+    assert "\x1b" not in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------- leaving things behind
 
 DETACH = (
@@ -295,3 +307,130 @@ def test_a_huge_exception_name_or_result_file_reaches_nobody(unwritten, tmp_path
             "sys.exit(0)\n")
     points, row = _score(_with(unwritten, tmp_path, bomb, name="bomb"))
     assert points == 0 and row["status"] == "error"
+
+
+# --------------------------------------------------------------------------- the speed check and the work folder
+
+def _both_sandboxes():
+    return pytest.mark.parametrize("sandbox_on", [
+        pytest.param(True, marks=needs_bubblewrap, id="bubblewrap"), pytest.param(False, id="no bubblewrap")])
+
+
+SLOW = (
+    "import os as _os, sys as _sys, time as _time\n"
+    "def conv2d_forward(x, weight, bias=None, stride=1, padding=0):\n"
+    "    stride, padding = check_conv_inputs(x, weight, bias, stride, padding)\n"
+    "    if x.shape[0] == 16:                                    # the speed case\n"
+    "        {cheat}\n"
+    "        _time.sleep(0.3)\n"
+    "    n, c_out = x.shape[0], weight.shape[0]\n"
+    "    h_out, w_out = output_hw(x.shape[2], x.shape[3], weight.shape[2:], stride, padding, 'conv2d_forward')\n"
+    "    cols = im2col(x, weight.shape[2:], stride, padding)\n"
+    "    y = cols @ weight.reshape(c_out, -1).T + (0 if bias is None else bias)\n"
+    "    y = y.reshape(n, h_out, w_out, c_out).transpose(0, 3, 1, 2)\n"
+    "    return y, Conv2DCache(x.shape, cols, weight, stride, padding, bias is not None)\n")
+
+
+@_both_sandboxes()
+def test_saying_done_before_the_result_is_written_does_not_fake_the_speed(unwritten, tmp_path, sandbox_on):
+    """A correct but slow function that writes "D" on the runner's message pipe as soon as it is
+    called: the timer stops at once, but the result is taken as it is at "D" (not there yet)."""
+    honest = SLOW.format(cheat="pass")
+    points, row = _score(_with(unwritten, tmp_path, honest, name="slow"), speed="score", sandbox_on=sandbox_on)
+    assert points == 0 and row["status"] == "too slow", row
+    cheat = SLOW.format(cheat="_os.write(int(_sys.argv[-1]), b'D\\n')")
+    points, row = _score(_with(unwritten, tmp_path, cheat, name="fast-liar"), speed="score", sandbox_on=sandbox_on)
+    assert points == 0, row
+
+
+@_both_sandboxes()
+def test_links_left_in_the_speed_folder_are_not_written_through(unwritten, tmp_path, sandbox_on):
+    """The grader's supervisor copies each speed input into the graded process's folder: a
+    link graded code left there (to one of your files, or the whole folder) is not followed."""
+    victim, victim_folder = tmp_path / "teachers-file.txt", tmp_path / "teachers-folder"
+    victim.write_text("the teacher's data")
+    victim_folder.mkdir()
+    os.chmod(tmp_path, 0o755)
+    code = ("import os as _os, sys as _sys\n"
+            "_speed = _sys.argv[6]\n"
+            f"_os.symlink({str(victim)!r}, _os.path.join(_speed, 'speed0.npz'))\n")
+    points, row = _score(_with(unwritten, tmp_path, code, name="file"), speed="score", sandbox_on=sandbox_on)
+    assert points == 0 and row["status"] == "not implemented", row
+    code = f"import os as _os, sys as _sys\n_os.rmdir(_sys.argv[6])\n_os.symlink({str(victim_folder)!r}, _sys.argv[6])\n"
+    points, row = _score(_with(unwritten, tmp_path, code, name="folder"), speed="score", sandbox_on=sandbox_on)
+    assert points == 0, row
+    assert victim.read_text() == "the teacher's data" and not list(victim_folder.iterdir())
+
+
+FORGED_RESULTS = {
+    "a pipe (reading it would wait forever)": "_os.unlink(_out)\n_os.mkfifo(_out)\n",
+    "a link to a device": "_os.unlink(_out)\n_os.symlink('/dev/zero', _out)\n",
+    "a truncated array": ("_b = _io.BytesIO()\n_np.save(_b, _np.zeros((2, 4, 3, 5)))\n"
+                          "with _zipfile.ZipFile(_out, 'w') as _z:\n    _z.writestr('c0/y.npy', _b.getvalue()[:200])\n"),
+    "a pickled object array": "_np.savez(_out, **{'c0/y': _np.array([1, 'a'], dtype=object)})\n",
+    "a list of Nones that is no list": "_np.savez(_out, **{'c0/!none': _np.array('y')})\n",
+}
+
+
+@pytest.mark.parametrize("forgery", list(FORGED_RESULTS))
+def test_a_forged_result_file_reads_as_no_result(unwritten, tmp_path, forgery):
+    """Graded code replaces its result file before exiting: the grader neither waits forever,
+    nor reads through a link, nor stops on an array it cannot load; it grades on."""
+    import signal
+
+    code = ("import io as _io, os as _os, sys as _sys, zipfile as _zipfile, numpy as _np\n_out = _sys.argv[5]\n"
+            + FORGED_RESULTS[forgery] + "_os._exit(0)\n")
+
+    class Stuck(BaseException):                     # not an Exception: the grader must not catch it
+        pass
+
+    def stuck(signum, frame):
+        raise Stuck("the grader is stuck reading the result file")
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(60)
+    try:
+        points, row = _score(_with(unwritten, tmp_path, code))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert points == 0 and row["status"] in ("error", "fail"), row
+
+
+def test_folders_nested_past_pythons_recursion_are_removed(unwritten, tmp_path):
+    """shutil.rmtree gives up near a thousand levels; the grader still removes its folder."""
+    import glob
+
+    before = set(glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), "lrlc-grade-*")))
+    code = "import os as _os\nfor _ in range(1500):\n    _os.mkdir('d')\n    _os.chdir('d')\n"
+    points, row = _score(_with(unwritten, tmp_path, code))
+    assert points == 0 and row["status"] == "not implemented", row
+    after = set(glob.glob(os.path.join(os.environ.get("TMPDIR", "/tmp"), "lrlc-grade-*")))
+    assert not [p for p in after - before if os.path.isdir(os.path.join(p, "work", "d"))]
+
+
+def test_a_hard_link_to_the_teachers_solution_is_refused(unwritten, tmp_path):
+    import shutil
+
+    dest = tmp_path / "hard"
+    shutil.copytree(unwritten, dest)
+    target = dest / "lrlc_np" / "ops" / "conv.py"
+    target.unlink()
+    try:
+        os.link(TEACHER_PACKAGE / "ops" / "conv.py", target)
+    except OSError as err:
+        pytest.skip(f"no hard link from {tmp_path} to {TEACHER_PACKAGE} here: {err}")
+    points, row = _score(dest)
+    assert points == 0 and row["status"] == "missing" and "hard link" in row["message"], row
+
+
+def test_a_student_folder_named_like_the_class_record_is_refused(tmp_path):
+    """grade-all keeps <id>.json beside class.json (the class's seed): a student called
+    "class" would overwrite the seed, and the next run could not resume."""
+    from lrlc_np.course import classroom
+    from lrlc_np.course.grader import GradeError
+
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "class").mkdir()
+    with pytest.raises(GradeError, match="class.json"):
+        classroom.students(tmp_path)

@@ -42,6 +42,9 @@ def students(submissions) -> list:
         if not _STUDENT_ID.match(path.name):
             raise GradeError(f"grade-all: {path}: a student's folder name is their id in the CSV; use letters, "
                              f"digits and . _ @ + - only")
+        if f"{path.name}.json" == CLASS_RECORD:
+            raise GradeError(f"grade-all: {path}: this student's results would be kept as {CLASS_RECORD}, the "
+                             f"record of the class's seed; rename the folder (the id in the CSV)")
         found.append(path)
     if not found:
         raise GradeError(f"grade-all: {submissions} holds no student folders")

@@ -29,8 +29,14 @@ this process alone, after every graded process is gone.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import secrets
+import stat
+import subprocess
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy
@@ -95,14 +101,14 @@ def _save(path, cases):
 def _results(outputs, index):
     prefix = f"c{index}/"
     out, after, none, error = {}, {}, [], None
-    for key in outputs.files:
+    for key in outputs:
         if not key.startswith(prefix):
             continue
         name = key[len(prefix):]
         if name == "!error":
             error = str(outputs[key][()])
         elif name == "!none":
-            none = [str(v) for v in outputs[key]]
+            none = [str(v) for v in numpy.ravel(outputs[key])]
         elif name.startswith("after/"):
             after[name[len("after/"):]] = outputs[key]
         else:
@@ -111,28 +117,67 @@ def _results(outputs, index):
 
 
 def _shown(error):
-    """The exception's type and a short first line, nothing more."""
+    """The exception's type and a short first line, nothing more: no terminal escapes or other
+    characters that do not print (which could redraw the table on your screen)."""
     kind, _, text = error.partition(": ")
     if not kind.isidentifier() or len(kind) > 40:
         kind = "an exception"
     text = text.splitlines()[0] if text else ""
+    text = "".join(c if c.isprintable() else "?" for c in text)
     return f"{kind}: {text[:SHOWN_CHARACTERS]}{'...' if len(text) > SHOWN_CHARACTERS else ''}"
 
 
 #: the most a graded process's result file may hold, uncompressed (a zip bomb reads as no result)
 MAX_RESULT_BYTES = 1 << 30
+#: the kinds of array a result may be: numbers, booleans and text (the error messages)
+RESULT_KINDS = "biufcSU"
+
+
+def _read_regular(path, limit):
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes, else None:
+    graded code may have left a link (to one of your files), a pipe (which would block
+    forever) or a device in its place."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        data = f.read(limit + 1)
+    return data if len(data) <= limit else None
 
 
 def _load(path):
-    import zipfile
-
+    """{name: array} of a graded process's result file, every array read now, or None when it
+    is not a plain .npz of numbers and text (empty, truncated, a zip bomb, pickled objects, a
+    link or a pipe: whatever the graded code forged reads as no result)."""
+    data = _read_regular(path, MAX_RESULT_BYTES)
+    if data is None:
+        return None
     try:
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
             if sum(info.file_size for info in z.infolist()) > MAX_RESULT_BYTES:
                 return None
-        return numpy.load(path, allow_pickle=False)
-    except Exception:                                         # empty, truncated or forged: no results
+        with numpy.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except Exception:
         return None
+    return arrays if all(a.dtype.kind in RESULT_KINDS for a in arrays.values()) else None
+
+
+@contextlib.contextmanager
+def _temporary_folder(prefix):
+    """A temporary folder, removed afterwards however deep graded code nested folders in it
+    (``shutil.rmtree`` recurses, and gives up near a thousand levels)."""
+    folder = tempfile.TemporaryDirectory(prefix=prefix)
+    try:
+        yield Path(folder.name)
+    finally:
+        try:
+            folder.cleanup()
+        except RecursionError:
+            subprocess.run(["rm", "-rf", "--", folder.name], check=False)
 
 
 class Grader:
@@ -155,9 +200,7 @@ class Grader:
 
     def _run(self, name, submitted, solved, cases, speed_cases, speed_limit=None):
         """Build the package, run the graded process; -> (Run, outputs or None, speed outputs)."""
-        with tempfile.TemporaryDirectory(prefix="lrlc-grade-") as top, \
-                tempfile.TemporaryDirectory(prefix="lrlc-stage-") as stage:
-            top, stage = Path(top), Path(stage)
+        with _temporary_folder("lrlc-grade-") as top, _temporary_folder("lrlc-stage-") as stage:
             package.build(top / "package", submitted, solved)
             (top / "work" / "speed").mkdir(parents=True)
             _save(top / "work" / "inputs.npz", cases)
@@ -168,7 +211,7 @@ class Grader:
                 _save(staged[-1], [case])
             run = sandbox.run(top, name, self.limits, self.sandbox_on, staged, speed_limit)
             outputs = _load(top / "work" / "outputs.npz")
-            speed_outputs = [_load(top / "work" / "speed" / f"speed{rep}.out.npz") for rep in range(len(run.speed))]
+            speed_outputs = [_load(stage / f"speed{rep}.out.npz") for rep in range(len(run.speed))]
             return run, outputs, speed_outputs
 
     def solution_seconds(self, name, speed_cases):
@@ -215,12 +258,15 @@ class Grader:
     def _verdict(self, row, name, run, outputs, cases, speed_cases, speed_outputs, solution):
         if run.failure:
             return {**row, "status": "error", "message": f"{name}: the grader could not run it: {run.failure}"}
-        if outputs is None or "!import" in (outputs.files if outputs is not None else ()):
+        if outputs is None or "!import" in outputs:
             if run.timed_out:
                 return {**row, "status": "timed out", "message": f"{name}: timed out after {self.limits.timeout:g} s"}
-            why = _shown(str(outputs["!import"][()])) if outputs is not None else \
-                f"the graded process ended (exit status {run.returncode}) before handing back any result"
-            return {**row, "status": "error", "message": f"{name}: importing lrlc_np.ops failed: {why}"}
+            if outputs is not None:
+                why = _shown(str(outputs["!import"][()]))
+                return {**row, "status": "error", "message": f"{name}: importing lrlc_np.ops failed: {why}"}
+            return {**row, "status": "error", "message": f"{name}: the graded process ended (exit status "
+                                                         f"{run.returncode}) without handing back a result file "
+                                                         f"the grader can read (a plain .npz of arrays)"}
         hint = catalogue.locate(name).hint
         lines, errors, failed = [], [], 0
         for index, case in enumerate(cases):
@@ -284,8 +330,8 @@ class Grader:
         for key, value in expected.items():
             if value is None:
                 continue
-            key = key if key in got.files else f"c0/{key}"
-            if key not in got.files or got[key].shape != value.shape or \
+            key = key if key in got else f"c0/{key}"
+            if key not in got or got[key].shape != value.shape or got[key].dtype != value.dtype or \
                     checks.relative_error(got[key], value) > checks.FLOAT32:
                 return False
         return True

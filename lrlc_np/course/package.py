@@ -13,6 +13,7 @@ no ``__init__.py``, ``sitecustomize.py`` or ``conftest.py`` of the student's rea
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import stat
 from pathlib import Path
@@ -89,12 +90,32 @@ def _no_link(path):
     return not stat.S_ISLNK(os.lstat(path).st_mode)
 
 
+@functools.lru_cache(maxsize=None)
+def _graders_files(package=PACKAGE) -> dict:
+    """{(device, inode): path} of the grader's own source files."""
+    out = {}
+    for path in Path(package).rglob("*.py"):
+        info = os.stat(path)
+        out[(info.st_dev, info.st_ino)] = path.resolve()
+    return out
+
+
+def _check_not_graders(fd, path, relative):
+    """Refuse a submitted file that is one of the grader's own files under another name (a hard
+    link to your solved sources is a regular file, so the link check does not see it)."""
+    info = os.fstat(fd)
+    own = _graders_files().get((info.st_dev, info.st_ino)) if info.st_nlink > 1 else None
+    if own is not None and Path(path).resolve() != own:
+        raise SubmissionError(f"{relative} is a hard link to the grader's own {own.name}; submit the file itself")
+
+
 def read_submission(root, files) -> tuple[dict, dict]:
     """Read the handed-out ``files`` ("ops/conv.py", ...) of the submission at ``root``.
 
     A file is looked for as ``root/lrlc_np/<file>``, ``root/<file>`` and ``root/<its name>``
     (a student copy, its package folder, or files uploaded on their own). It must be a
-    regular file reached without a symbolic link, at most MAX_FILE_BYTES, in UTF-8.
+    regular file reached without a symbolic link, not a hard link to the grader's own sources,
+    at most MAX_FILE_BYTES, in UTF-8.
     -> ({file: text}, {file: why it cannot be used})
     """
     root = Path(root)
@@ -117,6 +138,7 @@ def read_submission(root, files) -> tuple[dict, dict]:
                     raise SubmissionError(f"{relative} is larger than {MAX_FILE_BYTES // 1024} kB")
                 fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
                 with os.fdopen(fd, "rb") as f:
+                    _check_not_graders(f.fileno(), path, relative)
                     data = f.read(MAX_FILE_BYTES + 1)
                 try:
                     found[file] = data.decode("utf-8")

@@ -157,7 +157,9 @@ def run(top: Path, exercise: str, limits: Limits, sandbox: bool = True, speed_st
     """Run ``runner.py`` for ``exercise`` in the folder ``top`` (which holds ``package/lrlc_np``,
     ``work/inputs.npz``, an empty ``work/outputs.npz`` and ``work/speed/``).
 
-    speed_staged  files (outside ``top``'s view) copied in one by one for the timed speed case
+    speed_staged  files (outside ``top``'s view) copied in one by one for the timed speed case;
+                  each repetition's result, as it was when the process said "D", is copied
+                  beside them as ``speed<r>.out.npz``
     speed_limit   seconds one speed repetition may take before it is stopped
     """
     top = Path(top)
@@ -182,7 +184,8 @@ def run(top: Path, exercise: str, limits: Limits, sandbox: bool = True, speed_st
     config = {"nonce": nonce, "argv": child, "cwd": str(work), "env": _environment(work), "timeout": limits.timeout,
               "user": user,
               "limits": limits.rlimits(),
-              "speed": {"staged": [str(p) for p in speed_staged], "folder": str(work / "speed"), "limit": speed_limit}}
+              "speed": {"staged": [str(p) for p in speed_staged], "folder": str(work / "speed"), "limit": speed_limit,
+                        "results": str(Path(speed_staged[0]).parent) if speed_staged else None}}
     supervisor = [str(python), "-I", "-S", "-B", str(SUPERVISOR)]
     try:
         done = subprocess.run(supervisor, input=json.dumps(config) + "\n", capture_output=True, text=True,

@@ -5,14 +5,18 @@ and writes one JSON line to its standard input:
 
     {"nonce": "...", "argv": [...], "cwd": "...", "env": {...}, "timeout": s,
      "limits": {"cpu": s, "memory": bytes, "fsize": bytes, "nofile": n}, "user": uid or null,
-     "speed": {"staged": [path, ...], "folder": path, "limit": s or null}}
+     "speed": {"staged": [path, ...], "folder": path, "limit": s or null, "results": path}}
 
 It makes itself the "subreaper" of everything it starts (Linux's PR_SET_CHILD_SUBREAPER:
 a process whose parent dies is handed to this one instead of to init), starts ``argv`` in a
 session of its own under the resource limits, with its standard output and error thrown
 away and a pipe for the protocol of ``runner.py``: "R" (ready), then for each staged speed
-input, the file is copied into ``folder``, "G" is sent and the time to "D" is measured.
-Then it kills the process group and every process handed to it, until none is left, and
+input, the file is copied into ``folder``, "G" is sent and the time to "D" is measured; at
+"D" the result file is copied, as it is at that moment, into ``results`` (a folder graded
+code cannot reach), so a "D" said before the result is written times nothing. ``folder`` is
+opened before the graded process starts and every file in it is made and read through that
+descriptor, without following links: a link or pipe graded code leaves there (to one of
+your files, say) is removed or ignored, never written through. Then it kills the process group and every process handed to it, until none is left, and
 prints its last line, ``<nonce> <JSON report>``. Nothing the graded code prints reaches the
 grader, and a line it might write into this process's output comes before the real report
 and carries no nonce (the nonce arrives on standard input before the graded code starts).
@@ -25,6 +29,7 @@ import resource
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -110,6 +115,34 @@ def _kill_everything(process):
     return False
 
 
+def _put(source, folder_fd, name):
+    """Copy ``source`` to a new file ``name`` in the folder: whatever graded code left at that
+    name (a link to one of your files, a pipe) is removed first, never written through."""
+    try:
+        os.unlink(name, dir_fd=folder_fd)
+    except FileNotFoundError:
+        pass
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder_fd)
+    with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+
+
+def _take(folder_fd, name, dest, limit):
+    """Copy the file ``name`` of the folder, as it is now, to ``dest``; nothing when it is
+    missing, not a regular file (a link, a pipe) or larger than ``limit`` bytes."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
+    except OSError:
+        return
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return
+        data = f.read(limit + 1)
+    if len(data) <= limit:
+        with open(dest, "wb") as f:
+            f.write(data)
+
+
 class _Messages:
     """Lines from the graded process's message pipe, read with a deadline."""
 
@@ -145,6 +178,8 @@ def supervise(config):
     report = {"reaper": reaper, "ready": False, "speed": [], "speed_limit_hit": False}
     user = config.get("user")
     identity = {} if user is None else {"user": user, "group": user, "extra_groups": []}
+    speed = config.get("speed") or {}
+    folder_fd = os.open(speed["folder"], os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW) if speed.get("staged") else None
     process = subprocess.Popen(argv, cwd=config["cwd"], env=config["env"], stdin=subprocess.PIPE,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_end,),
                                start_new_session=True, preexec_fn=_limits(config["limits"]), **identity)
@@ -152,10 +187,9 @@ def supervise(config):
     messages = _Messages(read_end)
     try:
         report["ready"] = messages.wait_for(b"R", deadline)
-        speed = config.get("speed") or {}
         if report["ready"]:
             for rep, staged in enumerate(speed.get("staged", [])):
-                shutil.copyfile(staged, os.path.join(speed["folder"], f"speed{rep}.npz"))
+                _put(staged, folder_fd, f"speed{rep}.npz")
                 limit = speed.get("limit")
                 rep_deadline = deadline if limit is None else min(deadline, time.monotonic() + limit)
                 t0 = time.perf_counter()            # before "G": the process may finish before we run again
@@ -167,6 +201,8 @@ def supervise(config):
                     report["speed_limit_hit"] = time.monotonic() < deadline
                     break
                 report["speed"].append(seconds)
+                _take(folder_fd, f"speed{rep}.out.npz", os.path.join(speed["results"], f"speed{rep}.out.npz"),
+                      int(config["limits"].get("fsize") or 1 << 30))
             process.stdin.close()
             left = max(0.0, deadline - time.monotonic())
             process.wait(timeout=min(left, 2.0))
@@ -179,6 +215,8 @@ def supervise(config):
     report["all_stopped"] = _kill_everything(process)
     report["seconds"] = time.monotonic() - started
     os.close(read_end)
+    if folder_fd is not None:
+        os.close(folder_fd)
     return report
 
 
