@@ -629,8 +629,9 @@ def _add_grade_commands(sub):
                         description="Grade every folder of SUBMISSIONS (the folder name is the student's id) and "
                                     "write a CSV: student, the points of each exercise, total, max_total. Each "
                                     "student's full grade is kept in RESULTS/<id>.json; run again, students whose "
-                                    "files did not change are not graded again (--regrade forces it), and one seed "
-                                    "is kept for the class. " + COURSE_UNTRUSTED)
+                                    "files did not change are not graded again (--regrade forces it). One seed is "
+                                    "kept for the class; each student's cases come from it, their id and their "
+                                    "files, so a resubmission meets new cases. " + COURSE_UNTRUSTED)
     ga.add_argument("submissions", help="folder with one folder per student")
     ga.add_argument("--csv", metavar="FILE", required=True, help="the grade sheet to write")
     ga.add_argument("--results", metavar="DIR", default=None,

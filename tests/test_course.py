@@ -466,6 +466,8 @@ def test_grade_all_writes_the_class_csv_and_resumes(classroom, tmp_path):
                      ["carol", "1", "0", "2", "3", "4"]]
     assert any(line.startswith("[3/3] ") for line in lines)
     assert (tmp_path / "grades-results" / "carol.json").is_file()
+    first_seeds = {s: json.loads((tmp_path / "grades-results" / f"{s}.json").read_text())["result"]["seed"]
+                   for s in ("alice", "carol")}
     again = []
     grade_all(classroom, sheet, exercises=["im2col", "col2im", "conv2d_backward"], progress=again.append, speed="off")
     assert "3 of 3 students already graded" in again[0] and "grading 0 students" in again[1]
@@ -474,8 +476,12 @@ def test_grade_all_writes_the_class_csv_and_resumes(classroom, tmp_path):
         (classroom / "alice" / "lrlc_np" / "ops" / "im2col.py").read_text())        # carol fixes it
     grade_all(classroom, sheet, exercises=["im2col", "col2im", "conv2d_backward"], progress=again.append, speed="off")
     assert sheet.read_text().splitlines()[3] == "carol,1,1,2,4,4"
-    seeds = {json.loads((tmp_path / "grades-results" / f"{s}.json").read_text())["result"]["seed"] for s in ("alice", "carol")}
-    assert len(seeds) == 1                                  # one seed for the class, across runs
+    seeds = {s: json.loads((tmp_path / "grades-results" / f"{s}.json").read_text())["result"]["seed"]
+             for s in ("alice", "carol")}
+    class_seed = json.loads((tmp_path / "grades-results" / "class.json").read_text())["seed"]
+    assert seeds["alice"] == first_seeds["alice"]            # the same files, the same cases, across runs
+    assert seeds["carol"] != first_seeds["carol"]            # a changed submission meets new cases
+    assert len({*seeds.values(), class_seed}) == 3           # each student has their own
 
 
 def test_grade_all_command_line(classroom, tmp_path, capsys):

@@ -434,3 +434,19 @@ def test_a_student_folder_named_like_the_class_record_is_refused(tmp_path):
     (tmp_path / "class").mkdir()
     with pytest.raises(GradeError, match="class.json"):
         classroom.students(tmp_path)
+
+
+def test_a_result_without_the_record_of_its_inputs_fails():
+    """The runner records every input after the call (to catch one changed in place); a result
+    without that record was written by something else, and fails even with the right outputs."""
+    import numpy
+
+    from lrlc_np.course import checks
+
+    case = checks.SPECS[EXERCISE].draw(numpy.random.default_rng(SEED))[0]
+    right = {name: oracles[0][0] for name, oracles in checks.SPECS[EXERCISE].oracle(case).items()
+             if oracles[0][0] is not None}
+    honest = {"outputs": right, "none": [], "after": dict(case.inputs)}
+    assert checks.verify(EXERCISE, case, honest) == []
+    [problem] = checks.verify(EXERCISE, case, {**honest, "after": {}})
+    assert problem.startswith("no record of the inputs") and "not written by the grader's runner" in problem

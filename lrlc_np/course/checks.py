@@ -553,6 +553,10 @@ def verify(exercise, case, results) -> list:
             if not err <= tol:
                 problems.append(f"{name}: relative error {err:.2g} against {oracle} (tolerance {tol:g})")
                 break
+    unrecorded = [k for k in case.inputs if k not in results["after"]]
+    if unrecorded:                                   # the runner records every input: a forged result
+        problems.append(f"no record of the input{'s' if len(unrecorded) > 1 else ''} {', '.join(unrecorded)} "
+                        "after the call (the result was not written by the grader's runner)")
     changed = [k for k, v in case.inputs.items() if k not in SPECS[exercise].mutable
                and k in results["after"] and not numpy.array_equal(results["after"][k], v)]
     if changed:

@@ -7,8 +7,11 @@ Each student's result is kept as ``<results>/<id>.json`` (the full grade, with e
 with a fingerprint of the handed-out files it graded. Started again, a student whose files
 have not changed is not graded again (``regrade`` forces it); the CSV is rewritten from the
 kept results after every student, so an interrupted run loses at most the students being
-graded when it stopped. One seed is drawn for the class and kept in ``<results>/class.json``,
-so every student is graded on the same cases, also across restarts.
+graded when it stopped. One seed is drawn for the class and kept in ``<results>/class.json``;
+each student's cases are drawn from it, the student's id and the fingerprint of their files
+(``student_seed``): the same files meet the same cases across restarts, and changed files (a
+resubmission) meet new ones, so the seed printed in a student's feedback tells nothing about
+the next grading.
 """
 
 from __future__ import annotations
@@ -71,6 +74,12 @@ def _class_seed(results, seed):
     return seed
 
 
+def student_seed(class_seed, student, stamp) -> int:
+    """The seed of one student's cases: from the class's seed, the id and their files' fingerprint."""
+    digest = hashlib.sha256(f"{class_seed}\0{student}\0{stamp}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
 _GRADER = None
 
 
@@ -84,9 +93,9 @@ def _worker_grader(options):
 
 def _grade_student(args):
     """Worker: grade one student; -> (id, result, seconds)."""
-    folder, names, options = args
+    folder, names, options, seed = args
     started = time.monotonic()
-    result = grade(folder, names, grader=_worker_grader(options))
+    result = grade(folder, names, grader=_worker_grader(options).with_seed(seed))
     return folder.name, result, time.monotonic() - started
 
 
@@ -139,7 +148,7 @@ def grade_all(submissions, csv_path, *, results_dir=None, jobs=1, regrade=False,
             progress(f"[{count}/{len(todo)}] {student}: {result['total']}/{result['max_total']} ({seconds:.1f} s)")
 
     stamps = dict((f.name, s) for f, s in todo)
-    work = [(folder, names, options) for folder, _ in todo]
+    work = [(folder, names, options, student_seed(options["seed"], folder.name, stamp)) for folder, stamp in todo]
     if jobs <= 1 or len(work) <= 1:
         for count, args in enumerate(work, start=1):
             finish(*_grade_student(args), stamps[args[0].name], count)

@@ -30,6 +30,7 @@ this process alone, after every graded process is gone.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import os
 import secrets
@@ -195,6 +196,13 @@ class Grader:
 
     def rng(self, name):
         return numpy.random.default_rng([self.seed, list(EXERCISES).index(name)])
+
+    def with_seed(self, seed):
+        """This grader drawing its cases from ``seed``; the solution's measured times are shared
+        (the speed cases' shapes do not depend on the seed)."""
+        other = copy.copy(self)
+        other.seed = int(seed)
+        return other
 
     # -- running
 
