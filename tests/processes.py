@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+
+
+def takes_ctrl_c():
+    """``Popen(preexec_fn=takes_ctrl_c)``: the child answers SIGINT as a terminal's process does,
+    also where the tests themselves run with it ignored (a shell's background job)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def children(pid):

@@ -41,7 +41,7 @@ from lrlc_np.compare import run_comparison
 from lrlc_np.rundir import read_metrics, saved_epoch
 from lrlc_np.train import TrainConfig
 
-from .processes import alive, children
+from .processes import alive, children, takes_ctrl_c
 
 needs_dask = pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
                                 reason='Dask distributed is not installed (pip install -e ".[cluster]")')
@@ -266,7 +266,8 @@ def test_ctrl_c_cancels_every_task_on_the_cluster(cluster, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "lrlc_np", "compare", "--quick", "--epochs", "40", "--filters", "4",
          "--limit-train", "256", "--seeds", "0", "--ranks", "1", "--scheduler", cluster.address,
-         "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=takes_ctrl_c)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and (len(cluster.training()) < 2 or len(

@@ -131,11 +131,15 @@ def test_welch_by_hand():
     assert 0.1 < result["p"] < 0.2 and result["noise"]
 
 
+#: what a row of results.csv says of its run's time and machine
+WHERE = {"minutes": 0.1, "threads": "1", "cpu": "a CPU"}
+
+
 def test_a_single_seed_makes_no_claim(tmp_path):
     result, why = compare_groups([97.0], [95.0, 95.5])
     assert result is None and "1 seed" in why
     rows = [{"variant": name, "layers": "conv,conv,conv", "rank": rank, "seed": 0, "test_acc": acc, "val_acc": acc,
-             "params": 10, "seconds_per_epoch": 1.0} for name, rank, acc in (("conv", "", 0.95), ("lrlc K=4", 4, 0.97))]
+             "params": 10, "seconds_per_epoch": 1.0, **WHERE} for name, rank, acc in (("conv", "", 0.95), ("lrlc K=4", 4, 0.97))]
     write_results(rows, tmp_path, TrainConfig(dataset="mnist-sample"), position=3)
     text = (tmp_path / "results.md").read_text()
     assert "No claim" in text and "1 seed" in text and "p " not in text.split("## Differences")[1]
@@ -146,7 +150,7 @@ def test_results_mark_differences_inside_the_noise(tmp_path):
     for seed, (conv, lrlc, lc) in enumerate([(0.950, 0.971, 0.951), (0.952, 0.972, 0.948), (0.948, 0.970, 0.953)]):
         for name, acc in (("conv", conv), ("lc", lc), ("lrlc K=4", lrlc)):
             rows.append({"variant": name, "layers": "x", "rank": 4 if name.startswith("lrlc") else "", "seed": seed, "test_acc": acc, "val_acc": acc,
-                         "params": 10, "seconds_per_epoch": 1.0})
+                         "params": 10, "seconds_per_epoch": 1.0, **WHERE})
     write_results(rows, tmp_path, TrainConfig(dataset="mnist-sample"), position=3)
     table = (tmp_path / "results.md").read_text().split("## Differences")[1]
     lc_line = next(line for line in table.splitlines() if line.startswith("| lc | conv |"))

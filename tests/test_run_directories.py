@@ -33,7 +33,7 @@ from lrlc_np import train as train_module
 from lrlc_np.compare import run_comparison
 from lrlc_np.train import SettingsMismatch, TrainConfig, TrainingDiverged, train
 
-from .processes import alive as _alive, children as _children
+from .processes import alive as _alive, children as _children, takes_ctrl_c
 
 TINY = TrainConfig(filters=2, limit_train=128, batch_size=64, epochs=1, dataset="mnist-sample",
                    eval_batch_size=500, warmup_epochs=0.5)
@@ -227,7 +227,8 @@ def test_ctrl_c_stops_compare_with_two_jobs_and_all_its_workers(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "lrlc_np", "compare", "--quick", "--jobs", "2", "--epochs", "40", "--filters", "4",
          "--no-progress", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=takes_ctrl_c)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and len(list(out.glob("*/seed*/config.json"))) < 2:
