@@ -578,7 +578,8 @@ COURSE_UNTRUSTED = ("Grading runs the students' code, which is untrusted: each e
                     "write what you can. Grade hostile code inside a container (TEACHING.md).")
 
 
-def _add_grading_options(parser):
+def _add_grading_options(parser, seed_help="seed of the cases (default: a new one each time, printed with the "
+                                              "grade; give it to repeat a grading)"):
     from .course.grader import DEFAULT_SPEED_LIMIT, DEFAULT_TIMEOUT, SPEED_POLICIES
     from .course.sandbox import Limits
 
@@ -591,9 +592,7 @@ def _add_grading_options(parser):
                         help=f"seconds one exercise's process may run before it is stopped (default: {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--memory", type=positive_int, default=Limits.memory_mb, metavar="MB",
                         help=f"memory one exercise's process may use (default: {Limits.memory_mb})")
-    parser.add_argument("--seed", type=non_negative_int, default=None,
-                        help="seed of the cases (default: a new one each time, printed with the grade; give it "
-                             "to repeat a grading)")
+    parser.add_argument("--seed", type=non_negative_int, default=None, help=seed_help)
     parser.add_argument("--speed-check", choices=SPEED_POLICIES, default="score",
                         help="score: an exercise much slower than the solution scores 0; warn: it keeps its "
                              "points with a warning; off: not timed (default: score)")
@@ -638,7 +637,8 @@ def _add_grade_commands(sub):
                     help="where each student's full grade is kept (default: beside the CSV, <name>-results)")
     ga.add_argument("--jobs", type=positive_int, default=1, help="students graded at once (default: 1)")
     ga.add_argument("--regrade", action="store_true", help="grade every student again")
-    _add_grading_options(ga)
+    _add_grading_options(ga, seed_help="the class's seed (default: the one kept in RESULTS/class.json, else a new "
+                                       "one); each student's cases come from it, their id and their files")
     ga.set_defaults(handler=run_course_grade_all)
 
 
