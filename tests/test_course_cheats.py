@@ -436,6 +436,18 @@ def test_a_student_folder_named_like_the_class_record_is_refused(tmp_path):
         classroom.students(tmp_path)
 
 
+def test_a_linked_student_folder_is_skipped_and_said(tmp_path):
+    """A link in the submissions folder may lead into another student's folder: grade-all
+    leaves it out and says so, naming it."""
+    from lrlc_np.course import classroom
+
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "mallory").symlink_to(tmp_path / "alice")
+    said = []
+    assert [p.name for p in classroom.students(tmp_path, said.append)] == ["alice"]
+    assert len(said) == 1 and str(tmp_path / "mallory") in said[0] and "a link" in said[0]
+
+
 def test_a_result_without_the_record_of_its_inputs_fails():
     """The runner records every input after the call (to catch one changed in place); a result
     without that record was written by something else, and fails even with the right outputs."""

@@ -33,14 +33,20 @@ CLASS_RECORD = "class.json"
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 
 
-def students(submissions) -> list:
-    """The student folders of ``submissions``, sorted by name (hidden folders are skipped)."""
+def students(submissions, say=None) -> list:
+    """The student folders of ``submissions``, sorted by name. Hidden folders and files are
+    skipped; so is a link (it may lead into another student's folder), said through ``say``."""
     root = Path(submissions)
     if not root.is_dir():
         raise GradeError(f"grade-all: {submissions} is not a folder of submissions (one folder per student)")
     found = []
     for path in sorted(root.iterdir()):
-        if path.name.startswith(".") or not path.is_dir() or path.is_symlink():
+        if path.is_symlink():
+            if say:
+                say(f"grade-all: skipped {path}: a link, not a folder (it could lead into another student's "
+                    f"folder); copy the submission there to grade it")
+            continue
+        if path.name.startswith(".") or not path.is_dir():
             continue
         if not _STUDENT_ID.match(path.name):
             raise GradeError(f"grade-all: {path}: a student's folder name is their id in the CSV; use letters, "
@@ -117,7 +123,7 @@ def grade_all(submissions, csv_path, *, results_dir=None, jobs=1, regrade=False,
 
     options  passed on to ``grader.grade`` (timeout, sandbox_on, speed, speed_limit)
     """
-    folders = students(submissions)
+    folders = students(submissions, progress)
     csv_path = Path(csv_path)
     results = Path(results_dir) if results_dir is not None else csv_path.with_name(csv_path.stem + "-results")
     results.mkdir(parents=True, exist_ok=True)
