@@ -4,9 +4,9 @@ The fast tier runs its chunks on ``count()`` Python threads (``fast._parallel``)
 chunks are cut by that number, so float32 sums are taken in an order that depends on it: a
 run is reproducible bit for bit with the same number of threads, not across numbers. A run
 therefore records the number it trained with (kept in its checkpoint; ``record()`` adds it and
-the CPU to every epoch's metrics) and a
-resumed run is pinned to it (``pinned``); runs that ``lrlc compare`` schedules are pinned to
-one thread, so that they give the same bits however they are scheduled.
+the CPU to every epoch's metrics) and a resumed run is pinned to it (``pinned``); runs that
+``lrlc compare`` schedules are pinned to one thread, so that they give the same bits however
+they are scheduled.
 
     count()             $LRLC_NP_THREADS if set, else the cores this process may run on;
                         inside ``pinned(n)``, n
@@ -20,6 +20,7 @@ one thread, so that they give the same bits however they are scheduled.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 from .options import EnvironmentVariableError
@@ -94,9 +95,11 @@ def _blas_limit(limit):
         yield
 
 
+@functools.lru_cache(maxsize=None)
 def cpu_name() -> str:
     """The processor's model name ("AMD EPYC 7B13"), from /proc/cpuinfo on Linux, else from
-    ``platform``; "unknown" when neither says. Speeds and last-bit results depend on it."""
+    ``platform``; "unknown" when neither says (read once per process). Speeds and last-bit
+    results depend on it."""
     import platform
 
     try:

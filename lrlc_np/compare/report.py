@@ -161,14 +161,16 @@ def plot_accuracy_vs_rank(summary, path, position):
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))   # outside: the lines stay visible
     return plots.save(fig, path)
 
+
 def error_curves(histories):
     """(epochs 1..E, {"val_acc": error, "test_acc": error}) of the runs' ``histories``: the error
     in % (100 - accuracy) as a seeds x E array, E the epochs that every run has finished."""
     import numpy
 
     epochs = min(len(h) for h in histories)
-    return numpy.arange(1, epochs + 1), {key: 100 * (1 - numpy.array([[m[key] for m in h[:epochs]] for h in histories]))
-                                         for key in ("val_acc", "test_acc")}
+    error = {key: 100 * (1 - numpy.array([[m[key] for m in h[:epochs]] for h in histories]))
+             for key in ("val_acc", "test_acc")}
+    return numpy.arange(1, epochs + 1), error
 
 
 def plot_learning_curves(curves, path):

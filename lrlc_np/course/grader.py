@@ -32,9 +32,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import os
 import secrets
-import stat
 import subprocess
 import tempfile
 import zipfile
@@ -46,6 +44,7 @@ from .. import __version__
 from . import catalogue, checks, handout as handouts, package, sandbox
 from .catalogue import EXERCISES
 from .runner import PROGRAMS
+from .supervise import read_regular
 
 STATUSES = ("pass", "fail", "not implemented", "error", "timed out", "too slow", "missing")
 SPEED_POLICIES = ("score", "warn", "off")
@@ -134,26 +133,11 @@ MAX_RESULT_BYTES = 1 << 30
 RESULT_KINDS = "biufcSU"
 
 
-def _read_regular(path, limit):
-    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes, else None:
-    graded code may have left a link (to one of your files), a pipe (which would block
-    forever) or a device in its place."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return None
-        data = f.read(limit + 1)
-    return data if len(data) <= limit else None
-
-
 def _load(path):
     """{name: array} of a graded process's result file, every array read now, or None when it
     is not a plain .npz of numbers and text (empty, truncated, a zip bomb, pickled objects, a
     link or a pipe: whatever the graded code forged reads as no result)."""
-    data = _read_regular(path, MAX_RESULT_BYTES)
+    data = read_regular(path, MAX_RESULT_BYTES)
     if data is None:
         return None
     try:

@@ -16,8 +16,8 @@ input, the file is copied into ``folder``, "G" is sent and the time to "D" is me
 code cannot reach), so a "D" said before the result is written times nothing. ``folder`` is
 opened before the graded process starts and every file in it is made and read through that
 descriptor, without following links: a link or pipe graded code leaves there (to one of
-your files, say) is removed or ignored, never written through. Then it kills the process group and every process handed to it, until none is left, and
-prints its last line, ``<nonce> <JSON report>``. Nothing the graded code prints reaches the
+your files, say) is removed or ignored, never written through. Then it kills the process
+group and every process handed to it, until none is left, and prints its last line, ``<nonce> <JSON report>``. Nothing the graded code prints reaches the
 grader, and a line it might write into this process's output comes before the real report
 and carries no nonce (the nonce arrives on standard input before the graded code starts).
 """
@@ -127,18 +127,27 @@ def _put(source, folder_fd, name):
         shutil.copyfileobj(src, dst)
 
 
+def read_regular(name, limit, dir_fd=None):
+    """The bytes of the file ``name`` (in the folder ``dir_fd`` when given) if it is a regular
+    file of at most ``limit`` bytes, else None: graded code may have left a link (to one of
+    your files), a pipe (which would block forever) or a device in its place. The grader reads
+    the result files with it too."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        data = f.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
 def _take(folder_fd, name, dest, limit):
     """Copy the file ``name`` of the folder, as it is now, to ``dest``; nothing when it is
     missing, not a regular file (a link, a pipe) or larger than ``limit`` bytes."""
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
-    except OSError:
-        return
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return
-        data = f.read(limit + 1)
-    if len(data) <= limit:
+    data = read_regular(name, limit, folder_fd)
+    if data is not None:
         with open(dest, "wb") as f:
             f.write(data)
 
