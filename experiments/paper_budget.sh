@@ -22,14 +22,15 @@ pilot 0.05 10 & pilot 0.1 20 & wait
 pilot 0.2 10
 
 # 2. The grid with the pilot's choice (lr 0.2, 10 epochs), seeds added one at a time so every
-#    row has as many seeds as the others when it is stopped.
+#    row has as many seeds as the others when it is stopped: the six rows first, up to five
+#    seeds (small differences need five), then LRLC K=2 and input-dependent K=4 beside them.
 WHERE=(--jobs 2)
 [ -n "${SCHEDULER:-}" ] && WHERE=(--scheduler "$SCHEDULER")
 BUDGET=(--epochs 10 --filters 64 --lr 0.2 --batch-size 128 --position 3 --dataset mnist --coord-conv
         --lc-init both --no-progress --out "$OUT/grid" "${WHERE[@]}")
-for seeds in 0 0,1 0,1,2; do
+for seeds in 0 0,1 0,1,2 0,1,2,3 0,1,2,3,4; do
     lrlc compare "${BUDGET[@]}" --seeds "$seeds" --ranks 4
 done
-for seeds in 0,1,2 0,1,2,3 0,1,2,3,4; do
+for seeds in 0 0,1 0,1,2 0,1,2,3 0,1,2,3,4; do
     lrlc compare "${BUDGET[@]}" --seeds "$seeds" --ranks 2,4 --input-dependent 4
 done

@@ -1,0 +1,116 @@
+"""The experiment scripts run what EXPERIMENTS.md says they run.
+
+``experiments/run.sh`` and ``experiments/paper_budget.sh`` take hours, so they run here with a
+stand-in ``lrlc`` first on ``PATH`` that records its arguments; every recorded command is then
+parsed by the real command line, and checked against the budget the text states. A flag renamed
+in the CLI, a script that drifts from the command printed in EXPERIMENTS.md, or a grid whose rows
+do not share one budget fails here, not hours into a run.
+"""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lrlc_np.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "experiments"
+
+pytestmark = pytest.mark.skipif(not SCRIPTS.is_dir(), reason="a handed-out copy has no experiments/")
+
+RECORDER = """#!{python}
+import json, os, sys
+with open(os.environ["LRLC_RECORD"], "a") as f:
+    f.write(json.dumps(sys.argv[1:]) + "\\n")
+"""
+
+
+def recorded(script, tmp_path, **env):
+    """The argument lists of every ``lrlc`` command that ``script`` runs, in order."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    stand_in = bin_dir / "lrlc"
+    stand_in.write_text(RECORDER.format(python=sys.executable))
+    stand_in.chmod(0o755)
+    record = tmp_path / f"{script}.jsonl"
+    environment = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                   "LRLC_RECORD": str(record), **env}
+    subprocess.run(["bash", str(SCRIPTS / script)], cwd=tmp_path, env=environment, check=True, timeout=60)
+    return [json.loads(line) for line in record.read_text().splitlines()]
+
+
+def parsed(argv):
+    """The CLI's namespace for ``argv`` (a flag the CLI does not know fails the test)."""
+    try:
+        return vars(build_parser().parse_args(argv))
+    except SystemExit:
+        pytest.fail(f"lrlc does not accept: lrlc {shlex.join(argv)}")
+
+
+def documented_commands(command):
+    """Every ``lrlc COMMAND ...`` line of EXPERIMENTS.md's bash blocks, continuation lines joined."""
+    text = (ROOT / "EXPERIMENTS.md").read_text(encoding="utf-8")
+    out = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            while words and "=" in words[0]:            # VARIABLE=value before the command
+                words.pop(0)
+            if words[:2] == ["lrlc", command]:
+                out.append(words[1:])
+    return out
+
+
+BUDGET_KEYS = ("epochs", "filters", "lr", "batch_size", "position", "dataset", "limit_train", "warmup_epochs",
+               "schedule", "momentum", "weight_decay", "num_layers", "combining", "normalize", "ops", "backend")
+
+
+def test_every_command_of_run_sh_parses_and_each_documented_one_is_run_by_it(tmp_path):
+    commands = [parsed(argv) for argv in recorded("run.sh", tmp_path)]
+    assert commands and all(c["command"] == "compare" for c in commands)
+    documented = documented_commands("compare")
+    assert documented, "EXPERIMENTS.md shows no lrlc compare command"
+    ignore = {"jobs", "no_progress", "handler"}
+    run = [{k: v for k, v in c.items() if k not in ignore} for c in commands]
+    for argv in documented:
+        if "--out" in argv and argv[argv.index("--out") + 1].startswith("runs/experiments/"):
+            shown = {k: v for k, v in parsed(argv).items() if k not in ignore}
+            assert shown in run, f"EXPERIMENTS.md shows a command that experiments/run.sh does not run: {argv}"
+
+
+def test_paper_budget_pilot_then_a_grid_whose_rows_share_one_budget(tmp_path):
+    commands = [parsed(argv) for argv in recorded("paper_budget.sh", tmp_path)]
+    pilot = [c for c in commands if c["command"] == "train"]
+    grid = [c for c in commands if c["command"] == "compare"]
+    assert pilot and grid and commands[:len(pilot)] == pilot, "the pilot comes before the grid"
+    assert {(c["lr"], c["epochs"]) for c in pilot} == {(0.05, 10), (0.1, 20), (0.2, 10)}
+    for c in pilot:
+        assert (c["layers"], c["seed"], c["filters"], c["limit_train"]) == (["conv"] * 3, 0, 64, None)
+        assert (c["batch_size"], c["dataset"], c["schedule"]) == (128, "mnist", "cosine")
+    budgets = {tuple(c[k] for k in BUDGET_KEYS) for c in grid}
+    assert len(budgets) == 1, f"the grid's commands differ in budget: {budgets}"
+    budget = dict(zip(BUDGET_KEYS, budgets.pop()))
+    assert (budget["epochs"], budget["filters"], budget["lr"], budget["batch_size"], budget["position"],
+            budget["dataset"], budget["limit_train"]) == (10, 64, 0.2, 128, 3, "mnist", None)
+    assert all(c["coord_conv"] and c["lc_init"] == "both" and c["jobs"] == 2 for c in grid)
+    assert len({c["out"] for c in grid}) == 1
+    groups = {}                                             # the rows of each command -> its seeds, in order
+    for c in grid:
+        groups.setdefault((tuple(c["ranks"]), str(c["input_dependent"])), []).append(list(c["seeds"]))
+    assert len(groups) == 2, groups                         # the six rows, then K=2 and input-dependent beside them
+    for rows, seeds in groups.items():                      # a seed added at a time: every row has as many
+        assert seeds == [list(range(n)) for n in range(1, 6)], (rows, seeds)
+
+
+def test_paper_budget_on_a_cluster_sends_the_grid_to_the_scheduler(tmp_path):
+    commands = [parsed(argv) for argv in recorded("paper_budget.sh", tmp_path, SCHEDULER="tcp://10.0.0.1:8786",
+                                                  OUT="/shared/runs")]
+    grid = [c for c in commands if c["command"] == "compare"]
+    assert grid and all(c["scheduler"] == "tcp://10.0.0.1:8786" and c["out"] == "/shared/runs/grid" for c in grid)
+    assert all(c["jobs"] is None for c in grid), "--jobs is refused beside --scheduler"
