@@ -71,17 +71,19 @@ BUDGET_KEYS = ("epochs", "filters", "lr", "batch_size", "position", "dataset", "
                "schedule", "momentum", "weight_decay", "num_layers", "combining", "normalize", "ops", "backend")
 
 
-def test_every_command_of_run_sh_parses_and_each_documented_one_is_run_by_it(tmp_path):
-    commands = [parsed(argv) for argv in recorded("run.sh", tmp_path)]
-    assert commands and all(c["command"] == "compare" for c in commands)
-    documented = documented_commands("compare")
-    assert documented, "EXPERIMENTS.md shows no lrlc compare command"
+def test_every_command_of_the_scripts_parses_and_each_documented_one_is_run_by_them(tmp_path):
+    """Every ``lrlc compare`` of EXPERIMENTS.md that writes under runs/ (the scripts' default
+    OUT) is a command of experiments/run.sh or experiments/paper_budget.sh, flag for flag."""
+    commands = [parsed(argv) for script in ("run.sh", "paper_budget.sh") for argv in recorded(script, tmp_path)]
+    assert {c["command"] for c in commands} == {"compare", "train"}
+    documented = [argv for argv in documented_commands("compare") if "--out" in argv
+                  and argv[argv.index("--out") + 1].startswith(("runs/experiments/", "runs/paper-budget/"))]
+    assert documented, "EXPERIMENTS.md shows no lrlc compare command of the scripts"
     ignore = {"jobs", "no_progress", "handler"}
     run = [{k: v for k, v in c.items() if k not in ignore} for c in commands]
     for argv in documented:
-        if "--out" in argv and argv[argv.index("--out") + 1].startswith("runs/experiments/"):
-            shown = {k: v for k, v in parsed(argv).items() if k not in ignore}
-            assert shown in run, f"EXPERIMENTS.md shows a command that experiments/run.sh does not run: {argv}"
+        shown = {k: v for k, v in parsed(argv).items() if k not in ignore}
+        assert shown in run, f"EXPERIMENTS.md shows a command that experiments/ does not run: lrlc {shlex.join(argv)}"
 
 
 def test_paper_budget_pilot_then_a_grid_whose_rows_share_one_budget(tmp_path):
