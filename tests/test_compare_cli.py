@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from lrlc_np import cli, compare, data, plots, scheduling
-from lrlc_np.compare import run_comparison, summarise, variant_config, variants, write_results
+from lrlc_np.compare import run_comparison, summarise, variant_config, variants, where_they_ran, write_results
 from lrlc_np.compare.report import error_curves
 from lrlc_np.threads import cpu_name
 from lrlc_np.models import build_network
@@ -226,6 +226,12 @@ def test_write_results_from_given_rows(tmp_path):
     with open(tmp_path / "results.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 6
 
+
+def test_where_they_ran_names_runs_that_recorded_nothing():
+    rows = [_row("conv", 0.5, 0), _row("conv", 0.6, 1, cpu="not recorded", threads="not recorded"),
+            _row("lc", 0.6, 1, cpu="not recorded", threads="not recorded")]
+    assert where_they_ran(rows) == ("Where they ran (as each run recorded it): 1 run on CPU A, 1 thread each; "
+                                    "2 runs that did not record it (trained before 0.7.1).")
 
 # --------------------------------------------------------------------------- figures
 

@@ -77,14 +77,22 @@ def _write_csv(rows, path):
     return path.parent
 
 
+UNRECORDED = "not recorded"         # results.csv's threads and cpu for epochs of a version before 0.7.1
+
+
 def where_they_ran(rows):
     """One line naming the CPUs and thread counts that the runs recorded, with how many runs each."""
     counts = {}
     for r in rows:
         key = (r["cpu"], r["threads"])
         counts[key] = counts.get(key, 0) + 1
-    said = [f"{runs} run{'s' if runs != 1 else ''} on {cpu}, {threads} thread{'s' if threads != '1' else ''} each"
-            for (cpu, threads), runs in counts.items()]
+    said = []
+    for (cpu, threads), runs in counts.items():
+        these = f"{runs} run{'s' if runs != 1 else ''}"
+        if (cpu, threads) == (UNRECORDED, UNRECORDED):
+            said.append(f"{these} that did not record it (trained before 0.7.1)")
+        else:
+            said.append(f"{these} on {cpu}, {threads} thread{'s' if threads != '1' else ''} each")
     return "Where they ran (as each run recorded it): " + "; ".join(said) + "."
 
 
@@ -228,7 +236,7 @@ def result_rows(runs, histories, parameters):
 
 def _recorded(history, key):
     """What the epochs of a run say under ``key``, each value once, joined by " + "."""
-    said = dict.fromkeys(str(m.get(key, "not recorded")) for m in history)
+    said = dict.fromkeys(str(m.get(key, UNRECORDED)) for m in history)
     return " + ".join(said)
 
 
