@@ -18,7 +18,9 @@ pilot() {  # lr epochs
     if [ -f "$dir/config.json" ]; then lrlc train --resume --out "$dir" --no-progress
     else lrlc train --layers conv,conv,conv --filters 64 --lr "$1" --epochs "$2" --seed 0 --no-progress --out "$dir"; fi
 }
-pilot 0.05 10 & pilot 0.1 20 & wait
+pilot 0.05 10 & first=$!
+pilot 0.1 20 & second=$!
+wait "$first"; wait "$second"      # each by name: a bare wait would hide a failed pilot
 pilot 0.2 10
 
 # 2. The grid with the pilot's choice (lr 0.2, 10 epochs), seeds added one at a time so every

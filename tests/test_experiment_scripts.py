@@ -116,3 +116,21 @@ def test_paper_budget_on_a_cluster_sends_the_grid_to_the_scheduler(tmp_path):
     grid = [c for c in commands if c["command"] == "compare"]
     assert grid and all(c["scheduler"] == "tcp://10.0.0.1:8786" and c["out"] == "/shared/runs/grid" for c in grid)
     assert all(c["jobs"] is None for c in grid), "--jobs is refused beside --scheduler"
+
+
+def test_a_pilot_that_fails_stops_paper_budget_before_the_grid(tmp_path):
+    """The two first pilots run side by side; one that fails must stop the script, not leave the
+    grid to train on a learning rate no pilot supported."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "lrlc"
+    stand_in.write_text(RECORDER.format(python=sys.executable)
+                        + 'if "0.1" in sys.argv and "--lr" in sys.argv:\n    sys.exit(3)\n')
+    stand_in.chmod(0o755)
+    record = tmp_path / "record.jsonl"
+    environment = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "LRLC_RECORD": str(record)}
+    done = subprocess.run(["bash", str(SCRIPTS / "paper_budget.sh")], cwd=tmp_path, env=environment,
+                          capture_output=True, timeout=60)
+    assert done.returncode != 0
+    commands = [json.loads(line) for line in record.read_text().splitlines()]
+    assert commands and not any(argv[0] == "compare" for argv in commands), commands
