@@ -31,18 +31,28 @@ with open(os.environ["LRLC_RECORD"], "a") as f:
 """
 
 
-def recorded(script, tmp_path, **env):
-    """The argument lists of every ``lrlc`` command that ``script`` runs, in order."""
+def run_with_stand_in(script, tmp_path, stand_in_code="", **env):
+    """Run ``script`` with the recording stand-in ``lrlc`` (plus ``stand_in_code``) first on PATH;
+    -> (the finished process, the argument lists of every ``lrlc`` command it ran, in order)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     stand_in = bin_dir / "lrlc"
-    stand_in.write_text(RECORDER.format(python=sys.executable))
+    stand_in.write_text(RECORDER.format(python=sys.executable) + stand_in_code)
     stand_in.chmod(0o755)
     record = tmp_path / f"{script}.jsonl"
     environment = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
                    "LRLC_RECORD": str(record), **env}
-    subprocess.run(["bash", str(SCRIPTS / script)], cwd=tmp_path, env=environment, check=True, timeout=60)
-    return [json.loads(line) for line in record.read_text().splitlines()]
+    done = subprocess.run(["bash", str(SCRIPTS / script)], cwd=tmp_path, env=environment, capture_output=True,
+                          text=True, timeout=60)
+    lines = record.read_text().splitlines() if record.exists() else []
+    return done, [json.loads(line) for line in lines]
+
+
+def recorded(script, tmp_path, **env):
+    """The argument lists of every ``lrlc`` command that ``script`` runs, in order."""
+    done, commands = run_with_stand_in(script, tmp_path, **env)
+    assert done.returncode == 0, f"{script} failed: {done.stderr}"
+    return commands
 
 
 def parsed(argv):
@@ -121,16 +131,7 @@ def test_paper_budget_on_a_cluster_sends_the_grid_to_the_scheduler(tmp_path):
 def test_a_pilot_that_fails_stops_paper_budget_before_the_grid(tmp_path):
     """The two first pilots run side by side; one that fails must stop the script, not leave the
     grid to train on a learning rate no pilot supported."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    stand_in = bin_dir / "lrlc"
-    stand_in.write_text(RECORDER.format(python=sys.executable)
-                        + 'if "0.1" in sys.argv and "--lr" in sys.argv:\n    sys.exit(3)\n')
-    stand_in.chmod(0o755)
-    record = tmp_path / "record.jsonl"
-    environment = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "LRLC_RECORD": str(record)}
-    done = subprocess.run(["bash", str(SCRIPTS / "paper_budget.sh")], cwd=tmp_path, env=environment,
-                          capture_output=True, timeout=60)
+    done, commands = run_with_stand_in("paper_budget.sh", tmp_path,
+                                       'if "0.1" in sys.argv and "--lr" in sys.argv:\n    sys.exit(3)\n')
     assert done.returncode != 0
-    commands = [json.loads(line) for line in record.read_text().splitlines()]
     assert commands and not any(argv[0] == "compare" for argv in commands), commands
