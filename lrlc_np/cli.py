@@ -20,8 +20,11 @@ live there too. An error is one line, ``lrlc <command>: error: ...``, with a non
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import __version__
@@ -241,7 +244,7 @@ def _add_compare(commands):
                               "same settings, it reads the finished runs back and continues the stopped ones; a run there with other "
                               "settings is refused, naming the differences (--overwrite trains it again). "
                               "Every run uses one thread for its ops, so --jobs changes how long it takes, not "
-                              "the numbers. Ctrl-C stops every worker and says what is kept. With --scheduler "
+                              "the numbers. Ctrl-C (or SIGTERM) stops every worker and says what is kept. With --scheduler "
                               "ADDRESS the runs train on a Dask distributed cluster instead, one task each, "
                               "with the same numbers (README, 'Runs on a Dask cluster').")
     cp.add_argument("--position", type=positive_int, default=3,
@@ -547,6 +550,25 @@ def _environment(args):
     return None
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM (``kill PID``, or a batch system's notice before its time limit) stops a command
+    as Ctrl-C does: the run keeps its last finished epoch, the workers stop, and the message
+    says what is kept. The previous handler is back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield                                          # signal handlers belong to the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -560,7 +582,8 @@ def main(argv=None) -> int:
     from .data import DataError
 
     try:
-        return args.handler(args)
+        with _sigterm_as_ctrl_c():
+            return args.handler(args)
     except OSError as err:                             # a read-only folder, a full disk, a name too long ...
         return _fail(args.command, os_error_text(err))
     except DataError as err:

@@ -222,7 +222,9 @@ def test_overwrite_starts_the_run_again(run_copy, capsys):
 # --------------------------------------------------------------------------- 3. Ctrl-C of compare --jobs 2
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc (Linux)")
-def test_ctrl_c_stops_compare_with_two_jobs_and_all_its_workers(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_stops_compare_with_two_jobs_and_all_its_workers(tmp_path, stop):
+    """Ctrl-C, and SIGTERM (``kill PID``, a batch system's notice), stop the workers too."""
     out = tmp_path / "cmp"
     proc = subprocess.Popen(
         [sys.executable, "-m", "lrlc_np", "compare", "--quick", "--jobs", "2", "--epochs", "40", "--filters", "4",
@@ -236,7 +238,7 @@ def test_ctrl_c_stops_compare_with_two_jobs_and_all_its_workers(tmp_path):
         assert len(list(out.glob("*/seed*/config.json"))) >= 2, "the two workers did not start"
         workers = _children(proc.pid)
         assert len(workers) >= 2
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         _, err = proc.communicate(timeout=10)
         assert proc.returncode == 130
         deadline = time.monotonic() + 10
@@ -251,6 +253,15 @@ def test_ctrl_c_stops_compare_with_two_jobs_and_all_its_workers(tmp_path):
             proc.kill()
         for p in _children(proc.pid):
             os.kill(p, signal.SIGKILL)
+
+
+def test_sigterm_inside_a_command_is_ctrl_c_and_the_handler_is_given_back():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with cli._sigterm_as_ctrl_c():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)                              # the handler raises before this ends
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 # --------------------------------------------------------------------------- 4. Ctrl-C in epoch 1
