@@ -20,14 +20,12 @@ live there too. An error is one line, ``lrlc <command>: error: ...``, with a non
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from . import __version__
+from ._stopping import sigterm_as_ctrl_c
 from .options import BACKENDS, LC_INITS, TIERS, EnvironmentVariableError
 from .settings import (add_flags, non_negative_int, number_list, positive_float, positive_int, show)
 
@@ -550,25 +548,6 @@ def _environment(args):
     return None
 
 
-def _stop(signum, frame):
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _sigterm_as_ctrl_c():
-    """SIGTERM (``kill PID``, or a batch system's notice before its time limit) stops a command
-    as Ctrl-C does: the run keeps its last finished epoch, the workers stop, and the message
-    says what is kept. The previous handler is back afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield                                          # signal handlers belong to the main thread
-        return
-    previous = signal.signal(signal.SIGTERM, _stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -582,7 +561,7 @@ def main(argv=None) -> int:
     from .data import DataError
 
     try:
-        with _sigterm_as_ctrl_c():
+        with sigterm_as_ctrl_c():                      # kill PID stops a command as Ctrl-C does
             return args.handler(args)
     except OSError as err:                             # a read-only folder, a full disk, a name too long ...
         return _fail(args.command, os_error_text(err))

@@ -47,6 +47,7 @@ import sys
 import threading
 import time
 
+from ._stopping import ctrl_c
 from .settings import TrainConfig
 from .threads import ENVIRONMENT as THREAD_ENVIRONMENT
 from .train import train
@@ -191,7 +192,7 @@ def _stop(processes):
 def _worker(job, index, parent, messages):
     """Body of one worker process: train ``job``, report each epoch and the end on ``messages``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)          # the parent decides when to stop, and stops us
-    signal.signal(signal.SIGTERM, _interrupt)             # ... with SIGTERM: stop like Ctrl-C (no half files)
+    signal.signal(signal.SIGTERM, ctrl_c)             # ... with SIGTERM: stop like Ctrl-C (no half files)
     _stop_with_parent(parent)
     try:
         history = train_run(job.settings, job.run_dir, job.plan, lambda m: messages.put(("epoch", index, m)))
@@ -201,10 +202,6 @@ def _worker(job, index, parent, messages):
         messages.put(("error", index, err))
     else:
         messages.put(("done", index, history))
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def _stop_with_parent(parent, every=0.5, grace=10.0):
@@ -282,7 +279,7 @@ def _child():
     os.dup2(2, 1)
     job, where, parent = pickle.load(sys.stdin.buffer)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, ctrl_c)
     _stop_with_parent(parent)
     try:
         from . import backend, tiers

@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 from lrlc_np import cli, data, layers
+from lrlc_np._stopping import sigterm_as_ctrl_c
 from lrlc_np import train as train_module
 from lrlc_np.compare import run_comparison
 from lrlc_np.train import SettingsMismatch, TrainConfig, TrainingDiverged, train
@@ -258,7 +259,7 @@ def test_ctrl_c_stops_compare_with_two_jobs_and_all_its_workers(tmp_path, stop):
 def test_sigterm_inside_a_command_is_ctrl_c_and_the_handler_is_given_back():
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
-        with cli._sigterm_as_ctrl_c():
+        with sigterm_as_ctrl_c():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)                              # the handler raises before this ends
     assert signal.getsignal(signal.SIGTERM) is before
