@@ -144,9 +144,10 @@ class LocalProcesses(Executor):
             while waiting or running:
                 while waiting and len(running) < self.workers:
                     index = waiting.pop(0)
-                    running[index] = context.Process(target=_worker, args=(jobs[index], index, os.getpid(), messages),
-                                                     daemon=True)
-                    running[index].start()
+                    process = context.Process(target=_worker, args=(jobs[index], index, os.getpid(), messages),
+                                              daemon=True)
+                    process.start()                         # kept only once started: _stop stops started ones
+                    running[index] = process
                 kind, index, payload = _next_message(messages, running, jobs)
                 if kind == "epoch":
                     on_epoch(jobs[index], payload)
@@ -172,10 +173,17 @@ def _next_message(messages, running, jobs):
     except queue_module.Empty:
         for index, process in running.items():
             if not process.is_alive() and process.exitcode != 0:
-                raise RuntimeError(f"the worker training {jobs[index].run_dir} exited with code "
-                                   f"{process.exitcode} (out of memory?); run the command again to continue "
-                                   f"from its last finished epoch")
+                raise RuntimeError(f"the worker training {jobs[index].run_dir} {_death(process.exitcode)}; run "
+                                   f"the command again to continue from its last finished epoch")
         return "none", None, None
+
+
+def _death(exitcode):
+    """How a worker process ended, from its exit code (negative: the signal that killed it)."""
+    if exitcode < 0:
+        name = signal.Signals(-exitcode).name if -exitcode in signal.Signals._value2member_map_ else -exitcode
+        return f"was killed by signal {name} (out of memory, or stopped from outside)"
+    return f"exited with code {exitcode} (what it printed, above, says why)"
 
 
 def _stop(processes):

@@ -3,7 +3,8 @@
 1. ``compare`` never reports or continues a run whose saved settings differ from the ones asked.
 2. ``train --resume`` continues with the saved settings; it accepts more --epochs, a new
    --data-dir and, after a divergence, a new --lr, and refuses any other change by name.
-3. Ctrl-C stops ``compare --jobs 2`` and every worker within seconds.
+3. Ctrl-C stops ``compare --jobs 2`` and every worker within seconds; a worker killed from
+   outside is named with the signal, the other is stopped, and the same command finishes.
 4. Ctrl-C in epoch 1 says what is on disk, and --resume starts that run again.
 5. Every file a run reads back is checked; a damaged one is named, nothing on disk changes.
 6. Looking for data creates no folder; messages point at the folder holding the bad file.
@@ -254,6 +255,77 @@ def test_ctrl_c_stops_compare_with_two_jobs_and_all_its_workers(tmp_path, stop):
             proc.kill()
         for p in _children(proc.pid):
             os.kill(p, signal.SIGKILL)
+
+
+def _workers(pid):
+    """The training workers among the children of ``pid`` (not multiprocessing's resource tracker)."""
+    found = []
+    for child in _children(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc (Linux)")
+def test_a_worker_killed_from_outside_is_named_and_the_same_command_finishes(tmp_path):
+    """SIGKILL of one worker (what the kernel's out-of-memory killer sends): compare names the
+    run and the signal, stops the other worker, and the same command again finishes the grid."""
+    out = tmp_path / "cmp"
+    command = [sys.executable, "-m", "lrlc_np", "compare", "--quick", "--jobs", "2", "--epochs", "2",
+               "--filters", "2", "--seeds", "0", "--ranks", "1", "--no-progress", "--out", str(out)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(_workers(proc.pid)) < 2:
+            time.sleep(0.1)
+        workers = _workers(proc.pid)
+        assert len(workers) == 2, "the two workers did not start"
+        os.kill(workers[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1
+        assert "was killed by signal SIGKILL" in err and "run the command again" in err
+        assert "Traceback" not in err
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in workers), "the other worker outlived the error"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert (out / "results.md").exists()
+
+
+def test_a_worker_that_cannot_start_raises_its_own_error(monkeypatch):
+    """A failed start (no memory to fork, a script without ``if __name__ == "__main__":``)
+    raises that error, not one from stopping a process that never started."""
+    import multiprocessing
+
+    from lrlc_np import scheduling
+
+    class Unstartable:
+        def __init__(self, **_):
+            pass
+
+        def start(self):
+            raise OSError(12, "Cannot allocate memory")
+
+    spawn = multiprocessing.get_context("spawn")
+
+    class Context:
+        Process = Unstartable
+
+        def Queue(self):
+            return spawn.Queue()
+
+    monkeypatch.setattr(multiprocessing, "get_context", lambda _method: Context())
+    job = scheduling.Job(0, TINY.to_json(), "unused", "new")
+    with pytest.raises(OSError, match="Cannot allocate memory"):
+        scheduling.LocalProcesses(2).run([job], lambda *_: None, lambda *_: None)
 
 
 def test_sigterm_inside_a_command_is_ctrl_c_and_the_handler_is_given_back():
