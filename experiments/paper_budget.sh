@@ -24,15 +24,22 @@ wait "$first"; wait "$second"      # each by name: a bare wait would hide a fail
 pilot 0.2 10
 
 # 2. The grid with the pilot's choice (lr 0.2, 10 epochs), seeds added one at a time so every
-#    row has as many seeds as the others when it is stopped: the six rows first, up to five
-#    seeds (small differences need five), then LRLC K=2 and input-dependent K=4 beside them.
+#    row has as many seeds as the others when it is stopped: the six rows, four seeds.
 WHERE=(--jobs 2)
 [ -n "${SCHEDULER:-}" ] && WHERE=(--scheduler "$SCHEDULER")
 BUDGET=(--epochs 10 --filters 64 --lr 0.2 --batch-size 128 --position 3 --dataset mnist --coord-conv
-        --lc-init both --no-progress --out "$OUT/grid" "${WHERE[@]}")
-for seeds in 0 0,1 0,1,2 0,1,2,3 0,1,2,3,4; do
-    lrlc compare "${BUDGET[@]}" --seeds "$seeds" --ranks 4
+        --lc-init both --ranks 4 --no-progress "${WHERE[@]}")
+for seeds in 0 0,1 0,1,2 0,1,2,3; do
+    lrlc compare "${BUDGET[@]}" --seeds "$seeds" --out "$OUT/grid"
 done
-for seeds in 0 0,1 0,1,2 0,1,2,3 0,1,2,3,4; do
-    lrlc compare "${BUDGET[@]}" --seeds "$seeds" --ranks 2,4 --input-dependent 4
+
+# 3. A fifth seed where a difference is small (LRLC K=4 against CoordConv, the two LC
+#    initialisations), then one report of every run: the record EXPERIMENTS.md reports.
+lrlc compare "${BUDGET[@]}" --seeds 4 --rows coord_conv,lrlc_K4,lc,lc_keras_init --out "$OUT/seed4"
+lrlc compare --combine "$OUT/grid" "$OUT/seed4" --out "$OUT/record"
+
+# 4. LRLC K=2 and input-dependent K=4 beside the six rows, seeds one at a time, and the record again.
+for seeds in 0 0,1 0,1,2 0,1,2,3; do
+    lrlc compare "${BUDGET[@]}" --ranks 2,4 --input-dependent 4 --seeds "$seeds" --out "$OUT/grid"
 done
+lrlc compare --combine "$OUT/grid" "$OUT/seed4" --out "$OUT/record"

@@ -174,6 +174,8 @@ def run_compare(args) -> int:
     from .data import DataError
     from .train import TrainConfig, TrainingDiverged
 
+    if args.combine is not None:
+        return _combine(args)
     chosen = preset(args.quick, vars(args))         # flags left out are None: the preset's values
     values = {name: chosen.get(name, getattr(args, name)) for name in COMPARE_FLAGS}
     values.update(layers=("conv",) * args.num_layers, combining=args.combining or "row_col")
@@ -196,12 +198,15 @@ def run_compare(args) -> int:
     sweep = args.positions is not None
     try:
         if sweep:
+            if args.rows is not None:
+                return _fail("compare", "--rows chooses rows of a comparison; the sweep (--positions) has cells "
+                                        "instead: leave one of them out")
             run_sweep(base, args.out, args.positions, chosen["ranks"], chosen["seeds"], **shared)
         else:
             dependent = args.input_dependent
             run_comparison(base, args.out, args.position, chosen["ranks"], chosen["seeds"], wide_rank=args.wide_rank,
                            input_dependent=True if dependent == "all" else (dependent or False),
-                           coord_conv=args.coord_conv, **shared,
+                           coord_conv=args.coord_conv, rows=args.rows, **shared,
                            lc_inits=("he", "keras") if args.lc_init == "both" else (args.lc_init,))
     except ComparisonInterrupted as err:
         print(f"\n{err}", file=sys.stderr)
@@ -216,6 +221,25 @@ def run_compare(args) -> int:
     return 0
 
 
+def _combine(args) -> int:
+    """``lrlc compare --combine FOLDER ... --out DIR``: one report of finished comparisons."""
+    from .compare import ReportError, combine_comparisons
+
+    trains = sorted(args.given - {"combine", "out", "command"})
+    if trains:
+        flags = ", ".join("--" + name.replace("_", "-") for name in trains)
+        return _fail("compare", f"--combine trains nothing and reads every setting from the folders' results, "
+                                f"so {flags} would not be used: leave {'it' if len(trains) == 1 else 'them'} out")
+    try:
+        rows = combine_comparisons(args.combine, args.out)
+    except ReportError as err:
+        return _fail("compare", err)
+    print((Path(args.out) / "results.md").read_text())
+    print(f"wrote {args.out}/results.csv, results.md, accuracy_vs_rank.png ({len(rows)} runs from "
+          f"{len(args.combine)} folder{'s' if len(args.combine) != 1 else ''})")
+    return 0
+
+
 def _add_scheduler_flag(parser):
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
                         help="train every run as a task of the Dask distributed cluster whose scheduler is at "
@@ -224,6 +248,13 @@ def _add_scheduler_flag(parser):
                              "storage that every worker sees at the same path (checked first); --jobs is left "
                              "out; --backend is the workers' (cupy on GPU workers). Needs "
                              "pip install -e \".[cluster]\"")
+
+
+def _row_list(text):
+    rows = [name.strip() for name in text.split(",")]
+    if not all(rows):
+        raise argparse.ArgumentTypeError(f"expected comma-separated row names (lrlc_K4,coord_conv), got {text!r}")
+    return rows
 
 
 def _input_dependent_ranks(text):
@@ -267,6 +298,17 @@ def _add_compare(commands):
     cp.add_argument("--lc-init", choices=(*LC_INITS, "both"), default="he",
                     help="initialisation of the LC row: he, keras (row 'lc (keras init)', as Keras's "
                          "LocallyConnected2D starts), or both rows (default: he)")
+    cp.add_argument("--rows", type=_row_list, default=None, metavar="ROWS",
+                    help="train and report only these of the rows the other flags choose, comma-separated, "
+                         "by folder name (conv, wide_conv_K4, coord_conv, lc, lc_keras_init, lrlc_K4, ...) "
+                         "or by name: a fifth seed for the rows whose difference is small, say, combined "
+                         "with the full grid by --combine")
+    cp.add_argument("--combine", nargs="+", metavar="FOLDER", default=None,
+                    help="train nothing: write one report (results.csv, results.md, accuracy_vs_rank.png) "
+                         "into --out of the runs of these finished comparisons (each FOLDER holding the "
+                         "results.csv and results.md of an 'lrlc compare'), which must share their "
+                         "settings and hold no row and seed twice: a grid run in parts, or seeds added "
+                         "later")
     cp.add_argument("--positions", type=number_list("position", 1), default=None,
                     help="a rank x position sweep instead of the comparison: LRLC of every rank in "
                          "--ranks at each of these comma-separated positions, and the all-conv "

@@ -634,3 +634,88 @@ def test_plot_run_with_input_dependent_layers(tmp_path):
     assert all(_is_png(p) for p in paths)
     width, height = _png_size(paths[2])
     assert height > width                                              # six rows of two maps
+
+
+# --------------------------------------------------------------------------- a comparison in parts: --rows, --combine
+
+def _full_and_parts(comparison, tmp_path):
+    """A copy of the comparison's runs reported whole, and the same runs reported as two
+    comparisons of one seed each (nothing trains: every run is read back)."""
+    full = tmp_path / "full"
+    shutil.copytree(comparison["out"], full)
+    quiet = dict(progress=False, log=lambda m: None)
+    run_comparison(BASE, full, position=3, ranks=RANKS, seeds=SEEDS, **quiet)
+    parts = []
+    for seed in SEEDS:
+        part = tmp_path / f"seed{seed}"
+        for run in full.glob(f"*/seed{seed}"):
+            shutil.copytree(run, part / run.parent.name / run.name)
+        run_comparison(BASE, part, position=3, ranks=RANKS, seeds=[seed], **quiet)
+        parts.append(part)
+    return full, parts
+
+
+def test_combining_a_comparison_run_in_parts_gives_the_report_of_the_whole(comparison, tmp_path):
+    full, parts = _full_and_parts(comparison, tmp_path)
+    rows = compare.combine_comparisons(parts, tmp_path / "combined")
+    for name in ("results.csv", "results.md"):
+        assert (tmp_path / "combined" / name).read_text() == (full / name).read_text(), name
+    assert _is_png(tmp_path / "combined" / "accuracy_vs_rank.png")
+    assert not (tmp_path / "combined" / "learning_curves.png").exists()     # results.csv holds no epochs
+    assert rows == compare.read_results(full)[0]
+
+
+def test_read_results_gives_back_the_rows_as_the_comparison_made_them(comparison, tmp_path):
+    full, _ = _full_and_parts(comparison, tmp_path)
+    made = run_comparison(BASE, full, position=3, ranks=RANKS, seeds=SEEDS, progress=False, log=lambda m: None)
+    rows, (title, settings) = compare.read_results(full)
+    assert rows == made
+    assert title == "# Layer position 3: conv vs wide conv vs LC vs LRLC"
+    assert settings.startswith("mnist-sample (28x28), 1 epoch, 4 filters, batch 64")
+
+
+def test_combine_refuses_what_cannot_be_reported_together_and_writes_nothing(comparison, tmp_path):
+    full, (part0, part1) = _full_and_parts(comparison, tmp_path)
+    out = tmp_path / "combined"
+    with pytest.raises(compare.ReportError, match=r"conv, seed 0 is in both .*full and .*seed0"):
+        compare.combine_comparisons([full, part0], out)
+    with pytest.raises(compare.ReportError, match="is one of the folders to combine"):
+        compare.combine_comparisons([part0, part1], part1)
+    with pytest.raises(compare.ReportError, match=r"nowhere[/\\]results.csv: not found"):
+        compare.combine_comparisons([part0, tmp_path / "nowhere"], out)
+    md = part1 / "results.md"
+    md.write_text(md.read_text().replace("1 epoch,", "2 epochs,"))
+    with pytest.raises(compare.ReportError, match=r"other settings(.|\n)*1 epoch,(.|\n)*2 epochs,"):
+        compare.combine_comparisons([part0, part1], out)
+    (part1 / "results.csv").write_text("position,rank,variant,seed,test_acc,val_acc,seconds_per_epoch\n")
+    with pytest.raises(compare.ReportError, match="not a sweep's"):
+        compare.combine_comparisons([part0, part1], out)
+    assert not out.exists()
+
+
+def test_rows_trains_only_the_rows_named_by_folder_or_name(comparison, tmp_path):
+    out = tmp_path / "more"
+    rows = run_comparison(BASE, out, position=3, ranks=RANKS, seeds=[2], rows=["lrlc K=2", "conv"],
+                          progress=False, log=lambda m: None)
+    assert [r["variant"] for r in rows] == ["conv", "lrlc K=2"]              # the comparison's order
+    assert sorted(p.parent.name for p in out.glob("*/seed2")) == ["conv", "lrlc_K2"]
+    with pytest.raises(ValueError, match=r"expected rows among conv, wide_conv_K2, lc, lrlc_K1, lrlc_K2 .* got lc_K3"):
+        run_comparison(BASE, out, position=3, ranks=RANKS, seeds=[2], rows=["lc_K3"], progress=False)
+
+
+def test_combine_and_rows_on_the_command_line(comparison, tmp_path, capsys):
+    full, parts = _full_and_parts(comparison, tmp_path)
+    flags = ["--filters", "4", "--limit-train", "128", "--epochs", "1", "--batch-size", "64", "--dataset",
+             "mnist-sample", "--ranks", "1,2", "--no-progress"]
+    assert cli.main(["compare", "--combine", *map(str, parts), "--out", str(tmp_path / "c")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert (tmp_path / "c" / "results.csv").read_text() == (full / "results.csv").read_text()
+    assert cli.main(["compare", "--combine", str(parts[0]), "--seeds", "3", "--out", str(tmp_path / "d")]) == 1
+    assert "--combine trains nothing" in capsys.readouterr().err and not (tmp_path / "d").exists()
+    assert cli.main(["compare", *flags, "--rows", "lrlc_K9", "--out", str(tmp_path / "e")]) == 1
+    assert "expected rows among" in capsys.readouterr().err and not (tmp_path / "e").exists()
+    assert cli.main(["compare", *flags, "--positions", "3", "--rows", "conv", "--out", str(tmp_path / "f")]) == 1
+    assert "--rows" in capsys.readouterr().err
+    assert cli.main(["compare", *flags, "--seeds", "0", "--rows", "lc,lrlc_K1", "--out", str(full)]) == 0
+    out = capsys.readouterr().out
+    assert "| lc |" in out and "| lrlc K=1 |" in out and "| conv |" not in out

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from lrlc_np.cli import build_parser
+from lrlc_np.compare import slug, variants
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "experiments"
@@ -96,10 +97,13 @@ def test_every_command_of_the_scripts_parses_and_each_documented_one_is_run_by_t
         assert shown in run, f"EXPERIMENTS.md shows a command that experiments/ does not run: lrlc {shlex.join(argv)}"
 
 
+FIFTH_SEED_ROWS = ["coord_conv", "lrlc_K4", "lc", "lc_keras_init"]
+
+
 def test_paper_budget_pilot_then_a_grid_whose_rows_share_one_budget(tmp_path):
     commands = [parsed(argv) for argv in recorded("paper_budget.sh", tmp_path)]
     pilot = [c for c in commands if c["command"] == "train"]
-    grid = [c for c in commands if c["command"] == "compare"]
+    grid = [c for c in commands if c["command"] == "compare" and c["combine"] is None]
     assert pilot and grid and commands[:len(pilot)] == pilot, "the pilot comes before the grid"
     assert {(c["lr"], c["epochs"]) for c in pilot} == {(0.05, 10), (0.1, 20), (0.2, 10)}
     for c in pilot:
@@ -111,20 +115,38 @@ def test_paper_budget_pilot_then_a_grid_whose_rows_share_one_budget(tmp_path):
     assert (budget["epochs"], budget["filters"], budget["lr"], budget["batch_size"], budget["position"],
             budget["dataset"], budget["limit_train"]) == (10, 64, 0.2, 128, 3, "mnist", None)
     assert all(c["coord_conv"] and c["lc_init"] == "both" and c["jobs"] == 2 for c in grid)
-    assert len({c["out"] for c in grid}) == 1
+    whole = [c for c in grid if c["rows"] is None]
+    assert {c["out"] for c in whole} == {"runs/paper-budget/grid"}
     groups = {}                                             # the rows of each command -> its seeds, in order
-    for c in grid:
+    for c in whole:
         groups.setdefault((tuple(c["ranks"]), str(c["input_dependent"])), []).append(list(c["seeds"]))
     assert len(groups) == 2, groups                         # the six rows, then K=2 and input-dependent beside them
     for rows, seeds in groups.items():                      # a seed added at a time: every row has as many
-        assert seeds == [list(range(n)) for n in range(1, 6)], (rows, seeds)
+        assert seeds == [list(range(n)) for n in range(1, 5)], (rows, seeds)
+
+
+def test_paper_budget_gives_a_fifth_seed_to_the_close_rows_and_reports_every_run_together(tmp_path):
+    commands = [parsed(argv) for argv in recorded("paper_budget.sh", tmp_path)]
+    fifth = [c for c in commands if c["command"] == "compare" and c["rows"] is not None]
+    assert len(fifth) == 1
+    assert (fifth[0]["rows"], fifth[0]["seeds"], fifth[0]["ranks"]) == (FIFTH_SEED_ROWS, [4], [4])
+    assert fifth[0]["out"] == "runs/paper-budget/seed4"
+    six_rows = [slug(v.name) for v in variants(3, 3, [4], 4, coord_conv=True, lc_inits=("he", "keras"))]
+    assert set(FIFTH_SEED_ROWS) <= set(six_rows), six_rows
+    combine = [i for i, c in enumerate(commands) if c.get("combine") is not None]
+    assert combine and combine[-1] == len(commands) - 1, "the record is combined last, after every run"
+    assert combine[0] > commands.index(fifth[0])
+    for i in combine:
+        assert commands[i]["combine"] == ["runs/paper-budget/grid", "runs/paper-budget/seed4"]
+        assert commands[i]["out"] == "runs/paper-budget/record"
 
 
 def test_paper_budget_on_a_cluster_sends_the_grid_to_the_scheduler(tmp_path):
     commands = [parsed(argv) for argv in recorded("paper_budget.sh", tmp_path, SCHEDULER="tcp://10.0.0.1:8786",
                                                   OUT="/shared/runs")]
-    grid = [c for c in commands if c["command"] == "compare"]
-    assert grid and all(c["scheduler"] == "tcp://10.0.0.1:8786" and c["out"] == "/shared/runs/grid" for c in grid)
+    grid = [c for c in commands if c["command"] == "compare" and c["combine"] is None]
+    assert grid and all(c["scheduler"] == "tcp://10.0.0.1:8786" and c["out"].startswith("/shared/runs/")
+                        for c in grid)
     assert all(c["jobs"] is None for c in grid), "--jobs is refused beside --scheduler"
 
 

@@ -8,8 +8,8 @@ Three parts:
     report.py        what is written: results.csv, results.md, accuracy_vs_rank.png (and the
                      sweep's files)
 
-and here the comparison itself (``run_comparison``) and the rank x position sweep
-(``run_sweep``). Every run is a normal training run in ``out/<variant>/seed<seed>/``, so a
+and here the comparison itself (``run_comparison``), the rank x position sweep
+(``run_sweep``), and one report of comparisons run in parts (``combine_comparisons``). Every run is a normal training run in ``out/<variant>/seed<seed>/``, so a
 comparison that was interrupted continues where it stopped when started again: finished
 runs with the same settings are read back from their checkpoints, stopped ones continue,
 and a run directory that holds a run with other settings is refused before anything trains.
@@ -27,13 +27,14 @@ from ..rundir import (CHECKPOINT, CONFIG, RunError, SettingsMismatch, difference
                       read_checkpoint, read_config, saved_epoch)
 from ..settings import TrainConfig, distinct
 from ..train import build_model
-from .report import (SUMMARY_FILES, SWEEP_FILES, differences_table, plot_accuracy_vs_rank, plot_heat_map,
-                     plot_learning_curves, result_rows, summarise, sweep_grid, sweep_rows, where_they_ran,
-                     write_results, write_sweep)
+from .report import (SUMMARY_FILES, SWEEP_FILES, ReportError, differences_table, plot_accuracy_vs_rank,
+                     plot_heat_map, plot_learning_curves, position_of, read_results, result_rows, summarise,
+                     sweep_grid, sweep_rows, where_they_ran, write_results, write_sweep)
 from .variants import (COMPARE_DEFAULTS, COORD_CONV, INPUT_DEPENDENT, LC_KERAS, QUICK, QUICK_TIME, Variant,
                        preset, slug, sweep_cells, variant_config, variants)
 
-__all__ = ["run_comparison", "run_sweep", "ComparisonInterrupted", "variants", "variant_config", "Variant",
+__all__ = ["run_comparison", "run_sweep", "combine_comparisons", "ComparisonInterrupted", "ReportError",
+           "read_results", "variants", "variant_config", "Variant",
            "summarise", "differences_table", "write_results", "write_sweep", "sweep_grid", "plot_accuracy_vs_rank",
            "plot_learning_curves", "where_they_ran",
            "plot_heat_map", "preset", "QUICK", "QUICK_TIME", "COMPARE_DEFAULTS", "INPUT_DEPENDENT", "COORD_CONV",
@@ -208,7 +209,7 @@ def _absolute(base):
 
 def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank=None,
                    progress=True, jobs=1, log=print, input_dependent=False, overwrite=False,
-                   coord_conv=False, lc_inits=("he",), scheduler=None):
+                   coord_conv=False, lc_inits=("he",), scheduler=None, rows=None):
     """Train every variant for every seed (reusing finished runs) and write the summaries.
 
     base      settings shared by all runs (epochs, filters, data, optimiser ...)
@@ -226,6 +227,8 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
               anything is sent)
     overwrite train again the runs whose saved settings differ from the ones asked for;
               without it such runs raise SettingsMismatch before anything is trained
+    rows      only these rows of the ones chosen above, by name ("lrlc K=4") or folder
+              ("lrlc_K4"): more seeds where a difference is small, without training every row
     -> list of row dicts (also written to results.csv)
 
     Ctrl-C stops every worker (cancels the cluster's tasks) and raises ComparisonInterrupted.
@@ -238,6 +241,8 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
     out, base = Path(out_dir), _absolute(base)
     chosen = variants(position, num_layers, ranks, wide_rank, input_dependent, coord_conv=coord_conv,
                       lc_inits=lc_inits)
+    if rows is not None:
+        chosen = _only(chosen, rows)
     runs = [_Run(variant, seed, variant_config(base, variant, seed).validate(), out / slug(variant.name) / f"seed{seed}")
             for variant in chosen for seed in seeds]
     histories = _train_all(runs, out, overwrite, jobs, progress, log, SUMMARY_FILES, scheduler)
@@ -250,6 +255,53 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
 
     rows = result_rows([(run.variant, run.seed) for run in runs], histories, parameters)
     write_results(rows, out, base, position, histories)
+    return rows
+
+
+def _only(chosen, rows):
+    """The variants of ``chosen`` named in ``rows`` (by name or folder), in ``chosen``'s order."""
+    by_folder = {slug(v.name): v for v in chosen}
+    wanted = [slug(name) for name in distinct(rows, "row")]
+    unknown = [name for name, folder in zip(rows, wanted) if folder not in by_folder]
+    if unknown or not wanted:
+        raise ValueError(f"compare: expected rows among {', '.join(by_folder)} (the rows these flags choose, by "
+                         f"folder name), got {', '.join(map(str, unknown or ['none']))}")
+    return [v for v in chosen if slug(v.name) in wanted]
+
+
+def combine_comparisons(folders, out_dir):
+    """One report of comparisons run in parts (seeds added later, rows run on other machines):
+    the runs of every folder's results.csv, checked to share results.md's settings line and
+    to hold no row and seed twice, written to ``out_dir`` as ``write_results`` writes them
+    (results.csv, results.md, accuracy_vs_rank.png; no learning curves: results.csv does not
+    hold the epochs). Rows keep the order of their first appearance, each row's runs the order
+    of the folders. Raises ReportError, naming the folders, before anything is written.
+    -> list of row dicts"""
+    folders = [Path(f) for f in folders]
+    out = Path(out_dir)
+    if not folders:
+        raise ReportError("compare: expected at least one comparison folder to combine")
+    clash = [f for f in folders if f.resolve() == out.resolve()]
+    if clash:
+        raise ReportError(f"compare: {out} is one of the folders to combine; write the combined report to a "
+                          f"folder of its own (--out)")
+    first_rows, first_heading = read_results(folders[0])
+    rows, seen = list(first_rows), {(r["variant"], r["seed"]): folders[0] for r in first_rows}
+    for folder in folders[1:]:
+        more, more_heading = read_results(folder)
+        if more_heading != first_heading:
+            raise ReportError(f"compare: {folders[0]} and {folder} were run with other settings, so their runs "
+                              f"cannot be reported together:\n    {folders[0]}: {' '.join(first_heading)}\n"
+                              f"    {folder}: {' '.join(more_heading)}")
+        for r in more:
+            if (r["variant"], r["seed"]) in seen:
+                raise ReportError(f"compare: {r['variant']}, seed {r['seed']} is in both {seen[r['variant'], r['seed']]} "
+                                  f"and {folder}; a run may be reported once (leave one of them out)")
+            seen[r["variant"], r["seed"]] = folder
+        rows += more
+    order = list(dict.fromkeys(r["variant"] for r in rows))
+    rows.sort(key=lambda r: order.index(r["variant"]))     # stable: each row's runs keep the folders' order
+    write_results(rows, out, first_heading, position_of(first_heading[0]))
     return rows
 
 

@@ -77,6 +77,48 @@ def _write_csv(rows, path):
     return path.parent
 
 
+#: results.csv's columns and how each is read back (rank: "" where the row has none)
+_COLUMNS = {"variant": str, "layers": str, "rank": lambda v: int(v) if v else "", "seed": int,
+            "test_acc": float, "val_acc": float, "params": int, "seconds_per_epoch": float, "minutes": float,
+            "threads": str, "cpu": str}
+
+
+class ReportError(ValueError):
+    """A comparison folder whose results cannot be read back or combined; the message says which."""
+
+
+def read_results(folder):
+    """The runs of a finished comparison, read back from ``folder``: (rows of results.csv with
+    the types ``result_rows`` gave them, results.md's (title, settings) lines, as ``heading``).
+    Raises ReportError naming the file when one is missing or not a comparison's."""
+    folder = Path(folder)
+    csv_path, md_path = folder / "results.csv", folder / "results.md"
+    for path in (csv_path, md_path):
+        if not path.is_file():
+            raise ReportError(f"{path}: not found; expected the results of a finished 'lrlc compare' "
+                              f"(results.csv and results.md) in {folder}")
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != list(_COLUMNS):
+            raise ReportError(f"{csv_path}: expected the columns {', '.join(_COLUMNS)}, found "
+                              f"{', '.join(reader.fieldnames or ['none'])}; is it a comparison's results.csv "
+                              f"(not a sweep's)?")
+        try:
+            rows = [{key: read(line[key]) for key, read in _COLUMNS.items()} for line in reader]
+        except (TypeError, ValueError) as err:
+            raise ReportError(f"{csv_path}, line {reader.line_num}: {err}") from None
+    lines = md_path.read_text(encoding="utf-8").splitlines()
+    if not rows or len(lines) < 3 or not lines[0].startswith("# Layer position "):
+        raise ReportError(f"{csv_path if not rows else md_path}: expected the runs and the heading that "
+                          f"'lrlc compare' writes, found {'no runs' if not rows else repr(lines[0] if lines else '')}")
+    return rows, (lines[0], lines[2])
+
+
+def position_of(title):
+    """The layer position named in results.md's title ("# Layer position 3: ...") -> 3."""
+    return int(title.removeprefix("# Layer position ").split(":", 1)[0])
+
+
 UNRECORDED = "not recorded"         # results.csv's threads and cpu for epochs of a version before 0.7.1
 
 
@@ -96,20 +138,29 @@ def where_they_ran(rows):
     return "Where they ran (as each run recorded it): " + "; ".join(said) + "."
 
 
+def heading(base, position):
+    """results.md's title and its line of settings: what every run of the comparison shares."""
+    image = f"{base.canvas}x{base.canvas} canvas" if base.dataset.startswith("translated-") else "28x28"
+    return (f"# Layer position {position}: conv vs wide conv vs LC vs LRLC",
+            f"{base.dataset} ({image}), {base.epochs} epoch{'s' if base.epochs != 1 else ''}, {base.filters} "
+            f"filters, batch {base.batch_size}, lr {base.lr}, {base.schedule} schedule, training examples: "
+            f"{'all' if base.limit_train is None else base.limit_train}; test accuracy as mean ± std over seeds.")
+
+
 def write_results(rows, out_dir, base, position, histories=None):
     """results.csv, results.md and accuracy_vs_rank.png in ``out_dir``; learning_curves.png too
-    when the runs' ``histories`` (their metrics, in the order of ``rows``) are given."""
+    when the runs' ``histories`` (their metrics, in the order of ``rows``) are given. ``base``
+    and ``position`` give results.md's heading (``heading``); ``base`` may instead be that
+    heading itself, (title, settings), as ``read_results`` reads it from another results.md."""
     from ..stats import NOISE_NOTE, format_comparison
 
     out = _write_csv(rows, Path(out_dir) / "results.csv")
     summary = summarise(rows)
-    image = f"{base.canvas}x{base.canvas} canvas" if base.dataset.startswith("translated-") else "28x28"
+    title, settings = base if isinstance(base, tuple) else heading(base, position)
     lines = [
-        f"# Layer position {position}: conv vs wide conv vs LC vs LRLC",
+        title,
         "",
-        f"{base.dataset} ({image}), {base.epochs} epoch{'s' if base.epochs != 1 else ''}, {base.filters} filters, "
-        f"batch {base.batch_size}, lr {base.lr}, {base.schedule} schedule, training examples: "
-        f"{'all' if base.limit_train is None else base.limit_train}; test accuracy as mean ± std over seeds.",
+        settings,
         "",
         where_they_ran(rows),
         "",
