@@ -16,7 +16,7 @@ The layers run the fast tier unless told otherwise: ``lrlc_np.set_ops("clear")``
 """
 
 __all__ = ["get_ops", "set_ops", "use_ops", "__version__"]
-__version__ = "0.7.2"
+__version__ = "0.7.3"
 
 
 def __getattr__(name):

@@ -1,11 +1,13 @@
 """EXPERIMENTS.md's "At the paper's budget" against the runs it reports.
 
 The grid's runs took hours, so CI cannot repeat them; what it can do is hold the prose to the
-record the runs left. ``docs/experiments/paper_budget/`` keeps the grid's ``results.csv`` (one
-line per run, as ``lrlc compare`` wrote it), its ``results.md``, and the pilot's per-epoch
-metrics. These tests recompute every number of the section's tables from that record, with
-scipy rather than ``lrlc_np.stats``, so a number typed by hand, or a record edited after the
-tables were copied, fails.
+record the runs left. ``docs/experiments/paper_budget/`` keeps what ``lrlc compare`` wrote:
+``grid/`` (the six rows, four seeds: ``results.csv``, one line per run, ``results.md`` and the
+learning curves), ``seed4/`` (the fifth seed of the rows whose differences were small), the
+two combined by ``lrlc compare --combine`` (``results.csv``, ``results.md``: the section's
+tables), and the pilot's per-epoch metrics. These tests recompute every number of the
+section's tables from that record, with scipy rather than ``lrlc_np.stats``, so a number
+typed by hand, or a record edited after the tables were copied, fails.
 """
 
 import csv
@@ -73,13 +75,34 @@ def welch(a, b):
     return text + (", inside the noise" if d - half <= 0 <= d + half else "")
 
 
-def test_every_row_has_the_same_seeds_at_least_three_on_one_thread():
-    acc = accuracies()
-    seeds = {name: sorted(s) for name, s in acc.items()}
-    assert len(set(map(tuple, seeds.values()))) == 1, f"rows with different seeds: {seeds}"
-    assert len(next(iter(seeds.values()))) >= 3
-    assert {"conv", "wide_conv (K=4)", "coord_conv", "lc", "lc (keras init)", "lrlc K=4"} <= set(acc)
+def _seeds(path):
+    """variant -> sorted seeds, of the results.csv at ``path``"""
+    with open(path, newline="") as f:
+        out = {}
+        for r in csv.DictReader(f):
+            out.setdefault(r["variant"], []).append(int(r["seed"]))
+    return {name: sorted(seeds) for name, seeds in out.items()}
+
+
+def test_every_row_has_seeds_0_to_3_and_the_fifth_only_where_the_record_says():
+    """No row skips a seed or picks one: the grid gave every row seeds 0 to 3, and seed 4 is
+    exactly the runs of seed4/, all on one thread."""
+    grid, fifth, combined = _seeds(RECORD / "grid" / "results.csv"), _seeds(RECORD / "seed4" / "results.csv"), \
+        _seeds(RECORD / "results.csv")
+    assert {"conv", "wide_conv (K=4)", "coord_conv", "lc", "lc (keras init)", "lrlc K=4"} <= set(grid)
+    assert all(seeds == [0, 1, 2, 3] for seeds in grid.values()), grid
+    assert fifth and all(seeds == [4] for seeds in fifth.values()) and set(fifth) <= set(grid), fifth
+    assert combined == {name: seeds + fifth.get(name, []) for name, seeds in grid.items()}
     assert {r["threads"] for r in runs()} <= {"1", "not recorded"}, "a run on more than one thread"
+
+
+def test_the_record_is_the_grid_and_the_fifth_seed_combined(tmp_path):
+    """results.csv and results.md are what ``lrlc compare --combine grid seed4`` writes."""
+    from lrlc_np.compare import combine_comparisons
+
+    combine_comparisons([RECORD / "grid", RECORD / "seed4"], tmp_path)
+    for name in ("results.csv", "results.md"):
+        assert (tmp_path / name).read_text(encoding="utf-8") == (RECORD / name).read_text(encoding="utf-8"), name
 
 
 def test_the_section_says_where_the_runs_ran_as_results_md_does():
@@ -151,7 +174,9 @@ def test_every_number_in_the_section_s_prose_comes_from_its_tables_commands_or_r
     code = "\n".join(re.findall(r"```bash\n(.*?)```", text, flags=re.S))
     prose = re.sub(r"```.*?```", "", "\n".join(l for l in text.splitlines() if not l.startswith("|")), flags=re.S)
     prose = re.sub(r"!\[.*?\]\(.*?\)", "", prose)             # figure links
-    allowed = numbers(tables) | numbers(code) | numbers((RECORD / "results.md").read_text(encoding="utf-8"))
+    allowed = numbers(tables) | numbers(code)
+    for path in RECORD.glob("**/results.md"):
+        allowed |= numbers(path.read_text(encoding="utf-8"))
     for r in runs():
         allowed |= {round(100 * float(r["test_acc"]), 2), round(100 * float(r["val_acc"]), 2)}
     for path in (RECORD / "pilot").glob("*.jsonl"):
