@@ -9,10 +9,11 @@ Three parts:
                      sweep's files)
 
 and here the comparison itself (``run_comparison``), the rank x position sweep
-(``run_sweep``), and one report of comparisons run in parts (``combine_comparisons``). Every run is a normal training run in ``out/<variant>/seed<seed>/``, so a
-comparison that was interrupted continues where it stopped when started again: finished
-runs with the same settings are read back from their checkpoints, stopped ones continue,
-and a run directory that holds a run with other settings is refused before anything trains.
+(``run_sweep``), and one report of comparisons run in parts (``combine_comparisons``).
+Every run is a normal training run in ``out/<variant>/seed<seed>/``, so a comparison that
+was interrupted continues where it stopped when started again: finished runs with the same
+settings are read back from their checkpoints, stopped ones continue, and a run directory
+that holds a run with other settings is refused before anything trains.
 With ``input_dependent=True`` each rank also gets an "lrlc input-dependent K=r" variant: LRLC
 whose combining weights come from each input (``combining="full"``), same seeds and budget.
 """
@@ -253,9 +254,9 @@ def run_comparison(base: TrainConfig, out_dir, position, ranks, seeds, wide_rank
             counts[variant] = build_model(variant_config(base, variant, seeds[0])).num_parameters
         return counts[variant]
 
-    rows = result_rows([(run.variant, run.seed) for run in runs], histories, parameters)
-    write_results(rows, out, base, position, histories)
-    return rows
+    results = result_rows([(run.variant, run.seed) for run in runs], histories, parameters)
+    write_results(results, out, base, position, histories)
+    return results
 
 
 def _only(chosen, rows):

@@ -13,6 +13,9 @@
     sweep.csv, sweep.md, sweep_accuracy.png, sweep_gain.png
                            the rank x position sweep: a row per run, mean ± std per cell, each
                            cell's gain over conv, and the two as heat maps
+
+``read_results`` reads a finished comparison's results.csv and results.md back, so that
+several comparisons (a grid run in parts) can be reported as one (``combine_comparisons``).
 """
 
 from __future__ import annotations
