@@ -240,6 +240,21 @@ def _combine(args) -> int:
     return 0
 
 
+def _add_parts_flags(parser):
+    """--rows and --combine: a comparison run in parts (more seeds for some rows, other machines)."""
+    parser.add_argument("--rows", type=_row_list, default=None, metavar="ROWS",
+                        help="train and report only these of the rows the other flags choose, comma-separated, "
+                             "by folder name (conv, wide_conv_K4, coord_conv, lc, lc_keras_init, lrlc_K4, ...) "
+                             "or by name: a fifth seed for the rows whose difference is small, say, combined "
+                             "with the full grid by --combine")
+    parser.add_argument("--combine", nargs="+", metavar="FOLDER", default=None,
+                        help="train nothing: write one report (results.csv, results.md, accuracy_vs_rank.png) "
+                             "into --out of the runs of these finished comparisons (each FOLDER holding the "
+                             "results.csv and results.md of an 'lrlc compare'), which must share their "
+                             "settings and hold no row and seed twice: a grid run in parts, or seeds added "
+                             "later")
+
+
 def _add_scheduler_flag(parser):
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
                         help="train every run as a task of the Dask distributed cluster whose scheduler is at "
@@ -298,17 +313,7 @@ def _add_compare(commands):
     cp.add_argument("--lc-init", choices=(*LC_INITS, "both"), default="he",
                     help="initialisation of the LC row: he, keras (row 'lc (keras init)', as Keras's "
                          "LocallyConnected2D starts), or both rows (default: he)")
-    cp.add_argument("--rows", type=_row_list, default=None, metavar="ROWS",
-                    help="train and report only these of the rows the other flags choose, comma-separated, "
-                         "by folder name (conv, wide_conv_K4, coord_conv, lc, lc_keras_init, lrlc_K4, ...) "
-                         "or by name: a fifth seed for the rows whose difference is small, say, combined "
-                         "with the full grid by --combine")
-    cp.add_argument("--combine", nargs="+", metavar="FOLDER", default=None,
-                    help="train nothing: write one report (results.csv, results.md, accuracy_vs_rank.png) "
-                         "into --out of the runs of these finished comparisons (each FOLDER holding the "
-                         "results.csv and results.md of an 'lrlc compare'), which must share their "
-                         "settings and hold no row and seed twice: a grid run in parts, or seeds added "
-                         "later")
+    _add_parts_flags(cp)
     cp.add_argument("--positions", type=number_list("position", 1), default=None,
                     help="a rank x position sweep instead of the comparison: LRLC of every rank in "
                          "--ranks at each of these comma-separated positions, and the all-conv "
