@@ -295,10 +295,11 @@ def combine_comparisons(folders, out_dir):
                               f"cannot be reported together:\n    {folders[0]}: {' '.join(first_heading)}\n"
                               f"    {folder}: {' '.join(more_heading)}")
         for r in more:
-            if (r["variant"], r["seed"]) in seen:
-                raise ReportError(f"compare: {r['variant']}, seed {r['seed']} is in both {seen[r['variant'], r['seed']]} "
-                                  f"and {folder}; a run may be reported once (leave one of them out)")
-            seen[r["variant"], r["seed"]] = folder
+            run = (r["variant"], r["seed"])
+            if run in seen:
+                raise ReportError(f"compare: {run[0]}, seed {run[1]} is in both {seen[run]} and {folder}; a run "
+                                  f"may be reported once (leave one of them out)")
+            seen[run] = folder
         rows += more
     order = list(dict.fromkeys(r["variant"] for r in rows))
     rows.sort(key=lambda r: order.index(r["variant"]))     # stable: each row's runs keep the folders' order
