@@ -273,12 +273,12 @@ figures.show(plot_combining_weights(alpha, OUT / "tutorial07_alpha.png",
 # **The paper's claim, as measured here.** *(This paragraph states the results of
 # EXPERIMENTS.md, experiments 1 and 6.)* The paper finds low-rank locally connected layers
 # better than both convolution and locally connected layers. At the paper's budget (64
-# filters, all 55,200 training images, 10 epochs, four seeds per row: experiment 6) this
-# project agrees: LRLC K=4 is the best row, 0.84 points above convolution and above both LC
-# layers, and a convolution widened to LRLC's parameter count gains nothing, so the gain
+# filters, all 55,200 training images, 10 epochs, four or five seeds per row: experiment 6)
+# this project agrees: LRLC K=4 is the best row, 0.84 points above convolution and above both
+# LC layers, and a convolution widened to LRLC's parameter count gains nothing, so the gain
 # comes from position-dependent filters, not from more parameters. CoordConv, a convolution
 # told each pixel's row and column, gets most of that gain: LRLC's lead over it is small
-# (0.08 points) and not yet settled. At a small budget (16 filters, 3 epochs on 20,000
+# (0.08 points, outside the noise with five seeds). At a small budget (16 filters, 3 epochs on 20,000
 # images: experiment 1) the ranking was different: the LC layer initialised as Keras's
 # `LocallyConnected2D` was the best row, 1.86 points above LRLC K=4. A finding at a short
 # budget can reverse at the full one.

@@ -128,10 +128,11 @@ def _status(runs):
             empty.append(run.run_dir)
     lines = [f"{len(finished)} of {len(runs)} runs are finished and kept"]
     if stopped:
-        lines.append(f"{len(stopped)} stopped part-way keep their last finished epoch and continue from it: "
+        lines.append(f"{len(stopped)} stopped part-way {'keeps its' if len(stopped) == 1 else 'keep their'} last "
+                     f"finished epoch and continue{'s' if len(stopped) == 1 else ''} from it: "
                      + ", ".join(stopped))
     if empty:
-        lines.append(f"{len(empty)} have no finished epoch yet")
+        lines.append(f"{len(empty)} {'has' if len(empty) == 1 else 'have'} no finished epoch yet")
     return "; ".join(lines)
 
 
