@@ -181,7 +181,10 @@ def _next_message(messages, running, jobs):
 def _death(exitcode):
     """How a worker process ended, from its exit code (negative: the signal that killed it)."""
     if exitcode < 0:
-        name = signal.Signals(-exitcode).name if -exitcode in signal.Signals._value2member_map_ else -exitcode
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:                              # a number this Python has no name for
+            name = -exitcode
         return f"was killed by signal {name} (out of memory, or stopped from outside)"
     return f"exited with code {exitcode} (what it printed, above, says why)"
 

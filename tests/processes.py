@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 
@@ -33,3 +34,23 @@ def alive(pid):
     except OSError:
         return False
     return state != "Z"
+
+
+def still_alive_after(pids, seconds, poll=0.1):
+    """The processes of ``pids`` still alive after waiting up to ``seconds`` for all to end."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(poll)
+    return [p for p in pids if alive(p)]
+
+
+def spawned_workers(pid):
+    """The multiprocessing workers among the children of ``pid`` (not its resource tracker)."""
+    found = []
+    for child in children(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            pass
+    return found

@@ -37,7 +37,7 @@ from lrlc_np import cli, data
 from lrlc_np.compare import run_comparison
 from lrlc_np.train import TrainConfig, train
 
-from .processes import alive as _alive, children as _children
+from .processes import alive as _alive, children as _children, still_alive_after
 
 TINY = TrainConfig(filters=2, limit_train=128, batch_size=64, epochs=2, dataset="mnist-sample",
                    warmup_epochs=0.5)
@@ -399,10 +399,7 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path):
         assert len(workers) >= 2
         proc.kill()                                          # SIGKILL: the parent cannot clean up
         proc.wait(timeout=10)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(_alive(p) for p in workers):
-            time.sleep(0.2)
-        assert not any(_alive(p) for p in workers), "a worker kept training after its parent died"
+        assert not still_alive_after(workers, 15, poll=0.2), "a worker kept training after its parent died"
     finally:
         if proc.poll() is None:
             proc.kill()

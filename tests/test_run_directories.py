@@ -35,7 +35,7 @@ from lrlc_np import train as train_module
 from lrlc_np.compare import run_comparison
 from lrlc_np.train import SettingsMismatch, TrainConfig, TrainingDiverged, train
 
-from .processes import alive as _alive, children as _children, takes_ctrl_c
+from .processes import children as _children, spawned_workers, still_alive_after, takes_ctrl_c
 
 TINY = TrainConfig(filters=2, limit_train=128, batch_size=64, epochs=1, dataset="mnist-sample",
                    eval_batch_size=500, warmup_epochs=0.5)
@@ -243,10 +243,7 @@ def test_ctrl_c_stops_compare_with_two_jobs_and_all_its_workers(tmp_path, stop):
         proc.send_signal(stop)
         _, err = proc.communicate(timeout=10)
         assert proc.returncode == 130
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(_alive(p) for p in workers):
-            time.sleep(0.1)
-        assert not any(_alive(p) for p in workers), "a worker outlived the interrupt"
+        assert not still_alive_after(workers, 10), "a worker outlived the interrupt"
         assert "interrupted" in err and str(out) in err
         assert "Traceback" not in err
         assert not (out / "results.md").exists()
@@ -255,18 +252,6 @@ def test_ctrl_c_stops_compare_with_two_jobs_and_all_its_workers(tmp_path, stop):
             proc.kill()
         for p in _children(proc.pid):
             os.kill(p, signal.SIGKILL)
-
-
-def _workers(pid):
-    """The training workers among the children of ``pid`` (not multiprocessing's resource tracker)."""
-    found = []
-    for child in _children(pid):
-        try:
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                found.append(child)
-        except OSError:
-            pass
-    return found
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc (Linux)")
@@ -279,19 +264,16 @@ def test_a_worker_killed_from_outside_is_named_and_the_same_command_finishes(tmp
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(_workers(proc.pid)) < 2:
+        while time.monotonic() < deadline and len(spawned_workers(proc.pid)) < 2:
             time.sleep(0.1)
-        workers = _workers(proc.pid)
+        workers = spawned_workers(proc.pid)
         assert len(workers) == 2, "the two workers did not start"
         os.kill(workers[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 1
         assert "was killed by signal SIGKILL" in err and "run the command again" in err
         assert "Traceback" not in err
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(_alive(p) for p in workers):
-            time.sleep(0.1)
-        assert not any(_alive(p) for p in workers), "the other worker outlived the error"
+        assert not still_alive_after(workers, 10), "the other worker outlived the error"
     finally:
         if proc.poll() is None:
             proc.kill()

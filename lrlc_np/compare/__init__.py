@@ -283,8 +283,7 @@ def combine_comparisons(folders, out_dir):
     out = Path(out_dir)
     if not folders:
         raise ReportError("compare: expected at least one comparison folder to combine")
-    clash = [f for f in folders if f.resolve() == out.resolve()]
-    if clash:
+    if any(f.resolve() == out.resolve() for f in folders):
         raise ReportError(f"compare: {out} is one of the folders to combine; write the combined report to a "
                           f"folder of its own (--out)")
     first_rows, first_heading = read_results(folders[0])
@@ -304,7 +303,7 @@ def combine_comparisons(folders, out_dir):
         rows += more
     order = list(dict.fromkeys(r["variant"] for r in rows))
     rows.sort(key=lambda r: order.index(r["variant"]))     # stable: each row's runs keep the folders' order
-    write_results(rows, out, first_heading, position_of(first_heading[0]))
+    write_results(rows, out, None, position_of(first_heading[0]), given_heading=first_heading)
     return rows
 
 

@@ -110,10 +110,12 @@ def read_results(folder):
             rows = [{key: read(line[key]) for key, read in _COLUMNS.items()} for line in reader]
         except (TypeError, ValueError) as err:
             raise ReportError(f"{csv_path}, line {reader.line_num}: {err}") from None
-    lines = md_path.read_text(encoding="utf-8").splitlines()
-    if not rows or len(lines) < 3 or not lines[0].startswith("# Layer position "):
-        raise ReportError(f"{csv_path if not rows else md_path}: expected the runs and the heading that "
-                          f"'lrlc compare' writes, found {'no runs' if not rows else repr(lines[0] if lines else '')}")
+    if not rows:
+        raise ReportError(f"{csv_path}: expected a line per run, found none")
+    lines = md_path.read_text(encoding="utf-8").splitlines() + ["", "", ""]
+    if not lines[0].startswith("# Layer position "):
+        raise ReportError(f"{md_path}: expected the heading that 'lrlc compare' writes ('# Layer position "
+                          f"...'), found {lines[0]!r}")
     return rows, (lines[0], lines[2])
 
 
@@ -150,16 +152,16 @@ def heading(base, position):
             f"{'all' if base.limit_train is None else base.limit_train}; test accuracy as mean ± std over seeds.")
 
 
-def write_results(rows, out_dir, base, position, histories=None):
+def write_results(rows, out_dir, base, position, histories=None, *, given_heading=None):
     """results.csv, results.md and accuracy_vs_rank.png in ``out_dir``; learning_curves.png too
     when the runs' ``histories`` (their metrics, in the order of ``rows``) are given. ``base``
-    and ``position`` give results.md's heading (``heading``); ``base`` may instead be that
-    heading itself, (title, settings), as ``read_results`` reads it from another results.md."""
+    and ``position`` give results.md's heading (``heading``), unless ``given_heading`` (title,
+    settings) is given, as ``read_results`` reads it from another results.md."""
     from ..stats import NOISE_NOTE, format_comparison
 
     out = _write_csv(rows, Path(out_dir) / "results.csv")
     summary = summarise(rows)
-    title, settings = base if isinstance(base, tuple) else heading(base, position)
+    title, settings = given_heading or heading(base, position)
     lines = [
         title,
         "",
